@@ -1,0 +1,248 @@
+"""Two engines, one rule library: `duckdb` (embedded, default) and `spark` (local or a cluster).
+
+Both take the same Spark SQL; DuckDB gets it through sqlglot (`pipelines.screen.sql.to_duckdb`).
+Reading and writing Delta:
+- duckdb: delta-rs snapshots as Arrow datasets, results written with delta-rs.
+- spark: delta-spark when its jars are on the classpath; otherwise the snapshot's Parquet files are read
+  natively and Spark's Parquet output is committed with delta-rs' write transaction. Either way the
+  tables are plain Delta tables.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import config
+from pipelines.screen.sql import to_duckdb
+from pipelines.storage import Lake
+
+SUSPECT_SCHEMA = pa.schema([
+    ("suspect_id", pa.string()), ("rule_id", pa.string()), ("rule_version", pa.int32()),
+    ("family", pa.string()), ("category", pa.string()), ("severity", pa.string()),
+    ("fixmedins_code", pa.string()), ("period", pa.string()), ("psn_no", pa.string()),
+    ("mdtrt_id", pa.string()), ("setl_id", pa.string()), ("feedetl_sn", pa.string()),
+    ("hilist_code", pa.string()), ("event_time", pa.timestamp("us")), ("amount", pa.decimal128(16, 2)),
+    ("evidence", pa.string()), ("run_id", pa.string()), ("rule_set_fingerprint", pa.string()),
+    ("input_versions", pa.string()), ("published_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+class DuckDBEngine:
+    """In-process DuckDB over delta-rs snapshots."""
+
+    name = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self._keep: list = []
+
+    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None) -> None:
+        ds = lake.dataset(table, version)
+        self._keep.append(ds)
+        self.con.register(f"__ds_{view}", ds)
+        self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "__ds_{view}"')
+
+    def register_arrow(self, view: str, data: pa.Table) -> None:
+        self._keep.append(data)
+        self.con.register(f"__ds_{view}", data)
+        self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "__ds_{view}"')
+
+    def create_view(self, view: str, spark_sql: str, materialize: bool = False) -> None:
+        kind = "TABLE" if materialize else "VIEW"
+        self.con.execute(f'CREATE OR REPLACE TEMP {kind} "{view}" AS {to_duckdb(spark_sql)}')
+
+    def query(self, spark_sql: str) -> pa.Table:
+        return self.con.sql(to_duckdb(spark_sql)).to_arrow_table()
+
+    def collect(self, spark_sql_list: Sequence[str]) -> pa.Table:
+        parts = [self.query(q).cast(SUSPECT_SCHEMA) for q in spark_sql_list]
+        return pa.concat_tables(parts) if parts else SUSPECT_SCHEMA.empty_table()
+
+    def write(self, lake: Lake, table: str, data: pa.Table, partition_by: Sequence[str]) -> int:
+        return lake.overwrite(table, data, partition_by)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+# ------------------------------------------------------------------------------------------------ spark
+
+def delta_jars_available() -> bool:
+    """True when delta-spark's jars are on the classpath of the installed Spark (clusters, the image)."""
+    if os.environ.get("FUNDGUARD_DELTA_JARS"):
+        return True
+    try:
+        import pyspark
+    except ImportError:
+        return False
+    roots = [Path(pyspark.__file__).parent / "jars"]
+    if os.environ.get("SPARK_HOME"):
+        roots.append(Path(os.environ["SPARK_HOME"]) / "jars")
+    return any(glob.glob(str(r / "delta-spark_*.jar")) for r in roots)
+
+
+def spark_session(master: str | None = None, env: str | None = None):
+    """The Spark session with the settings of conf/<env>/spark.yml (one per process)."""
+    from pyspark.sql import SparkSession
+
+    conf = config.load("spark", env)
+    master = master or conf["master"]
+    if master.startswith("local") or "127.0.0.1" in master:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(conf.get("app_name", "fundguard")).master(master)
+    for k, v in (conf.get("conf") or {}).items():
+        builder = builder.config(k, str(v))
+    use_delta = conf.get("delta", "auto") == "delta-spark" or (conf.get("delta", "auto") == "auto"
+                                                                 and delta_jars_available())
+    if use_delta:
+        builder = (builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+                   .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
+    spark = builder.getOrCreate()
+    spark.conf.set("fundguard.delta_spark", "true" if use_delta else "false")
+    return spark
+
+
+class SparkEngine:
+    """Spark SQL over the lake; Delta via delta-spark or via snapshot files + delta-rs commits."""
+
+    name = "spark"
+
+    def __init__(self, spark=None, master: str | None = None):
+        self.spark = spark or spark_session(master)
+        self.use_delta_spark = self.spark.conf.get("fundguard.delta_spark", "false") == "true"
+        self._views: list[str] = []
+
+    # ---- reading
+    def read_delta(self, lake: Lake, table: str, version: int | None = None):
+        path = lake.uri(table)
+        if self.use_delta_spark:
+            reader = self.spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            return reader.load(path)
+        from pyspark.sql.types import StructType
+        arrow_schema = lake.delta(table, version).schema().to_arrow()
+        schema = arrow_to_spark_schema(pa.schema(arrow_schema))
+        files = lake.file_uris(table, version)
+        if not files:
+            return self.spark.createDataFrame([], StructType(schema.fields))
+        return self.spark.read.schema(schema).option("basePath", path).parquet(*files)
+
+    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None) -> None:
+        self.read_delta(lake, table, version).createOrReplaceTempView(view)
+        self._views.append(view)
+
+    def register_arrow(self, view: str, data: pa.Table) -> None:
+        self.from_arrow(data).createOrReplaceTempView(view)
+        self._views.append(view)
+
+    def from_arrow(self, data: pa.Table):
+        return self.spark.createDataFrame(data, schema=arrow_to_spark_schema(data.schema))
+
+    def create_view(self, view: str, spark_sql: str, materialize: bool = False,
+                    partition_by: str | None = None) -> None:
+        df = self.spark.sql(spark_sql)
+        if partition_by:
+            df = df.repartition(partition_by)
+        if materialize:
+            df = df.cache()
+        df.createOrReplaceTempView(view)
+
+    def query_df(self, spark_sql: str):
+        return self.spark.sql(spark_sql)
+
+    def query(self, spark_sql: str) -> pa.Table:
+        return self.spark.sql(spark_sql).toArrow()
+
+    def collect(self, spark_sql_list: Sequence[str]) -> pa.Table:
+        parts = [self.query(q).cast(SUSPECT_SCHEMA) for q in spark_sql_list]
+        return pa.concat_tables(parts) if parts else SUSPECT_SCHEMA.empty_table()
+
+    # ---- writing
+    def write_df(self, lake: Lake, table: str, df, partition_by: Sequence[str], mode: str = "overwrite") -> int:
+        """Write a DataFrame as a Delta table version (delta-spark, or Parquet + delta-rs commit)."""
+        path = lake.uri(table)
+        if self.use_delta_spark:
+            (df.write.format("delta").mode(mode).option("overwriteSchema", "true")
+             .partitionBy(*partition_by).save(path))
+            return lake.version(table)
+        return commit_spark_parquet(lake, table, df, partition_by, mode)
+
+    def write(self, lake: Lake, table: str, data: pa.Table, partition_by: Sequence[str]) -> int:
+        return self.write_df(lake, table, self.from_arrow(data), partition_by)
+
+    def close(self) -> None:
+        for v in self._views:
+            self.spark.catalog.dropTempView(v)
+
+
+def arrow_to_spark_schema(schema: pa.Schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+    return from_arrow_schema(schema)
+
+
+def commit_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str], mode: str) -> int:
+    """Have Spark write Hive-style Parquet into the table root, then commit exactly those files with delta-rs."""
+    from deltalake import DeltaTable
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+    from deltalake.schema import Schema as DeltaSchema
+
+    root = Path(lake.uri(table))
+    root.mkdir(parents=True, exist_ok=True)
+    before = {p for p in root.rglob("*.parquet")}
+    (df.write.mode("append").partitionBy(*partition_by)
+     .option("compression", "snappy").parquet(str(root)))
+    for junk in list(root.rglob("_SUCCESS")) + list(root.rglob(".*.crc")):
+        junk.unlink(missing_ok=True)
+    new_files = sorted(p for p in root.rglob("*.parquet") if p not in before)
+    now_ms = int(time.time() * 1000)
+    schema = _spark_arrow_schema(df)
+    actions = []
+    for p in new_files:
+        rel = p.relative_to(root).as_posix()
+        parts = dict(seg.split("=", 1) for seg in rel.split("/")[:-1])
+        parts = {k: (None if v == "__HIVE_DEFAULT_PARTITION__" else _unescape(v)) for k, v in parts.items()}
+        actions.append(AddAction(rel, p.stat().st_size, parts, now_ms, True,
+                                 '{"numRecords":%d}' % _parquet_rows(p)))
+    # the file schema has no partition columns; the table schema puts them last
+    if lake.exists(table):
+        dt = DeltaTable(str(root))
+        dt.create_write_transaction(actions, mode=mode, schema=schema, partition_by=list(partition_by))
+    else:
+        create_table_with_add_actions(str(root), DeltaSchema.from_arrow(schema), actions, mode="append",
+                                      partition_by=list(partition_by))
+    return lake.version(table)
+
+
+def _spark_arrow_schema(df) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+    return to_arrow_schema(df.schema)
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _unescape(v: str) -> str:
+    from urllib.parse import unquote
+    return unquote(v)
+
+
+def make_engine(name: str, **kwargs):
+    if name == "duckdb":
+        return DuckDBEngine(**kwargs)
+    if name == "spark":
+        return SparkEngine(**kwargs)
+    raise ValueError(f"unknown engine {name!r}: use duckdb or spark")

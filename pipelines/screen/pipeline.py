@@ -1,0 +1,121 @@
+"""Screening wiring: register inputs at recorded Delta versions, build the shared views, run the rules,
+write `staging/suspects`. Reads and writes go through `Lake`; the SQL comes from the catalog."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import contract
+from pipelines.screen.catalog import Catalog, Rule
+from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.screen.sql import input_versions_json, literal, rule_query, view_query
+from pipelines.storage import Lake
+
+#: SQL view name -> lake table the rules read. `fee_list` is the refund-netted table.
+INPUT_TABLES: dict[str, str] = {
+    "fee_list": "silver/fee_list_net", "mdtrt": "silver/mdtrt", "psn": "silver/psn",
+    "fixmedins": "silver/fixmedins", "diag": "silver/diag", "setl": "silver/setl",
+    "inv_movement": "silver/inv_movement", "kb_hilist": "silver/kb_hilist",
+    "kb_item_pair": "silver/kb_item_pair", "kb_param": "silver/kb_param",
+}
+STAGING = "staging/suspects"
+PARTITION_BY = ["fixmedins_code", "period"]
+#: the shared views every rule may read, materialised once per run
+MATERIALISED_VIEWS = {"fee", "visit"}
+
+
+@dataclass
+class ScreenResult:
+    run_id: str
+    engine: str
+    fingerprint: str
+    input_versions: dict[str, int]
+    rules: list[Rule]
+    suspects: pa.Table
+    staging_version: int | None
+    seconds_per_rule: dict[str, float] = field(default_factory=dict)
+    rows_in: dict[str, int] = field(default_factory=dict)
+
+    def hits_by_rule(self) -> dict[str, int]:
+        counts = {r.id: 0 for r in self.rules}
+        if self.suspects.num_rows:
+            for row in self.suspects.group_by("rule_id").aggregate([("suspect_id", "count")]).to_pylist():
+                counts[row["rule_id"]] = row["suspect_id_count"]
+        return counts
+
+
+def entity_of_view(view: str) -> str:
+    return {"fee_list": "fee_list"}.get(view, view)
+
+
+def register_inputs(engine, lake: Lake, versions: dict[str, int] | None) -> dict[str, int]:
+    """Register every input table at its version (current if not recorded); empty typed tables for
+    tables the lake does not have. Returns the versions used."""
+    used: dict[str, int] = {}
+    for view, table in INPUT_TABLES.items():
+        version = (versions or {}).get(table)
+        if lake.exists(table):
+            engine.register_table(view, lake, table, version)
+            used[table] = version if version is not None else lake.version(table)
+        else:
+            engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())
+    return used
+
+
+def build_views(engine, catalog: Catalog) -> None:
+    for stem, sql in sorted(catalog.views.items()):
+        name = stem.split("_", 1)[1] if stem[:2].isdigit() else stem
+        engine.create_view(name, view_query(sql), materialize=name in MATERIALISED_VIEWS)
+
+
+def scoped_query(catalog: Catalog, rule: Rule, *, run_id: str, fingerprint: str, versions_json: str,
+                 period: str | None, institutions: list[str] | None) -> str:
+    where = []
+    if period:
+        where.append(f"period LIKE {literal(period + '%')}")
+    if institutions:
+        where.append(f"fixmedins_code IN {literal(list(institutions))}")
+    return f"""SELECT r.*, {literal(run_id)} AS run_id, {literal(fingerprint)} AS rule_set_fingerprint,
+  {literal(versions_json)} AS input_versions, CAST(NULL AS TIMESTAMP) AS published_at
+FROM ({rule_query(catalog, rule)}) r
+{('WHERE ' + ' AND '.join(where)) if where else ''}"""
+
+
+def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: str,
+           period: str | None = None, institutions: list[str] | None = None,
+           versions: dict[str, int] | None = None, write_staging: bool = True,
+           progress: bool = True) -> ScreenResult:
+    """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects."""
+    used = register_inputs(engine, lake, versions)
+    build_views(engine, catalog)
+    fingerprint = catalog.fingerprint(rules)
+    vjson = input_versions_json(used)
+    parts, timings = [], {}
+    for i, rule in enumerate(rules, 1):
+        t0 = time.perf_counter()
+        q = scoped_query(catalog, rule, run_id=run_id, fingerprint=fingerprint, versions_json=vjson,
+                         period=period, institutions=institutions)
+        parts.append(engine.query(q).cast(SUSPECT_SCHEMA))
+        timings[rule.id] = time.perf_counter() - t0
+        if progress:
+            print(f"  [{i}/{len(rules)}] {rule.id:<40} {parts[-1].num_rows:>7} 疑点 suspects "
+                  f"{timings[rule.id]:6.2f}s", file=sys.stderr)
+    suspects = pa.concat_tables(parts) if parts else SUSPECT_SCHEMA.empty_table()
+    suspects = sort_suspects(suspects)
+    staging_version = engine.write(lake, STAGING, suspects, PARTITION_BY) if write_staging else None
+    rows_in = {t: engine_count(engine, v) for v, t in INPUT_TABLES.items() if t in used}
+    return ScreenResult(run_id, engine.name, fingerprint, used, rules, suspects, staging_version, timings, rows_in)
+
+
+def engine_count(engine, view: str) -> int:
+    return int(engine.query(f"SELECT count(*) AS n FROM {view}").column("n")[0].as_py())
+
+
+def sort_suspects(t: pa.Table) -> pa.Table:
+    if t.num_rows == 0:
+        return t
+    return t.take(pc.sort_indices(t, sort_keys=[("rule_id", "ascending"), ("suspect_id", "ascending")]))

@@ -1,0 +1,184 @@
+"""The one storage module: where every table of the lake lives, and how it is read and written.
+
+Every table is a Delta table under a lake root (contract §5):
+
+    <lake>/bronze/<entity>   <lake>/silver/<entity>   <lake>/quarantine
+    <lake>/staging/suspects  <lake>/gold/suspects     <lake>/_meta/<name>
+
+Reads and writes go through delta-rs (`deltalake`), so no JVM is needed. Every write reports the Delta
+version it produced; every read can name a version (time travel). Functions elsewhere never build a path.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+LAYERS = ("bronze", "silver", "staging", "gold", "_meta")
+SINGLE_TABLES = {"quarantine": "quarantine"}
+_PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+def sql_literal(value) -> str:
+    """A value as a SQL literal for a delta-rs predicate."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def partition_predicate(partitions: Iterable[Mapping[str, object]]) -> str:
+    """`(a = 'x' AND b = 'y') OR (...)` for a set of partitions."""
+    parts = []
+    for p in partitions:
+        parts.append("(" + " AND ".join(f"{k} = {sql_literal(v)}" for k, v in sorted(p.items())) + ")")
+    if not parts:
+        raise StorageError("no partitions given")
+    return " OR ".join(parts)
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake root. `Lake("data/lake").table("silver/fee_list")` names one Delta table."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root).resolve())
+
+    # ---------- naming ----------
+    def path(self, name: str) -> Path:
+        """Path of a table given as `layer/entity`, or `quarantine`."""
+        if name in SINGLE_TABLES:
+            return self.root / SINGLE_TABLES[name]
+        layer, _, entity = name.partition("/")
+        if layer not in LAYERS or not entity or not _PLAIN.match(entity):
+            raise StorageError(f"not a table name of the lake: {name!r} (use layer/entity, layers {LAYERS})")
+        return self.root / layer / entity
+
+    def uri(self, name: str) -> str:
+        return str(self.path(name))
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / "_delta_log").is_dir()
+
+    def tables(self, layer: str) -> list[str]:
+        base = self.root / layer
+        if not base.is_dir():
+            return []
+        return sorted(f"{layer}/{p.name}" for p in base.iterdir() if (p / "_delta_log").is_dir())
+
+    # ---------- reading ----------
+    def delta(self, name: str, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(self.uri(name), version=version)
+        except TableNotFoundError as exc:
+            raise StorageError(f"table {name} does not exist under {self.root}") from exc
+
+    def version(self, name: str) -> int | None:
+        return self.delta(name).version() if self.exists(name) else None
+
+    def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
+        """A pyarrow dataset of one snapshot (for DuckDB, Polars, pandas...)."""
+        path = self.uri(name)
+        fs = pafs.SubTreeFileSystem(path, pafs.LocalFileSystem())
+        return self.delta(name, version).to_pyarrow_dataset(filesystem=fs)
+
+    def read(self, name: str, version: int | None = None, columns: Sequence[str] | None = None,
+             filter=None) -> pa.Table:
+        return self.dataset(name, version).to_table(columns=list(columns) if columns else None, filter=filter)
+
+    def file_uris(self, name: str, version: int | None = None) -> list[str]:
+        return list(self.delta(name, version).file_uris())
+
+    def history(self, name: str) -> list[dict]:
+        return self.delta(name).history()
+
+    def schema(self, name: str) -> pa.Schema:
+        return pa.schema(self.delta(name).schema().to_arrow())
+
+    # ---------- writing: each returns the version written ----------
+    def append(self, name: str, data, partition_by: Sequence[str] | None = None,
+               schema_mode: str | None = None) -> int:
+        write_deltalake(self.uri(name), data, mode="append", partition_by=_pb(partition_by),
+                        schema_mode=schema_mode)
+        return self.version(name)
+
+    def overwrite(self, name: str, data, partition_by: Sequence[str] | None = None) -> int:
+        write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
+                        schema_mode="overwrite")
+        return self.version(name)
+
+    def replace_partitions(self, name: str, data: pa.Table, partition_by: Sequence[str],
+                           partitions: Iterable[Mapping[str, object]] | None = None) -> int:
+        """Replace exactly the given partitions (default: those present in `data`) in one commit.
+
+        Partitions listed but absent from `data` end up empty; partitions not listed are untouched.
+        """
+        if partitions is None:
+            partitions = distinct_partitions(data, partition_by)
+        partitions = list(partitions)
+        if not self.exists(name):
+            return self.append(name, data, partition_by)
+        if not partitions:
+            return self.version(name)
+        write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
+                        predicate=partition_predicate(partitions))
+        return self.version(name)
+
+    def merge(self, name: str, data: pa.Table, keys: Sequence[str],
+              partition_by: Sequence[str] | None = None) -> int:
+        """Upsert on `keys`: a row whose key exists replaces it, a new key is inserted."""
+        if not self.exists(name):
+            return self.append(name, data, partition_by)
+        if data.num_rows == 0:
+            return self.version(name)
+        pred = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (self.delta(name).merge(data, predicate=pred, source_alias="s", target_alias="t")
+         .when_matched_update_all().when_not_matched_insert_all().execute())
+        return self.version(name)
+
+    def delete(self, name: str, predicate: str | None = None) -> int:
+        self.delta(name).delete(predicate)
+        return self.version(name)
+
+    # ---------- maintenance ----------
+    def optimize(self, name: str) -> dict:
+        return self.delta(name).optimize.compact()
+
+    def vacuum(self, name: str, retention_hours: int, dry_run: bool = False) -> list[str]:
+        return self.delta(name).vacuum(retention_hours=retention_hours, dry_run=dry_run,
+                                       enforce_retention_duration=False)
+
+    def versions(self, names: Iterable[str]) -> dict[str, int]:
+        """Current Delta version of each existing table (the `input_versions` of a run)."""
+        return {n: self.version(n) for n in names if self.exists(n)}
+
+
+def _pb(partition_by):
+    return list(partition_by) if partition_by else None
+
+
+def distinct_partitions(data: pa.Table, partition_by: Sequence[str]) -> list[dict]:
+    if data.num_rows == 0:
+        return []
+    cols = data.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+    return cols.to_pylist()
+
+
+def utcnow() -> dt.datetime:
+    """The one clock of the pipeline (callers pass it down; transformations never read it)."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
