@@ -1,0 +1,250 @@
+"""Pure transformations of ingestion: SQL text built from the contract, run on DuckDB over Arrow.
+
+Nothing here reads files, writes tables or reads a clock: functions take a DuckDB connection plus
+relations/Arrow tables (or return SQL text) and return Arrow.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import contract
+from pipelines.contract import CNT, CODE2, DATE, DEC, INT, MONEY, PRIC, SQL_TYPES, STR, TS
+
+#: contract §1 time formats first, then a few more the project also accepts (DuckDB strptime notation).
+TIME_FORMATS = (*contract.TIME_FORMATS, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M",
+                "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%Y%m%d")
+LINEAGE = ("_drop", "_file", "_line")
+
+_TYPE_REASON = {
+    MONEY: ("not a number", "金额不是数字"),
+    PRIC: ("not a number", "单价不是数字"),
+    CNT: ("not a number", "数量不是数字"),
+    DEC: ("not a number", "不是数字"),
+    INT: ("not an integer", "不是整数"),
+    TS: ("not a valid time", "时间格式无法识别"),
+    DATE: ("not a valid date", "日期格式无法识别"),
+}
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def silver_columns(entity: str) -> list[str]:
+    """Column order of silver/<entity>: fields (PII as `<name>_hash`), `period`, lineage."""
+    ent = contract.ENTITIES[entity]
+    cols = [f"{f.name}_hash" if f.pii else f.name for f in ent.fields]
+    if ent.period_from:
+        cols.append("period")
+    return [*cols, *LINEAGE]
+
+
+def data_columns(entity: str) -> list[str]:
+    """Silver columns that carry the record (what 'an identical row' compares)."""
+    return [c for c in silver_columns(entity) if c not in LINEAGE and c != "period"]
+
+
+def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
+    fmts = "[" + ", ".join(lit(x) for x in TIME_FORMATS) + "]"
+    if f.type == TS:
+        return f"try_strptime({v}, {fmts})"
+    if f.type == DATE:
+        return f"CAST(try_strptime({v}, {fmts}) AS DATE)"
+    if f.type in (MONEY, PRIC, CNT, DEC):
+        return f"TRY_CAST(replace({v}, ',', '') AS {SQL_TYPES[f.type]})"
+    if f.type == INT:
+        return (f"coalesce(TRY_CAST({v} AS BIGINT), CASE WHEN TRY_CAST({v} AS DOUBLE) = "
+                f"floor(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT) END)")
+    expr = v
+    if maps:
+        whens = " ".join(f"WHEN {lit(k)} THEN {lit(val)}" for k, val in maps.items())
+        expr = f"CASE {v} {whens} ELSE {v} END"
+    if f.codes and all(c.isalpha() and c.islower() for c in f.codes):
+        expr = f"lower({expr})"
+    if f.type == CODE2:
+        expr = f"CASE WHEN regexp_full_match({expr}, '[0-9]') THEN '0' || {expr} ELSE {expr} END"
+    return expr
+
+
+def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int) -> str:
+    """SELECT that types one batch of bronze strings (`source`) into silver columns + `_err`, `_errf`.
+
+    `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
+    `_errf` names the failing fields. PII fields come out only as salted SHA-256 (`<name>_hash`).
+    """
+    ent = contract.ENTITIES[entity]
+    pre = ", ".join(f"nullif(trim({q(f.name)}), '') AS {q(f.name)}" for f in ent.fields)
+    sel, errs = [], []
+    for f in ent.fields:
+        v = q(f.name)
+        typed = _typed_expr(f, v, ent.value_maps.get(f.name))
+        if f.pii:
+            sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({lit(salt)} || {v}) END AS {q(f.name + '_hash')}")
+        else:
+            sel.append(f"{typed} AS {q(f.name)}")
+        checks = []
+        if f.required:
+            checks.append(f"WHEN {v} IS NULL THEN {lit(f'{f.name}: required field missing / 必填字段缺失')}")
+        if f.type in _TYPE_REASON:
+            en, zh = _TYPE_REASON[f.type]
+            checks.append(f"WHEN {v} IS NOT NULL AND {typed} IS NULL THEN {lit(f.name + ': ' + en + ' ')} || ''''"
+                          f" || {v} || '''' || {lit(' / ' + (f.label or f.name) + zh)}")
+        if f.codes:
+            codes = ", ".join(lit(c) for c in f.codes)
+            checks.append(f"WHEN {v} IS NOT NULL AND {typed} NOT IN ({codes}) THEN "
+                          f"{lit(f.name + ': unknown code ')} || '''' || {v} || '''' || "
+                          f"{lit(' / ' + (f.label or f.name) + '未知代码')}")
+        if checks:
+            errs.append((f.name, f"CASE {' '.join(checks)} END"))
+    if ent.period_from:
+        sel.append(f"strftime({_typed_expr(ent.field(ent.period_from), q(ent.period_from), None)}, '%Y-%m') AS period")
+    sel += [f"{lit(drop)} AS _drop", f"{lit(file)} AS _file", "_line", f"{int(ord_)} AS _ord"]
+    err_cols = ", ".join(f"{e} AS {q('_e_' + n)}" for n, e in errs) or "NULL AS _e_none"
+    names = [q("_e_" + n) for n, _ in errs] or ["_e_none"]
+    errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {lit(n)} END" for (n, _), c in zip(errs, names))
+    return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
+            f"chk AS (SELECT *, {err_cols} FROM pre) "
+            f"SELECT {', '.join(sel)}, concat_ws('; ', {', '.join(names)}) AS _err, "
+            f"concat_ws(',', {errf or 'NULL'}) AS _errf FROM chk")
+
+
+def _key_join(keys: Sequence[str], a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}" for k in keys)
+
+
+def dedup_sql(entity: str, staged: str) -> dict[str, str]:
+    """SQL over a staged table (silver columns + `_ord`, `_h` row hash) of one entity in one drop.
+
+    - `groups`: keys sent more than once, with whether all copies are identical;
+    - `conflicts`: every row of a key sent with different values (to quarantine);
+    - `rows`: one row per key (identical copies count once), conflicting keys left out.
+    """
+    keys = contract.ENTITIES[entity].key
+    kc = ", ".join(q(k) for k in keys)
+    groups = (f"SELECT {kc}, count(*) AS n, min(_h) = max(_h) AS same FROM {staged} "
+              f"GROUP BY {kc} HAVING count(*) > 1")
+    cols = ", ".join(q(c) for c in silver_columns(entity))
+    return {
+        "groups": groups,
+        "conflicts": (f"SELECT s._file, s._line, s._ord, {', '.join('s.' + q(k) for k in keys)} FROM {staged} s "
+                      f"SEMI JOIN (SELECT * FROM _groups WHERE NOT same) g ON {_key_join(keys, 's', 'g')}"),
+        "rows": (f"SELECT {cols} FROM {staged} s ANTI JOIN _groups g ON {_key_join(keys, 's', 'g')} "
+                 f"UNION ALL SELECT {cols} FROM (SELECT s.* FROM {staged} s "
+                 f"SEMI JOIN (SELECT * FROM _groups WHERE same) g ON {_key_join(keys, 's', 'g')} "
+                 f"QUALIFY row_number() OVER (PARTITION BY {', '.join('s.' + q(k) for k in keys)} "
+                 f"ORDER BY s._ord, s._line) = 1)"),
+    }
+
+
+def row_hash_sql(entity: str) -> str:
+    return "hash(" + ", ".join(q(c) for c in data_columns(entity)) + ")"
+
+
+# ---------------------------------------------------------------- refund netting (contract §4)
+
+AMOUNTS = ("det_item_fee_sumamt", "inscp_scp_amt", "fulamt_ownpay_amt")
+
+#: Refund netting over `lines` (silver/fee_list columns). A refund is a line with a negative cnt or
+#: det_item_fee_sumamt. It cancels its cnt and amounts from the positive line named by init_feedetl_sn
+#: (same mdtrt_id); without init_feedetl_sn, from the latest positive line (fee_ocur_time, then
+#: feedetl_sn) of the same mdtrt_id, hilist_code and calendar day. A line whose netted cnt is 0 (or
+#: below) is gone; refund lines are never in the result. `{out}` selects: `net` (netted lines in the
+#: columns of `lines`) or `unmatched` (refunds whose target was not found).
+NET_SQL = """
+WITH lines AS (SELECT * FROM {lines}),
+refund AS (SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0),
+pos AS (SELECT * FROM lines WHERE NOT (cnt < 0 OR det_item_fee_sumamt < 0)),
+by_sn AS (
+    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
+    FROM refund r JOIN pos p ON p.mdtrt_id = r.mdtrt_id AND p.feedetl_sn = r.init_feedetl_sn
+    WHERE r.init_feedetl_sn IS NOT NULL),
+by_day AS (
+    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
+    FROM refund r JOIN pos p
+      ON p.mdtrt_id = r.mdtrt_id AND p.hilist_code = r.hilist_code
+     AND CAST(p.fee_ocur_time AS DATE) = CAST(r.fee_ocur_time AS DATE)
+    WHERE r.init_feedetl_sn IS NULL
+    QUALIFY row_number() OVER (PARTITION BY r.mdtrt_id, r.feedetl_sn
+                               ORDER BY p.fee_ocur_time DESC, p.feedetl_sn DESC) = 1),
+matched AS (SELECT * FROM by_sn UNION ALL SELECT * FROM by_day),
+adj AS (
+    SELECT m.mdtrt_id, m.target_sn,
+           sum(r.cnt) AS d_cnt,
+           sum(r.det_item_fee_sumamt) AS d_det_item_fee_sumamt,
+           sum(r.inscp_scp_amt) AS d_inscp_scp_amt,
+           sum(r.fulamt_ownpay_amt) AS d_fulamt_ownpay_amt
+    FROM matched m JOIN refund r ON r.mdtrt_id = m.mdtrt_id AND r.feedetl_sn = m.refund_sn
+    GROUP BY m.mdtrt_id, m.target_sn),
+net AS (
+    SELECT p.* REPLACE (
+        CAST(p.cnt + coalesce(a.d_cnt, 0) AS DECIMAL(16,4)) AS cnt,
+        CAST(p.det_item_fee_sumamt + coalesce(a.d_det_item_fee_sumamt, 0) AS DECIMAL(16,2)) AS det_item_fee_sumamt,
+        CAST(CASE WHEN p.inscp_scp_amt IS NULL AND a.d_inscp_scp_amt IS NULL THEN NULL
+             ELSE coalesce(p.inscp_scp_amt, 0) + coalesce(a.d_inscp_scp_amt, 0) END AS DECIMAL(16,2)) AS inscp_scp_amt,
+        CAST(CASE WHEN p.fulamt_ownpay_amt IS NULL AND a.d_fulamt_ownpay_amt IS NULL THEN NULL
+             ELSE coalesce(p.fulamt_ownpay_amt, 0) + coalesce(a.d_fulamt_ownpay_amt, 0) END AS DECIMAL(16,2))
+             AS fulamt_ownpay_amt)
+    FROM pos p LEFT JOIN adj a ON a.mdtrt_id = p.mdtrt_id AND a.target_sn = p.feedetl_sn
+    WHERE p.cnt + coalesce(a.d_cnt, 0) > 0),
+unmatched AS (
+    SELECT r.mdtrt_id, r.feedetl_sn, r.init_feedetl_sn, r.hilist_code, r.fee_ocur_time, r.fixmedins_code
+    FROM refund r ANTI JOIN matched m ON m.mdtrt_id = r.mdtrt_id AND m.refund_sn = r.feedetl_sn)
+SELECT * FROM {out}
+"""
+
+
+def net_sql(lines: str, out: str = "net") -> str:
+    if out not in ("net", "unmatched"):
+        raise ValueError(out)
+    return NET_SQL.format(lines=lines, out=out)
+
+
+def net_fee_lines(con: duckdb.DuckDBPyConnection, lines) -> tuple[pa.Table, pa.Table]:
+    """Netted fee lines and unmatched refunds of `lines` (an Arrow table or a DuckDB relation)."""
+    con.register("_net_src", lines)
+    try:
+        net = con.sql(net_sql("_net_src", "net")).to_arrow_table()
+        unmatched = con.sql(net_sql("_net_src", "unmatched")).to_arrow_table()
+    finally:
+        con.unregister("_net_src")
+    return net, unmatched
+
+
+# ---------------------------------------------------------------- quarantine rows
+
+def mask_pii(entity: str, row: dict, salt: str) -> dict:
+    """A raw row for the quarantine: PII fields replaced by their salted hash."""
+    import hashlib
+    ent = contract.ENTITIES[entity]
+    out = {}
+    for k, v in row.items():
+        if k in ent.names and ent.field(k).pii:
+            v2 = (v or "").strip()
+            out[k + "_hash"] = hashlib.sha256((salt + v2).encode()).hexdigest() if v2 else None
+        else:
+            out[k] = v
+    return out
+
+
+def raw_json(entity: str, row: dict, salt: str) -> str:
+    return json.dumps(mask_pii(entity, {k: v for k, v in row.items() if k != "_line"}, salt),
+                      ensure_ascii=False, default=str)
+
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("load_id", pa.string()), ("drop_id", pa.string()), ("file", pa.string()), ("line", pa.int64()),
+    ("entity", pa.string()), ("field", pa.string()), ("reason", pa.string()), ("raw_row", pa.string()),
+    ("loaded_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def quarantine_table(rows: Iterable[dict]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=QUARANTINE_SCHEMA)

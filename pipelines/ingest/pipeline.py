@@ -1,0 +1,509 @@
+"""Ingestion wiring: a landing drop → bronze, silver, quarantine, `_meta` tables, through `Lake` only.
+
+    check every file (entity, format, encoding, headers)     nothing written if one is refused
+    skip files already in the ledger (same sha256)
+    per file: stream string batches → bronze (one commit per file), typed + validated into a DuckDB
+              staging database on disk (bounded memory); bad rows → quarantine
+    per entity: in-drop duplicates (identical: once; different values: all quarantined) → silver
+              (append when fresh, null-safe upsert otherwise; knowledge base tables are replaced)
+    fee_list: refund netting of the touched institutions → silver/fee_list_net
+    validate hook (restores every table written by the load on failure), then ledger and report
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from pipelines import contract
+from pipelines.ingest import nodes
+from pipelines.ingest.readers import FileInfo, IngestError, RefusedFile, inspect_file, list_drop, read_batches
+from pipelines.storage import Lake, utcnow
+
+__all__ = ["ingest_drop", "load_knowledge_base", "LoadReport", "FileReport", "IngestError", "RefusedFile"]
+
+QUARANTINE = "quarantine"
+LEDGER = "_meta/ingest_ledger"
+REPORT = "_meta/load_report"
+WARNINGS = "_meta/load_warnings"
+NET = "silver/fee_list_net"
+MERGE_CHUNK = 1_000_000
+
+
+@dataclass
+class FileReport:
+    file: str
+    entity: str
+    format: str
+    encoding: str | None
+    sha256: str
+    status: str = "loaded"               # loaded | skipped
+    rows_read: int = 0
+    rows_loaded: int = 0                 # identical duplicates included
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0              # identical copies counted once in silver
+    unknown_columns: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined
+
+
+@dataclass
+class LoadReport:
+    load_id: str
+    drop_id: str
+    files: list[FileReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)   # table -> version written
+    status: str = "loaded"                                    # loaded | nothing_to_load | rolled_back
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    @property
+    def balanced(self) -> bool:
+        return all(f.balanced for f in self.files)
+
+    def to_text(self) -> str:
+        head = [("文件 file", 30), ("实体 entity", 14), ("格式 format", 11), ("编码 encoding", 13),
+                ("读入 read", 10), ("入库 loaded", 11), ("隔离 quarantined", 16), ("重复 dup", 9),
+                ("状态 status", 11)]
+        rows = [[f.file, f.entity, f.format, f.encoding or "-", f.rows_read, f.rows_loaded,
+                 f.rows_quarantined, f.rows_duplicate, f.status] for f in self.files]
+        rows.append(["合计 total", "", "", "", self.rows_read, self.rows_loaded, self.rows_quarantined,
+                     sum(f.rows_duplicate for f in self.files), "平衡 ok" if self.balanced else "不平衡 UNBALANCED"])
+        out = [f"load {self.load_id} (drop {self.drop_id}) 入库对账 reconciliation: {self.status}"]
+        out.append("  ".join(_pad(h, w) for h, w in head))
+        for r in rows:
+            out.append("  ".join(_pad(str(v), w) for v, (_, w) in zip(r, head)))
+        for f in self.files:
+            if f.unknown_columns:
+                out.append(f"  {f.file}: ignored columns 未识别列: {', '.join(f.unknown_columns)}")
+            if f.note:
+                out.append(f"  {f.file}: {f.note}")
+        for w in self.incomplete:
+            out.append(f"  incomplete 记录不完整: {w}")
+        for w in self.warnings:
+            out.append(f"  warning 警告: {w}")
+        return "\n".join(out)
+
+
+def _pad(s: str, width: int) -> str:
+    # East Asian characters take two columns in a terminal
+    w = sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+    return s + " " * max(0, width - w)
+
+
+Validator = Callable[[Lake, dict, str], object]
+
+
+# ---------------------------------------------------------------- entry points
+
+def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: str, batch_rows: int,
+                progress: bool = True, validate: Validator | None = None,
+                files: list[Path] | None = None) -> LoadReport:
+    """Load one landing drop into the lake; see the module docstring. Raises IngestError on refusal.
+
+    `files` restricts the drop to some of the folder's files (default: all of them).
+    """
+    landing = Path(landing)
+    if not landing.is_dir():
+        raise IngestError(f"{landing}: landing folder does not exist / 落地目录不存在")
+    drop_id = drop_id or landing.name
+    infos, refused = [], []
+    for p in (files if files is not None else list_drop(landing)):
+        try:
+            infos.append(inspect_file(p))
+        except RefusedFile as exc:
+            refused.append(str(exc))
+    if refused:
+        raise RefusedFile(f"drop {drop_id} refused, nothing loaded / 数据包被拒收, 未入库:\n  " + "\n  ".join(refused))
+
+    now = utcnow()
+    load_id = f"{drop_id}@{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    report = LoadReport(load_id, drop_id)
+    known = _ledger_shas(lake)
+    todo: list[FileInfo] = []
+    seen_in_drop: dict[str, str] = {}
+    for info in infos:
+        fr = FileReport(info.name, info.entity, info.format, info.encoding, info.sha256,
+                        unknown_columns=list(info.unknown_columns))
+        report.files.append(fr)
+        if info.sha256 in known:
+            fr.status, fr.note = "skipped", f"already loaded by {known[info.sha256]} / 文件已入库, 跳过"
+        elif info.sha256 in seen_in_drop:
+            fr.status, fr.note = "skipped", f"same content as {seen_in_drop[info.sha256]} / 与同批文件内容相同, 跳过"
+        else:
+            seen_in_drop[info.sha256] = info.name
+            todo.append(info)
+    if not todo:
+        report.status = "nothing_to_load"
+        _write_report(lake, report, now)
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="fundguard-ingest-") as tmp:
+        con = _staging_connection(Path(tmp))
+        try:
+            _load(con, todo, lake, report, drop_id, load_id, salt, batch_rows, progress, now, validate)
+        finally:
+            con.close()
+    return report
+
+
+def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int = 250_000,
+                        only_if_missing: bool = True, progress: bool = False,
+                        validate: Validator | None = None) -> LoadReport | None:
+    """Ingest a knowledge-base folder (e.g. the shipped rules/kb/*.csv) as a drop.
+
+    With `only_if_missing`, nothing happens (None) when silver already holds every kb table present in
+    the folder: a drop's own knowledge base is never replaced by the sample.
+    """
+    kb_dir = Path(kb_dir)
+    files = [p for p in list_drop(kb_dir) if contract.entity_of(p.name) in contract.KB_ENTITIES]
+    if not files:
+        return None
+    if only_if_missing and all(lake.exists(f"silver/{contract.entity_of(p.name)}") for p in files):
+        return None
+    return ingest_drop(kb_dir, lake, drop_id=f"kb-{kb_dir.name}", salt=salt, batch_rows=batch_rows,
+                       progress=progress, validate=validate, files=files)
+
+
+# ---------------------------------------------------------------- the load
+
+def _staging_connection(tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp / "staging.duckdb"))
+    con.execute(f"SET temp_directory = '{tmp / 'spill'}'")
+    con.execute("SET memory_limit = '1500MB'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: str, load_id: str,
+          salt: str, batch_rows: int, progress: bool, now, validate) -> None:
+    by_name = {f.file: f for f in report.files}
+    entities = sorted({i.entity for i in todo})
+    silver_names = [f"silver/{e}" for e in entities] + ([NET] if "fee_list" in entities else [])
+    written = [f"bronze/{e}" for e in entities] + [QUARANTINE] + silver_names
+    before = {n: lake.version(n) for n in written}
+    quarantine: list[dict] = []
+
+    def q_row(info_name, entity, line, field_, reason, raw, kind="row"):
+        quarantine.append({"_kind": kind, "load_id": load_id, "drop_id": drop_id, "file": info_name, "line": line,
+                           "entity": entity, "field": field_, "reason": reason, "raw_row": raw,
+                           "loaded_at": now})
+
+    try:
+        staged: set[str] = set()
+        for ord_, info in enumerate(todo):
+            fr = by_name[info.name]
+            batches = _stage_file(con, info, ord_, fr, staged, drop_id, salt, batch_rows, progress, now, q_row)
+            schema = _bronze_schema(info.entity)
+            reader = pa.RecordBatchReader.from_batches(schema, batches)
+            v = lake.append(f"bronze/{info.entity}", reader, partition_by=["_drop"])
+            report.versions[f"bronze/{info.entity}"] = v
+
+        for entity in entities:
+            if entity not in staged:
+                continue
+            _dedup_and_write(con, lake, entity, report, drop_id, salt, q_row, before)
+        if "fee_list" in staged:
+            _net_fee_list(con, lake, report, fresh=before["silver/fee_list"] is None or
+                          not _has_rows(lake, "silver/fee_list", before["silver/fee_list"]))
+        if quarantine:
+            report.versions[QUARANTINE] = lake.append(QUARANTINE, nodes.quarantine_table(quarantine))
+        _reconcile(con, report, quarantine, todo)
+        report.incomplete = _incomplete(con, lake, quarantine, staged)
+
+        if validate is not None:
+            silver_before = {n: before[n] for n in silver_names}
+            result = validate(lake, silver_before, load_id)
+            report.warnings += list(getattr(result, "warnings", []) or [])
+            if not getattr(result, "success", False):
+                failures = list(getattr(result, "failures", []) or [])
+                _restore(lake, before, written)
+                report.status = "rolled_back"
+                _write_report(lake, report, now)
+                raise IngestError(f"load {load_id} failed validation, silver restored / 校验未通过, 已回滚:\n  "
+                                  + "\n  ".join(failures or ["(no failure message)"]))
+    except IngestError:
+        raise
+    except BaseException:
+        _restore(lake, before, written)
+        raise
+
+    _write_ledger(lake, todo, by_name, drop_id, load_id, now)
+    _write_report(lake, report, now)
+
+
+def _bronze_schema(entity: str) -> pa.Schema:
+    ent = contract.ENTITIES[entity]
+    return pa.schema([*[(n, pa.string()) for n in ent.names], ("_line", pa.int64()), ("_drop", pa.string()),
+                      ("_file", pa.string()), ("_file_sha256", pa.string()),
+                      ("_loaded_at", pa.timestamp("us", tz="UTC"))])
+
+
+def _stage_file(con, info: FileInfo, ord_: int, fr: FileReport, staged: set[str], drop_id: str, salt: str,
+                batch_rows: int, progress: bool, now, q_row) -> Iterator[pa.RecordBatch]:
+    """Generator of bronze batches; as a side effect types each batch into the DuckDB staging table."""
+    from tqdm import tqdm
+    entity = info.entity
+    stg = f"stg_{entity}"
+    sql = nodes.typing_sql(entity, "_b", salt, drop_id, info.name, ord_)
+    bar = tqdm(desc=info.name, unit=" rows", file=sys.stderr, disable=not progress, leave=False)
+    try:
+        for rb in read_batches(info, batch_rows):
+            t = rb.table
+            n = t.num_rows
+            fr.rows_read += n + len(rb.invalid)
+            for inv in rb.invalid:
+                q_row(info.name, entity, inv.line, inv.field, inv.reason, json.dumps({"_text": inv.raw},
+                                                                                     ensure_ascii=False))
+            if n:
+                con.register("_b", t)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _t AS {sql}")
+                con.unregister("_b")
+                if entity not in staged:
+                    con.execute(f"CREATE TABLE {stg} AS SELECT * EXCLUDE (_err, _errf), "
+                                f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE false")
+                    staged.add(entity)
+                con.execute(f"INSERT INTO {stg} SELECT * EXCLUDE (_err, _errf), "
+                            f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
+                bad = con.sql("SELECT _line, _err, _errf FROM _t WHERE _err <> '' ORDER BY _line").to_arrow_table()
+                if bad.num_rows:
+                    raws = t.filter(pc.is_in(t.column("_line"), value_set=bad.column("_line")))
+                    raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
+                    for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
+                        q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], salt))
+                lineage = [pa.array([drop_id] * n, pa.string()), pa.array([info.name] * n, pa.string()),
+                           pa.array([info.sha256] * n, pa.string()),
+                           pa.array([now] * n, pa.timestamp("us", tz="UTC"))]
+                for name, arr in zip(("_drop", "_file", "_file_sha256", "_loaded_at"), lineage):
+                    t = t.append_column(name, arr)
+                yield from t.to_batches()
+            bar.update(n + len(rb.invalid))
+    finally:
+        bar.close()
+
+
+def _has_rows(lake: Lake, name: str, version: int | None = None) -> bool:
+    return lake.exists(name) and lake.dataset(name, version).count_rows() > 0
+
+
+def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: str, salt: str, q_row,
+                     before: dict) -> None:
+    ent = contract.ENTITIES[entity]
+    sql = nodes.dedup_sql(entity, f"stg_{entity}")
+    con.execute(f"CREATE OR REPLACE TABLE _groups AS {sql['groups']}")
+    conflicts = con.sql(sql["conflicts"]).to_arrow_table()
+    if conflicts.num_rows:
+        _quarantine_conflicts(lake, entity, conflicts, drop_id, salt, q_row)
+    con.execute(f"CREATE TABLE out_{entity} AS {sql['rows']}")
+    name = f"silver/{entity}"
+    reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
+    pb = ent.partition_by or None
+    if ent.knowledge_base:
+        report.versions[name] = lake.overwrite(name, reader)
+    elif not _has_rows(lake, name):
+        report.versions[name] = lake.append(name, reader, partition_by=pb)
+    else:
+        target = lake.schema(name)
+        for batch in reader:
+            data = pa.Table.from_batches([batch]).select(target.names).cast(target)
+            report.versions[name] = _upsert(lake, name, data, ent.key)
+    con.execute("DROP TABLE _groups")
+
+
+def _upsert(lake: Lake, name: str, data: pa.Table, keys) -> int:
+    """Like Lake.merge, but an optional key column (e.g. batch_no) matches when both sides are null."""
+    ent = contract.ENTITIES[name.split("/", 1)[1]]
+    pred = " AND ".join(f"t.{k} = s.{k}" if ent.field(k).required
+                        else f"(t.{k} = s.{k} OR (t.{k} IS NULL AND s.{k} IS NULL))" for k in keys)
+    (lake.delta(name).merge(data, predicate=pred, source_alias="s", target_alias="t")
+     .when_matched_update_all().when_not_matched_insert_all().execute())
+    return lake.version(name)
+
+
+def _quarantine_conflicts(lake: Lake, entity: str, conflicts: pa.Table, drop_id: str, salt: str, q_row):
+    keys = contract.ENTITIES[entity].key
+    files = sorted(set(conflicts.column("_file").to_pylist()))
+    lines = sorted(set(conflicts.column("_line").to_pylist()))
+    flt = ((pads.field("_drop") == drop_id) & pads.field("_file").isin(files) & pads.field("_line").isin(lines))
+    bronze = lake.read(f"bronze/{entity}", filter=flt)
+    raw = {(r["_file"], r["_line"]): r for r in bronze.to_pylist()}
+    rows = conflicts.to_pylist()
+    by_key = defaultdict(list)
+    for r in rows:
+        by_key[tuple(r[k] for k in keys)].append(r)
+    for key, group in by_key.items():
+        where = ", ".join(f"{g['_file']}:{g['_line']}" for g in sorted(group, key=lambda g: (g["_ord"], g["_line"])))
+        kdesc = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
+        reason = (f"key ({kdesc}) sent {len(group)} times with different values (lines {where}) "
+                  f"/ 同一主键在本批数据中出现多次且内容不同")
+        for g in group:
+            r = raw.get((g["_file"], g["_line"]), {})
+            r = {k: v for k, v in r.items() if not k.startswith("_")}
+            q_row(g["_file"], entity, g["_line"], ",".join(keys), reason, nodes.raw_json(entity, r, salt),
+                  kind="conflict")
+
+
+def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
+    ent = contract.ENTITIES["fee_list"]
+    touched = [r[0] for r in con.execute("SELECT DISTINCT fixmedins_code FROM out_fee_list").fetchall()]
+    if fresh:
+        src = "out_fee_list"
+    else:
+        con.register("_silver_fee", lake.dataset("silver/fee_list"))
+        inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
+        src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
+    unmatched = con.sql(nodes.net_sql(src, "unmatched")).to_arrow_table()
+    for r in unmatched.to_pylist():
+        report.warnings.append(
+            f"refund not netted, target line not found 退费未找到原明细: mdtrt_id={r['mdtrt_id']} "
+            f"feedetl_sn={r['feedetl_sn']} init_feedetl_sn={r['init_feedetl_sn']} hilist_code={r['hilist_code']} "
+            f"fee_ocur_time={r['fee_ocur_time']}")
+    reader = con.sql(nodes.net_sql(src, "net")).to_arrow_reader(MERGE_CHUNK)
+    if not lake.exists(NET):
+        report.versions[NET] = lake.append(NET, reader, partition_by=ent.partition_by)
+    else:
+        if lake.schema(NET).names != lake.schema("silver/fee_list").names:
+            report.versions[NET] = lake.overwrite(NET, reader, partition_by=ent.partition_by)
+        else:
+            report.versions[NET] = lake.replace_partitions(
+                NET, reader, ent.partition_by, partitions=[{"fixmedins_code": c} for c in touched])
+    if not fresh:
+        con.unregister("_silver_fee")
+
+
+def _reconcile(con, report: LoadReport, quarantine: list[dict], todo: list[FileInfo]) -> None:
+    qcount = Counter(r["file"] for r in quarantine)
+    staged_n: Counter = Counter()
+    kept_n: Counter = Counter()
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    for entity in {i.entity for i in todo}:
+        if f"out_{entity}" not in tables:
+            continue
+        for f, n in con.execute(f"SELECT _file, count(*) FROM stg_{entity} GROUP BY _file").fetchall():
+            staged_n[f] += n
+        for f, n in con.execute(f"SELECT _file, count(*) FROM out_{entity} GROUP BY _file").fetchall():
+            kept_n[f] += n
+    conflict_n = Counter(r["file"] for r in quarantine if r["_kind"] == "conflict")
+    for fr in report.files:
+        if fr.status != "loaded":
+            continue
+        fr.rows_quarantined = qcount[fr.file]
+        fr.rows_loaded = staged_n[fr.file] - conflict_n[fr.file]
+        fr.rows_duplicate = staged_n[fr.file] - conflict_n[fr.file] - kept_n[fr.file]
+        if not fr.balanced:
+            report.warnings.append(f"{fr.file}: rows read {fr.rows_read} != loaded {fr.rows_loaded} + "
+                                   f"quarantined {fr.rows_quarantined} / 对账不平衡")
+
+
+def _incomplete(con, lake: Lake, quarantine: list[dict], staged: set[str]) -> list[str]:
+    """Loaded visits/settlements some of whose rows (fee lines, diagnoses...) were quarantined."""
+    refs = defaultdict(lambda: defaultdict(list))  # (col, id) -> entity -> [file:line]
+    for r in quarantine:
+        if r["entity"] not in ("fee_list", "diag", "setl"):
+            continue
+        try:
+            raw = json.loads(r["raw_row"])
+        except ValueError:
+            continue
+        for col in ("setl_id", "mdtrt_id"):
+            v = (raw.get(col) or "").strip() if isinstance(raw.get(col), str) else None
+            if v and not (col == "setl_id" and r["entity"] == "setl") and not (col == "mdtrt_id" and r["entity"] == "mdtrt"):
+                refs[(col, v)][r["entity"]].append(f"{r['file']}:{r['line']}")
+    out = []
+    for (col, v), by_entity in sorted(refs.items()):
+        parent = "setl" if col == "setl_id" else "mdtrt"
+        if not _record_loaded(con, lake, parent, col, v, staged):
+            continue
+        what = "; ".join(f"{e} rows quarantined 被隔离: {', '.join(ls)}" for e, ls in sorted(by_entity.items()))
+        out.append(f"{parent} {col}={v}: {what}")
+    return out
+
+
+def _record_loaded(con, lake: Lake, entity: str, col: str, value: str, staged: set[str]) -> bool:
+    if entity in staged:
+        if con.execute(f"SELECT count(*) FROM out_{entity} WHERE {col} = ?", [value]).fetchone()[0]:
+            return True
+    name = f"silver/{entity}"
+    return lake.exists(name) and lake.dataset(name).count_rows(filter=pads.field(col) == value) > 0
+
+
+def _restore(lake: Lake, before: dict, names: list[str]) -> None:
+    for n in names:
+        v = before.get(n)
+        if not lake.exists(n):
+            continue
+        if v is None:
+            shutil.rmtree(lake.path(n))
+        elif lake.version(n) != v:
+            lake.delta(n).restore(v)
+
+
+# ---------------------------------------------------------------- ledger and report
+
+def _ledger_shas(lake: Lake) -> dict[str, str]:
+    if not lake.exists(LEDGER):
+        return {}
+    t = lake.read(LEDGER, columns=["file_sha256", "drop_id", "file"])
+    return {s: f"{d}/{f}" for s, d, f in zip(*(t.column(c).to_pylist() for c in t.column_names))}
+
+
+def _write_ledger(lake: Lake, todo: list[FileInfo], by_name: dict, drop_id: str, load_id: str, now) -> None:
+    rows = [{"file_sha256": i.sha256, "drop_id": drop_id, "file": i.name, "entity": i.entity,
+             "rows_read": by_name[i.name].rows_read, "load_id": load_id, "loaded_at": now} for i in todo]
+    schema = pa.schema([("file_sha256", pa.string()), ("drop_id", pa.string()), ("file", pa.string()),
+                        ("entity", pa.string()), ("rows_read", pa.int64()), ("load_id", pa.string()),
+                        ("loaded_at", pa.timestamp("us", tz="UTC"))])
+    lake.append(LEDGER, pa.Table.from_pylist(rows, schema=schema))
+
+
+REPORT_SCHEMA = pa.schema([
+    ("load_id", pa.string()), ("drop_id", pa.string()), ("load_status", pa.string()), ("file", pa.string()),
+    ("entity", pa.string()), ("format", pa.string()), ("encoding", pa.string()), ("file_sha256", pa.string()),
+    ("status", pa.string()), ("rows_read", pa.int64()), ("rows_loaded", pa.int64()),
+    ("rows_quarantined", pa.int64()), ("rows_duplicate", pa.int64()), ("balanced", pa.bool_()),
+    ("unknown_columns", pa.string()), ("note", pa.string()), ("loaded_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def _write_report(lake: Lake, report: LoadReport, now) -> None:
+    rows = [{"load_id": report.load_id, "drop_id": report.drop_id, "load_status": report.status,
+             "file": f.file, "entity": f.entity, "format": f.format, "encoding": f.encoding,
+             "file_sha256": f.sha256, "status": f.status, "rows_read": f.rows_read,
+             "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
+             "rows_duplicate": f.rows_duplicate, "balanced": f.balanced,
+             "unknown_columns": "|".join(f.unknown_columns), "note": f.note, "loaded_at": now}
+            for f in report.files]
+    lake.append(REPORT, pa.Table.from_pylist(rows, schema=REPORT_SCHEMA))
+    msgs = [("incomplete", m) for m in report.incomplete] + [("warning", m) for m in report.warnings]
+    if msgs:
+        schema = pa.schema([("load_id", pa.string()), ("kind", pa.string()), ("message", pa.string()),
+                            ("loaded_at", pa.timestamp("us", tz="UTC"))])
+        lake.append(WARNINGS, pa.Table.from_pylist(
+            [{"load_id": report.load_id, "kind": k, "message": m, "loaded_at": now} for k, m in msgs],
+            schema=schema))
