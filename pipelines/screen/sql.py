@@ -83,7 +83,7 @@ def view_query(view_sql: str) -> str:
 
 def _fix_duckdb(node: exp.Expression) -> exp.Expression:
     """Dialect escape hatches (kept few, each tested): date arithmetic must stay DATE in DuckDB."""
-    if isinstance(node, (exp.DateAdd, exp.DateSub, exp.AddMonths)) and not isinstance(node.parent, exp.Cast):
+    if isinstance(node, (exp.DateAdd, exp.DateSub, exp.AddMonths, exp.TsOrDsAdd)) and not isinstance(node.parent, exp.Cast):
         return exp.Cast(this=node, to=exp.DataType.build("DATE"))
     return node
 

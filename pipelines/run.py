@@ -1,0 +1,221 @@
+"""`fundguard run`: load the drop, screen, gate and publish in one go (contract §6).
+
+The same functions back the single-step commands and the Airflow tasks:
+`load_drop` (ingest + knowledge base), `screen_step` (rules → staging), `gate_and_publish`.
+Exit codes: 0 published; 1 the gate blocked publication; 2 bad input or usage (refused file, bad period).
+"""
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines import config
+from pipelines.storage import Lake, utcnow
+
+EXIT_PUBLISHED, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+_PERIOD_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def check_period(period: str | None) -> str | None:
+    if period and not _PERIOD_RE.match(period):
+        raise UsageError(f"--period must be YYYY or YYYY-MM, got {period!r}")
+    return period
+
+
+def check_institutions(codes: list[str] | None) -> list[str] | None:
+    for c in codes or []:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", c):
+            raise UsageError(f"not an institution code: {c!r}")
+    return codes or None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    published: bool
+    reason: str = ""
+    suspects: pa.Table | None = None
+    gold_version: int | None = None
+    gate_failures: list[str] = field(default_factory=list)
+    report_path: Path | None = None
+    screen: object = None
+    gate: object = None
+
+
+def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True):
+    """Ingest a landing drop; make sure a knowledge base is in silver (the shipped sample otherwise)."""
+    from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
+    from pipelines.quality.silver import validate_silver
+
+    report = ingest_drop(Path(landing), lake, salt=conf["pii_salt"], batch_rows=int(conf["ingest"]["batch_rows"]),
+                         progress=progress, validate=validate_silver)
+    if not lake.exists("silver/kb_hilist"):
+        kb_dir = Path(conf["kb_dir"])
+        if not kb_dir.is_absolute():
+            kb_dir = config.REPO_ROOT / kb_dir
+        load_knowledge_base(kb_dir, lake, salt=conf["pii_salt"], batch_rows=int(conf["ingest"]["batch_rows"]),
+                            progress=False)
+    return report
+
+
+def make_engine(engine_name: str, spark=None):
+    from pipelines.screen.engines import DuckDBEngine, SparkEngine
+    if engine_name == "spark":
+        return SparkEngine(spark=spark)
+    if engine_name == "duckdb":
+        return DuckDBEngine()
+    raise UsageError(f"unknown engine {engine_name!r}: use duckdb or spark")
+
+
+def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str | None = None,
+                        institutions: list[str] | None = None, tags: list[str] | None = None,
+                        families: list[str] | None = None, rule_ids: list[str] | None = None,
+                        publish_result: bool = True, spark=None, conf: dict | None = None,
+                        progress: bool = True) -> RunOutcome:
+    """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
+    from pipelines.publish.publisher import publish
+    from pipelines.quality.gate import previous_hits, run_gate
+    from pipelines.screen.catalog import load_catalog
+    from pipelines.screen.pipeline import screen
+    from pipelines.tracking import Tracker
+
+    conf = conf or config.load()
+    check_period(period)
+    check_institutions(institutions)
+    catalog = load_catalog()
+    rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
+    if not rules:
+        raise UsageError("no active rule matches the selection")
+    with Tracker(lake, conf) as tracker:
+        run_id = tracker.run_id or uuid.uuid4().hex
+        engine = make_engine(engine_name, spark)
+        try:
+            result = screen(lake, engine, catalog, rules, run_id=run_id, period=period,
+                            institutions=institutions, progress=progress)
+        finally:
+            engine.close()
+        log_screen(tracker, result, period=period, institutions=institutions)
+        report_dir = lake.root / "_reports" / run_id
+        gate = run_gate(lake, result.suspects, catalog=catalog, rules=rules, report_dir=report_dir,
+                        previous=previous_hits(lake), band=float(conf["gate"]["hit_rate_band"]),
+                        min_hits=int(conf["gate"]["hit_rate_min_hits"]))
+        tracker.log_metrics({"gate_success": int(gate.success), "gate_failures": len(gate.failures)})
+        tracker.log_dict({"success": gate.success, "failures": gate.failures}, "gate_result.json")
+        outcome = RunOutcome(run_id, False, suspects=result.suspects, report_path=gate.report_path,
+                             gate_failures=list(gate.failures), screen=result, gate=gate)
+        if not gate.success:
+            outcome.reason = "质量门禁未通过 / quality gate failed: " + "; ".join(gate.failures)
+            tracker.set_tags({"outcome": "gate_failed"})
+            return outcome
+        if publish_result:
+            outcome.gold_version = publish(lake, result.suspects, periods=[period] if period else None,
+                                           institutions=institutions, published_at=utcnow())
+            outcome.published = True
+            tracker.set_tags({"outcome": "published", "gold_version": str(outcome.gold_version)})
+        return outcome
+
+
+def log_screen(tracker, result, *, period: str | None, institutions: list[str] | None) -> None:
+    """Params and metrics of one screening in the MLflow run (one batched call each)."""
+    import json
+
+    tracker.log_params({
+        "engine": result.engine, "periods": period or "all", "institutions": ",".join(institutions or []) or "all",
+        "rule_set_fingerprint": result.fingerprint, "rules": len(result.rules),
+        "input_versions": json.dumps(result.input_versions, sort_keys=True),
+    })
+    metrics = {f"rows_in.{t.replace('/', '.')}": n for t, n in result.rows_in.items()}
+    metrics["suspects"] = result.suspects.num_rows
+    for rule_id, n in result.hits_by_rule().items():
+        metrics[f"hits.rule.{rule_id}"] = n
+    for dim in ("family", "fixmedins_code"):
+        for key, n, amt in group_counts(result.suspects, dim):
+            metrics[f"hits.{dim}.{key}"] = n
+            metrics[f"amount.{dim}.{key}"] = amt
+    tracker.log_metrics(metrics)
+    tracker.log_dict({"seconds_per_rule": result.seconds_per_rule, "hits_by_rule": result.hits_by_rule(),
+                      "by_category": {k: [n, a] for k, n, a in group_counts(result.suspects, "category")}},
+                     "screen_summary.json")
+
+
+def group_counts(t: pa.Table, dim: str) -> list[tuple[str, int, float]]:
+    if t is None or t.num_rows == 0:
+        return []
+    g = t.group_by(dim).aggregate([("suspect_id", "count"), ("amount", "sum")])
+    return [(r[dim], r["suspect_id_count"], float(r["amount_sum"] or 0)) for r in g.to_pylist()]
+
+
+# ------------------------------------------------------------------------------------------ summary
+
+def summarize(outcome: RunOutcome, lake: Lake, load_report=None) -> str:
+    """The short summary `fundguard run` prints (Chinese + English)."""
+    import duckdb
+
+    lines = []
+    if load_report is not None:
+        lines.append(load_report.summary_text() if hasattr(load_report, "summary_text") else str(load_report))
+    t = outcome.suspects
+    lines.append(f"\n疑点 Suspects: {t.num_rows if t is not None else 0}   运行 run_id: {outcome.run_id}")
+    if t is not None and t.num_rows:
+        con = duckdb.connect()
+        con.register("s", t)
+        for dim, label in (("family", "规则族 family"), ("category", "违规类别 category"),
+                           ("fixmedins_code", "定点医药机构 institution")):
+            rows = con.sql(f"SELECT {dim}, count(*) n, sum(amount) amt FROM s GROUP BY 1 ORDER BY 3 DESC").fetchall()
+            lines.append(f"\n  {label}:")
+            lines.extend(f"    {k:<28} {n:>7} 条  {amt:>14,.2f} 元" for k, n, amt in rows)
+        total = con.sql("SELECT sum(amount) FROM s").fetchone()[0]
+        lines.append(f"\n  涉及金额合计 amount at stake: {total:,.2f} 元")
+    if outcome.published:
+        lines.append(f"\n已发布 Published: {lake.path('gold/suspects')} (Delta version {outcome.gold_version})")
+    else:
+        lines.append(f"\n未发布 NOT published: {outcome.reason}")
+    if outcome.report_path:
+        lines.append(f"质量报告 Gate report: {outcome.report_path}")
+    lines.append(f"数据湖 Lake: {lake.root}  (bronze/ silver/ quarantine staging/ gold/)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ command
+
+def add_arguments(p) -> None:
+    p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
+    p.add_argument("--lake", type=Path, help="lake root 数据湖根目录 (default: conf lake)")
+    p.add_argument("--engine", choices=["duckdb", "spark"], help="screening engine (default: conf engine)")
+    p.add_argument("--period", help="YYYY or YYYY-MM 期间")
+    p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
+    p.add_argument("--tags", action="append", help="only rules with these focus tags (repeatable)")
+    p.add_argument("--quiet", action="store_true")
+
+
+def run(args) -> int:
+    from pipelines.ingest.pipeline import IngestError
+
+    conf = config.load()
+    lake = Lake(args.lake or conf["lake"])
+    try:
+        check_period(args.period)
+        check_institutions(args.institution)
+        if not Path(args.landing).is_dir():
+            raise UsageError(f"landing drop not found: {args.landing}")
+        report = load_drop(args.landing, lake, conf, progress=not args.quiet)
+        outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
+                                      institutions=args.institution, tags=args.tags, conf=conf,
+                                      progress=not args.quiet)
+    except (UsageError, IngestError) as exc:
+        print(f"fundguard run: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(summarize(outcome, lake, report))
+    if not outcome.published:
+        print(f"fundguard run: not published: {outcome.reason}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_PUBLISHED
