@@ -1,0 +1,94 @@
+"""(2) Bad rows land in quarantine with their file, line, field and reason; refused files load nothing."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from pipelines.ingest import RefusedFile
+
+from . import drops
+
+H = drops.FEE_HEAD
+
+
+def fee(sn, **over):
+    base = dict(zip(H, ["F", "M1", "S1", "P1", "H001", "2022-03-01 09:00:00", "110900001", "床位费", "B01", "01",
+                        "01", "1", "50", "50.00", "", "50.00", "0", "A01", "D01", "0", ""]))
+    base.update(feedetl_sn=sn, **over)
+    return [base[h] for h in H]
+
+
+BAD_FEES = [
+    H,
+    fee("G1"),                                     # line 2: a good line
+    fee("B1", cnt="abc"),                          # line 3: cnt not a number
+    fee(""),                                       # line 4: key feedetl_sn missing
+    fee("B3", fee_ocur_time="2022-13-45 99:00"),   # line 5: unparseable time
+    fee("B4", med_chrgitm_type="99"),              # line 6: unknown code
+    fee("D1", pric="50"),                          # line 7: key D1 sent with two different prices...
+    fee("D1", pric="51"),                          # line 8: ...so both copies are quarantined
+    fee("I1"),                                     # line 9: identical row sent twice...
+    fee("I1"),                                     # line 10: ...counts once, loaded
+    fee("B5", det_item_fee_sumamt="12,5x"),        # line 11: amount not a number
+    fee("B6", mdtrt_id="M2", setl_id="S2", psn_no="P2", chrgitm_lv="3"),  # line 12: chrgitm_lv '3' -> '03', fine
+]
+
+
+def write_bad_drop(folder):
+    drops.write_canonical_drop(folder, {"setl": drops.SETL, "mdtrt": drops.MDTRT})
+    p = drops.write_csv(folder / "fee_list.csv", BAD_FEES)
+    with open(p, "a", encoding="utf-8") as f:
+        f.write("T1,M1,S1,P1,H001,2022-03-01")     # line 13: file cut in the middle of a row
+    return folder
+
+
+def test_bad_rows_are_quarantined_with_reason(tmp_path, lake, load):
+    rep = load(write_bad_drop(tmp_path / "d"))
+    q = {(r["file"], r["line"]): r for r in lake.read("quarantine").to_pylist()}
+    fq = {line: r for (f, line), r in q.items() if f == "fee_list.csv"}
+    assert set(fq) == {3, 4, 5, 6, 7, 8, 11, 13}
+    assert fq[3]["field"] == "cnt" and "cnt: not a number 'abc'" in fq[3]["reason"] and "数量不是数字" in fq[3]["reason"]
+    assert fq[4]["field"] == "feedetl_sn" and "required field missing" in fq[4]["reason"]
+    assert fq[5]["field"] == "fee_ocur_time" and "not a valid time" in fq[5]["reason"]
+    assert fq[6]["field"] == "med_chrgitm_type" and "unknown code '99'" in fq[6]["reason"]
+    assert fq[7]["field"] == "mdtrt_id,feedetl_sn" and "different values" in fq[7]["reason"]
+    assert "fee_list.csv:7" in fq[8]["reason"] and "fee_list.csv:8" in fq[8]["reason"]
+    assert fq[11]["field"] == "det_item_fee_sumamt" and "金额不是数字" in fq[11]["reason"]
+    assert "truncated row" in fq[13]["reason"]
+    assert json.loads(fq[3]["raw_row"])["cnt"] == "abc"
+    assert all(r["entity"] == "fee_list" and r["load_id"] == rep.load_id for r in fq.values())
+
+    f = next(x for x in rep.files if x.file == "fee_list.csv")
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate) == (12, 4, 8, 1)
+    assert rep.balanced
+    silver = {r["feedetl_sn"]: r for r in lake.read("silver/fee_list").to_pylist()}
+    assert set(silver) == {"G1", "I1", "B6"} and silver["B6"]["chrgitm_lv"] == "03"
+    # the stay M1 / settlement S1 stays loaded but is reported incomplete
+    assert any("setl_id=S1" in w for w in rep.incomplete)
+    assert any("mdtrt_id=M1" in w for w in rep.incomplete)
+    stored = lake.read("_meta/load_report").to_pylist()
+    assert {r["file"]: r["rows_quarantined"] for r in stored}["fee_list.csv"] == 8
+
+
+def _refused(tmp_path, load, lake, name, content: bytes, match: str):
+    d = drops.write_canonical_drop(tmp_path / "d", {"psn": drops.PSN})
+    (d / name).write_bytes(content)
+    with pytest.raises(RefusedFile, match=match) as exc:
+        load(d)
+    assert name in str(exc.value)
+    assert not lake.root.exists() or lake.tables("bronze") == lake.tables("silver") == []
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("claims.csv", b"a,b\n1,2\n", "unknown entity"),                                   # not an entity of §2-3
+    ("psn_part2.csv", b"psn_no,psn_name,gend,brdy\nP9,\x80\x80,1,1990-01-01\n", "cannot be decoded"),  # bad bytes
+    ("psn.xls", b"\xd0\xcf\x11\xe0", "unknown format"),                                   # old Excel format
+    ("psn-2.parquet", b"PAR1 not really", "unreadable parquet"),                          # corrupt parquet
+    ("psn-3.csv.gz", gzip.compress(b"psn_no,gend,brdy\nP9,1,1990-01-01\n" * 50)[:40], "unreadable"),  # cut gzip
+    ("psn-4.csv", b"psn_no,psn_name\nP9,x\n", "required column"),                         # no gend/brdy column
+    ("psn-5.csv", "psn_no,gend,brdy\nP9,1,1990-01-01\n".encode("utf-16"), "UTF-16"),      # UTF-16 text
+])
+def test_refused_file_loads_nothing(tmp_path, load, lake, name, content, match):
+    _refused(tmp_path, load, lake, name, content, match)
