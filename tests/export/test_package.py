@@ -213,3 +213,21 @@ def test_every_catalog_category_has_an_english_chart_label():
 def test_cjk_font_detection_never_picks_a_placeholder_font():
     font = pkg.find_cjk_font()
     assert font is None or "last resort" not in font.lower()
+
+
+def test_feedback_template_is_read_by_the_feedback_ingester(lake, tmp_path):
+    """The template round-trips through the workflow's reader (the step that ingests the answers)."""
+    feedback = pytest.importorskip("pipelines.workflow.feedback")
+    sheets = pytest.importorskip("pipelines.workflow.sheets")
+    export(lake, tmp_path / "out", "H001", "2023-03")
+    wb = load_workbook(tmp_path / "out" / "H001_2023-03" / "feedback.xlsx")
+    ws = wb["feedback"]
+    ws["B2"], ws["C2"] = "确认", 80                                           # s02 confirmed, refund 80
+    ws["B3"], ws["D3"], ws["E3"] = "申诉", "有医嘱", "附件1"                    # s01 disputed; s03 unanswered
+    wb.save(tmp_path / "filled.xlsx")
+    form = sheets.read_form(tmp_path / "filled.xlsx", feedback.FIELDS, "suspect_id")
+    parsed = feedback.parse_feedback(form, institution="H001", received_at=PUBLISHED)
+    assert [(d.suspect_id, d.status, d.amount) for d in parsed.decisions] == [
+        ("s02", "confirmed", Decimal("80.00")), ("s01", "disputed", None)]
+    assert not parsed.rejects and len(parsed.unanswered) == 1
+    assert {pkg.FEEDBACK_ANSWERS[c] for c in pkg.FEEDBACK_CHOICES} == {"confirmed", "disputed"}
