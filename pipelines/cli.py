@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worksheet": ("pipelines.workflow.cli_worksheet", "on-site worksheets 现场检查工作底稿"),
     "sample": ("pipelines.workflow.cli_sample", "双随机一公开: draw targets and inspectors"),
     "report": ("pipelines.workflow.cli_report", "period report 期间报告"),
+    "case": ("pipelines.workflow.cli_case", "case status, history and recovery 案件跟踪与追回"),
+    "recheck": ("pipelines.workflow.cli_recheck", "回头看: problems found last period that persist"),
     "maintain": ("pipelines.storage_cli", "Delta optimize/vacuum 表维护"),
 }
 

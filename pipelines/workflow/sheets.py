@@ -1,0 +1,202 @@
+"""Reading the forms institutions and inspectors send back (.xlsx or .csv) into numbered rows, and
+parsing their cells (money, dates, answers). Pure apart from `read_form`, which reads the one file.
+
+A form may have a title block above the table (the worksheet's team details): the header row is the
+first row naming the key column; the labelled cells above it come back as `meta`. Line numbers are the
+row numbers a clerk sees in Excel (or the CSV line), so a rejection can be found in the file.
+Headers are matched on the canonical name or a Chinese label, alone or combined ("疑点编号 suspect_id").
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+
+class FormError(ValueError):
+    """A file that cannot be read as the expected form at all (refused whole)."""
+
+
+@dataclass
+class Form:
+    path: Path
+    rows: list[tuple[int, dict]]                 # (line, canonical field -> raw cell value)
+    meta: dict = field(default_factory=dict)     # label cell (normalised) -> value, above the header
+    unknown_columns: list[str] = field(default_factory=list)
+
+
+_SPLIT = re.compile(r"[\s/()（）|:：,，]+")
+
+
+def _norm(text) -> str:
+    return re.sub(r"\s+", "", str(text or "")).strip().lstrip("\ufeff").lower()
+
+
+def match_header(header, aliases: dict[str, tuple[str, ...]]) -> str | None:
+    """Canonical field of one header cell: the whole text or one of its tokens is a known name."""
+    whole = _norm(header)
+    tokens = [t.lower() for t in _SPLIT.split(str(header or "").strip().lstrip("\ufeff")) if t]
+    for name, forms in aliases.items():
+        known = {_norm(f) for f in (name, *forms)}
+        if whole in known or any(t in known for t in tokens):
+            return name
+    return None
+
+
+def _decode(data: bytes) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise FormError("not UTF-8 or GB18030 text / 文件编码无法识别")
+
+
+def _grid(path: Path) -> list[tuple[int, list]]:
+    low = path.name.lower()
+    if low.endswith(".xlsx"):
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable workbook is refused whole
+            raise FormError(f"{path.name}: not a readable .xlsx ({exc}) / 无法读取Excel文件") from exc
+        ws = wb.worksheets[0]
+        out = [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+        wb.close()
+        return out
+    if low.endswith(".csv"):
+        text = _decode(path.read_bytes())
+        reader = csv.reader(io.StringIO(text, newline=""))
+        out = []
+        start = 1
+        for r in reader:
+            out.append((start, r))
+            start = reader.line_num + 1
+        return out
+    raise FormError(f"{path.name}: expected .xlsx or .csv / 仅接受xlsx或csv文件")
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def read_form(path: str | Path, aliases: dict[str, tuple[str, ...]], key: str, max_header_row: int = 40) -> Form:
+    """Rows of a form whose table has a header naming `key`; fully blank rows are not rows."""
+    path = Path(path)
+    grid = _grid(path)
+    header_at = None
+    for idx, (line, cells) in enumerate(grid[:max_header_row]):
+        if any(match_header(c, {key: aliases[key]}) for c in cells if not _blank(c)):
+            header_at = idx
+            break
+    if header_at is None:
+        raise FormError(f"{path.name}: no header row with column {key} / 找不到表头（{aliases[key][0]}）")
+    meta = {}
+    for _, cells in grid[:header_at]:
+        vals = [c for c in cells if not _blank(c)]
+        if len(cells) >= 2 and not _blank(cells[0]):
+            meta[_norm(cells[0])] = cells[1] if len(cells) > 1 else None
+        elif vals:
+            meta.setdefault(_norm(vals[0]), None)
+    headers = grid[header_at][1]
+    mapping, unknown = {}, []
+    for i, h in enumerate(headers):
+        if _blank(h):
+            continue
+        name = match_header(h, aliases)
+        if name and name not in mapping.values():
+            mapping[i] = name
+        else:
+            unknown.append(str(h))
+    rows = []
+    for line, cells in grid[header_at + 1:]:
+        if all(_blank(c) for c in cells):
+            continue
+        rows.append((line, {name: (cells[i] if i < len(cells) else None) for i, name in mapping.items()}))
+    return Form(path, rows, meta, unknown)
+
+
+def meta_value(meta: dict, *labels: str):
+    """The value of the first labelled cell whose label contains one of `labels` (normalised)."""
+    for label in labels:
+        key = _norm(label)
+        for k, v in meta.items():
+            if key in k:
+                return v
+    return None
+
+
+# ------------------------------------------------------------------ cell parsing
+
+class CellError(ValueError):
+    pass
+
+
+_MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def parse_money(value) -> Decimal | None:
+    """A money cell → Decimal with at most 2 decimals; blank → None; anything else raises CellError."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise CellError(f"malformed amount {value!r} / 金额格式错误")
+    if isinstance(value, (int, float)):
+        text = repr(value) if isinstance(value, float) else str(value)
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise CellError(f"malformed amount {value!r} / 金额格式错误")
+    else:
+        text = str(value).strip().replace(",", "").replace("，", "").replace("¥", "").replace("￥", "")
+        text = re.sub(r"\s*元$", "", text).strip()
+    if "e" in text.lower():
+        try:
+            text = format(Decimal(text), "f")
+        except InvalidOperation as exc:
+            raise CellError(f"malformed amount {value!r} / 金额格式错误") from exc
+    if not _MONEY_RE.match(text):
+        raise CellError(f"malformed amount {value!r} / 金额格式错误")
+    amount = Decimal(text)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise CellError(f"amount {value!r} has more than 2 decimals / 金额最多两位小数")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_date(value) -> dt.date | None:
+    if _blank(value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y年%m月%d日"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise CellError(f"malformed date {value!r} (use yyyy-MM-dd) / 日期格式错误")
+
+
+def parse_choice(value, choices: dict[str, tuple[str, ...]]) -> str | None:
+    """A drop-down cell → its canonical value; accepts the code, a label, or "label code" combined."""
+    if _blank(value):
+        return None
+    found = {match_header(value, choices)}
+    found.discard(None)
+    if len(found) == 1:
+        return found.pop()
+    allowed = " / ".join(f"{k} ({v[0]})" for k, v in choices.items())
+    raise CellError(f"unknown value {value!r} (expected {allowed}) / 取值无效")
+
+
+def text(value) -> str | None:
+    if _blank(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
