@@ -19,8 +19,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "suspect_id": ("疑点编号", "疑点ID"),
     "answer": ("反馈结论", "答复", "反馈意见", "自查结论", "结论"),
     "refund_amount": ("退回金额", "退款金额", "确认退回金额", "refund"),
-    "reason": ("申诉理由", "理由", "说明"),
-    "evidence_ref": ("证据材料编号", "证据材料", "证据编号", "evidence"),
+    "reason": ("申诉理由", "理由说明", "理由", "说明"),
+    "evidence_ref": ("佐证材料编号", "证据材料编号", "佐证材料", "证据材料", "证据编号", "evidence"),
 }
 ANSWER_VALUES: dict[str, tuple[str, ...]] = {
     "confirmed": ("确认", "confirm", "属实确认", "认可"),
