@@ -1,0 +1,423 @@
+"""Writing a drop: streaming CSV/Parquet writers and the batch finaliser shared by background and cases.
+
+A `Batch` holds persons, visits and fee lines of a group of persons as numpy arrays (plain integers:
+day of year, seconds of day, cnt in 1/10,000, pric in 1/1,000,000, money in cents). `DropWriter.write`
+turns it into contract rows (strings), derives the settlements from the lines, appends everything to the
+entity files and keeps the small aggregates the inventory rows need.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipelines.contract import ENTITIES
+
+from . import kb as K
+
+I64 = np.int64
+
+
+# ----------------------------------------------------------------------------------------- formatting
+def fmt_fixed(values: np.ndarray, scale: int) -> pa.Array:
+    """Integers in units of 10**-scale -> decimal strings with exactly `scale` decimals."""
+    v = np.asarray(values, dtype=I64)
+    a = np.abs(v)
+    p = 10 ** scale
+    whole = pc.cast(pa.array(a // p), pa.string())
+    if scale == 0:
+        s = whole
+    else:
+        frac = pc.utf8_lpad(pc.cast(pa.array(a % p), pa.string()), scale, "0")
+        s = pc.binary_join_element_wise(whole, frac, ".")
+    neg = v < 0
+    if neg.any():
+        s = pc.if_else(pa.array(neg), pc.binary_join_element_wise("-", s, ""), s)
+    return s
+
+
+def fmt_cnt(c4: np.ndarray) -> pa.Array:
+    """cnt: integers as '3', others with up to 4 decimals ('12.5')."""
+    c4 = np.asarray(c4, dtype=I64)
+    whole = c4 % 10_000 == 0
+    s_int = fmt_fixed(np.where(whole, c4 // 10_000, 0), 0)
+    s_dec = pc.utf8_rtrim(fmt_fixed(c4, 4), "0")
+    return pc.if_else(pa.array(whole), s_int, s_dec)
+
+
+def fmt_pric(p6: np.ndarray) -> pa.Array:
+    """pric: 2 decimals when exact to the cent, else 6."""
+    p6 = np.asarray(p6, dtype=I64)
+    cent = p6 % 10_000 == 0
+    return pc.if_else(pa.array(cent), fmt_fixed(p6 // 10_000, 2), fmt_fixed(p6, 6))
+
+
+def round_amount(c4: np.ndarray, p6: np.ndarray) -> np.ndarray:
+    """det_item_fee_sumamt in cents = round(cnt*pric, 2), half away from zero."""
+    prod = np.abs(c4.astype(I64)) * p6.astype(I64)          # units of 1e-10 yuan
+    cents = (prod + 50_000_000) // 100_000_000
+    return np.where(c4 < 0, -cents, cents)
+
+
+def is_tie(c4: np.ndarray, p6: np.ndarray) -> np.ndarray:
+    return (np.abs(c4.astype(I64)) * p6.astype(I64)) % 100_000_000 == 50_000_000
+
+
+# ----------------------------------------------------------------------------------------- batch
+@dataclass
+class Batch:
+    # persons
+    p_seq: np.ndarray          # global person number
+    p_gend: np.ndarray         # 1/2
+    p_by: np.ndarray
+    p_bm: np.ndarray
+    p_bd: np.ndarray
+    p_die: np.ndarray          # day of year of death, or -9999
+    p_insu: np.ndarray         # 310/390
+    # visits
+    v_psn: np.ndarray          # global person number
+    v_inst: np.ndarray         # institution index
+    v_med: np.ndarray          # med_type as int (11, 13, 14, 21, 24, 28, 41, 52)
+    v_bday: np.ndarray
+    v_bsec: np.ndarray
+    v_eday: np.ndarray         # -1 for outpatient
+    v_esec: np.ndarray
+    v_dx1: np.ndarray          # index into DX
+    v_dx2: np.ndarray          # -1: none
+    v_dept: np.ndarray         # index into DEPTS
+    # lines
+    l_v: np.ndarray            # local visit index
+    l_item: np.ndarray
+    l_day: np.ndarray
+    l_sec: np.ndarray
+    l_c4: np.ndarray
+    l_p6: np.ndarray
+    l_lv: np.ndarray           # chrgitm_lv 1/2/3 (3 = self-paid, inscp 0)
+    l_init: np.ndarray         # local index of the line a refund points to, -1 none
+    l_tk: np.ndarray           # dscg_tkdrug_flag
+    l_cap6: np.ndarray         # fee_list.pric_uplmt_amt, -1 empty
+    l_resend: np.ndarray       # bool: write the row twice (identical re-send)
+    # filled by DropWriter.write
+    l_sn: np.ndarray | None = None
+    v_id: np.ndarray | None = None
+
+
+def empty_lines() -> dict[str, list]:
+    return {k: [] for k in ("l_v", "l_item", "l_day", "l_sec", "l_c4", "l_p6", "l_lv", "l_init", "l_tk",
+                            "l_cap6", "l_resend")}
+
+
+DEPTS = ("A03", "A04", "A05", "A07", "A12", "A13", "A14", "A01", "A10", "A50")   # 内外妇儿眼耳皮... 科别
+DSCG_WAY = {0: None, 1: "1", 5: "5"}
+INPATIENT_MED = (21, 24, 28, 52)
+
+
+@dataclass
+class Institutions:
+    code: np.ndarray      # object str
+    name: np.ndarray
+    type_: np.ndarray     # "1"/"2"
+    hosp_lv: np.ndarray   # "01".."11"
+    natu: np.ndarray
+    beds: np.ndarray      # int (0 for pharmacies)
+    admdvs: np.ndarray
+    rank: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.rank = np.array([K.HOSP_RANK[h] for h in self.hosp_lv], dtype=np.int8)
+
+    def __len__(self):
+        return len(self.code)
+
+
+# ----------------------------------------------------------------------------------------- writer
+class DropWriter:
+    """Streams entity files into a drop folder and keeps the aggregates for inventory and the summary."""
+
+    CSV_OPTS = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=65536)
+
+    def __init__(self, out: Path, year: int, inst: Institutions, admdvs: str, dx: list[tuple[str, str]]):
+        self.out = Path(out)
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True)
+        self.year = year
+        self.inst = inst
+        self.admdvs = admdvs
+        self.dx = dx
+        self.kb = K.KbArrays()
+        self.base = np.datetime64(f"{year}-01-01")
+        self.n_days = int((np.datetime64(f"{year + 1}-01-01") - self.base).astype(int))
+        dates = self.base + np.arange(self.n_days + 40)
+        self.date_str = pa.array([str(d) for d in dates])
+        self.month_of_day = (dates.astype("datetime64[M]").astype(int) - self.base.astype("datetime64[M]").astype(int))
+        self.tod_str = pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)])
+        self.item_code = pa.array(list(self.kb.codes))
+        self.item_name = pa.array(list(self.kb.names))
+        self.item_chrg = pa.array(list(self.kb.chrg))
+        self.inst_code = pa.array(list(inst.code))
+        self.dx_code = pa.array([c for c, _ in dx])
+        self.dx_name = pa.array([n for _, n in dx])
+        self.dept = pa.array(list(DEPTS))
+        self._writers: dict[str, object] = {}
+        self.rows: dict[str, int] = {}
+        self.seq = {"psn": 0, "mdtrt": 0, "sn": 0}
+        # billed cnt (1e-4, netted, every line) per institution x item x month, for inventory rows
+        self.billed = np.zeros((len(inst), self.kb.n, 12), dtype=np.float64)
+        self.fee_files = {"p1": "fee_list_part1.csv", "p2": "fee_list_part2.csv",
+                          "pq": f"fee_list-{year}-12.parquet"}
+
+    # -- ids
+    @staticmethod
+    def scramble(seq: np.ndarray) -> np.ndarray:
+        """A bijection of 0..10**10-1: ids look random, injected and background records interleave."""
+        return (np.asarray(seq, dtype=I64) * 738_219_673 + 4_127_031_117) % 10_000_000_000
+
+    def psn_no(self, seq: np.ndarray) -> pa.Array:
+        return pc.binary_join_element_wise(self.admdvs, pc.utf8_lpad(pc.cast(pa.array(self.scramble(seq)), pa.string()), 10, "0"), "")
+
+    def mdtrt_id(self, seq: np.ndarray, prefix: str = "MD") -> pa.Array:
+        return pc.binary_join_element_wise(f"{prefix}{self.year}", pc.utf8_lpad(pc.cast(pa.array(self.scramble(seq)), pa.string()), 10, "0"), "")
+
+    def sn_str(self, seq: np.ndarray) -> pa.Array:
+        # 12 digits, never a leading zero: sorts the same as a string and as a number
+        return pc.cast(pa.array(np.asarray(seq, dtype=I64) + 100_000_000_000), pa.string())
+
+    def ts(self, day: np.ndarray, sec: np.ndarray) -> pa.Array:
+        return pc.binary_join_element_wise(self.date_str.take(pa.array(np.asarray(day, dtype=I64))),
+                                           self.tod_str.take(pa.array(np.asarray(sec, dtype=I64))), " ")
+
+    def date(self, day: np.ndarray) -> pa.Array:
+        return self.date_str.take(pa.array(np.asarray(day, dtype=I64)))
+
+    # -- raw writing
+    def _schema(self, entity: str) -> pa.Schema:
+        return pa.schema([(n, pa.string()) for n in ENTITIES[entity].names])
+
+    def append(self, entity: str, cols: dict[str, pa.Array], n: int, file: str | None = None) -> None:
+        if n == 0:
+            return
+        schema = self._schema(entity)
+        arrays = [cols[name] if name in cols else pa.nulls(n, pa.string()) for name in schema.names]
+        table = pa.Table.from_arrays([a if isinstance(a, (pa.Array, pa.ChunkedArray)) else pa.array(a, pa.string())
+                                      for a in arrays], schema=schema)
+        file = file or f"{entity}.csv"
+        w = self._writers.get(file)
+        if w is None:
+            path = self.out / file
+            if file.endswith(".parquet"):
+                w = pq.ParquetWriter(path, schema, compression="zstd")
+            else:
+                w = pacsv.CSVWriter(path, schema, write_options=self.CSV_OPTS)
+            self._writers[file] = w
+        if file.endswith(".parquet"):
+            w.write_table(table, row_group_size=1_000_000)
+        else:
+            w.write_table(table)
+        self.rows[entity] = self.rows.get(entity, 0) + n
+
+    def close(self) -> None:
+        for w in self._writers.values():
+            w.close()
+        self._writers.clear()
+
+    # -- KB and institutions
+    def write_kb(self) -> None:
+        for name, rows in K.kb_tables().items():
+            cols = list(zip(*rows))
+            self.append(name, {n: pa.array(list(c), pa.string()) for n, c in zip(ENTITIES[name].names, cols)},
+                        len(rows))
+
+    def write_institutions(self) -> None:
+        i = self.inst
+        beds = pa.array([str(b) if b else None for b in i.beds], pa.string())
+        self.append("fixmedins", {"fixmedins_code": pa.array(list(i.code)), "fixmedins_name": pa.array(list(i.name)),
+                                  "fixmedins_type": pa.array(list(i.type_)), "hosp_lv": pa.array(list(i.hosp_lv)),
+                                  "medins_natu": pa.array(list(i.natu)), "aprv_bed_cnt": beds,
+                                  "admdvs": pa.array(list(i.admdvs))}, len(i))
+
+    # -- a batch
+    def assign_ids(self, b: Batch) -> None:
+        """Sort lines by (visit, time), give global feedetl_sn and mdtrt numbers."""
+        nl = len(b.l_v)
+        order = np.lexsort((np.arange(nl), b.l_sec, b.l_day, b.l_v))
+        rank = np.empty(nl, dtype=I64)
+        rank[order] = np.arange(nl)
+        b.l_sn = self.seq["sn"] + rank
+        self.seq["sn"] += nl
+        b.v_id = self.seq["mdtrt"] + np.arange(len(b.v_psn), dtype=I64)
+        self.seq["mdtrt"] += len(b.v_psn)
+        b._order = order
+
+    def write(self, b: Batch, persons: pa.Table | None) -> None:
+        if b.l_sn is None:
+            self.assign_ids(b)
+        kb = self.kb
+        nv, nl = len(b.v_psn), len(b.l_v)
+        # ---- line money
+        amt = round_amount(b.l_c4, b.l_p6)
+        fund = b.l_lv != 3
+        inscp = np.where(fund, amt, 0)
+        ownpay = np.where(fund, 0, amt)
+        # ---- settlements (one per visit)
+        w = lambda x: np.rint(np.bincount(b.l_v, weights=x.astype(np.float64), minlength=nv)).astype(I64)
+        medfee, s_inscp, s_own = w(amt), w(inscp), w(ownpay)
+        yi = w(np.where(b.l_lv == 2, amt, 0))
+        pre = (yi * 10 + 50) // 100                       # 乙类 先行自付 10 %
+        inpatient = np.isin(b.v_med, INPATIENT_MED)
+        emp = np.isin(b.v_psn, b.p_seq[b.p_insu == 310]) if len(b.p_seq) else np.zeros(nv, bool)
+        rate = np.where(inpatient, np.where(emp, 85, 70), np.where(emp, 60, 50))
+        dedc = np.where(inpatient, 60_000, 0)
+        base = np.maximum(s_inscp - pre - dedc, 0)
+        fund_all = base * rate // 100
+        hifmi = np.where(fund_all > 2_000_000, (fund_all - 2_000_000) * 60 // 100, 0)
+        hifp = fund_all - hifmi
+        fundsum = hifp + hifmi
+        psn_pay = medfee - fundsum
+        acct = np.where(emp & ~inpatient, np.minimum(psn_pay, s_inscp - fundsum).clip(0), 0)
+        setl_day = np.where(inpatient, b.v_eday, b.v_bday)
+        setl_sec = np.where(inpatient, np.minimum(b.v_esec + 600, 86399), np.minimum(b.v_bsec + 1800 + 3600 * 3, 86399))
+        # setl after the last line of its visit
+        last_key = np.full(nv, -1, dtype=I64)
+        np.maximum.at(last_key, b.l_v, b.l_day.astype(I64) * 86400 + b.l_sec)
+        setl_key = np.maximum(setl_day.astype(I64) * 86400 + setl_sec, last_key + 300)
+        setl_day, setl_sec = setl_key // 86400, setl_key % 86400
+        setl_day = np.minimum(setl_day, self.n_days + 30)
+
+        # ---- persons
+        if persons is not None:
+            self.append("psn", {n: persons.column(n) for n in persons.column_names}, persons.num_rows)
+
+        # ---- visits
+        vid = self.mdtrt_id(b.v_id)
+        sid = self.mdtrt_id(b.v_id, "ST")
+        psn = self.psn_no(b.v_psn)
+        instc = self.inst_code.take(pa.array(b.v_inst))
+        med = pc.cast(pa.array(b.v_med), pa.string())
+        inp = pa.array(inpatient)
+        eday = np.where(inpatient, b.v_eday, 0)
+        ipt_days = np.maximum(eday - b.v_bday, 1)
+        dxc = self.dx_code.take(pa.array(b.v_dx1))
+        died = inpatient & np.isin(b.v_psn, b.p_seq[b.p_die >= 0]) if len(b.p_seq) else np.zeros(nv, bool)
+        if died.any():   # discharged dead: the stay ends on the death day
+            die_of = dict(zip(b.p_seq.tolist(), b.p_die.tolist()))
+            died &= np.array([die_of.get(p, -1) == e for p, e in zip(b.v_psn.tolist(), eday.tolist())])
+        self.append("mdtrt", {
+            "mdtrt_id": vid, "psn_no": psn, "fixmedins_code": instc, "med_type": med,
+            "begntime": self.ts(b.v_bday, b.v_bsec),
+            "endtime": pc.if_else(inp, self.ts(eday, np.where(inpatient, b.v_esec, 0)), pa.nulls(nv, pa.string())),
+            "ipt_days": pc.if_else(inp, pc.cast(pa.array(ipt_days), pa.string()), pa.nulls(nv, pa.string())),
+            "dscg_way": pc.if_else(inp, pa.array(np.where(died, "5", "1")), pa.nulls(nv, pa.string())),
+            "dscg_maindiag_code": pc.if_else(inp, dxc, pa.nulls(nv, pa.string())),
+            "adm_dept_codg": self.dept.take(pa.array(b.v_dept)),
+            "atddr_no": pc.binary_join_element_wise("D", pc.utf8_lpad(pc.cast(pa.array(b.v_inst * 100 + b.v_dept * 7 % 100), pa.string()), 6, "0"), ""),
+        }, nv)
+        # ---- diagnoses
+        has2 = b.v_dx2 >= 0
+        dvid = pa.concat_arrays([vid, vid.filter(pa.array(has2))])
+        dcodes = np.concatenate([b.v_dx1, b.v_dx2[has2]])
+        nd = len(dcodes)
+        main = np.concatenate([np.ones(nv, bool), np.zeros(int(has2.sum()), bool)])
+        self.append("diag", {"mdtrt_id": dvid, "diag_code": self.dx_code.take(pa.array(dcodes)),
+                             "diag_name": self.dx_name.take(pa.array(dcodes)),
+                             "diag_type": pa.array(np.full(nd, "1")),
+                             "maindiag_flag": pa.array(np.where(main, "1", "0"))}, nd)
+        # ---- settlements
+        self.append("setl", {
+            "setl_id": sid, "mdtrt_id": vid, "psn_no": psn, "fixmedins_code": instc,
+            "setl_time": self.ts(setl_day, setl_sec),
+            "medfee_sumamt": fmt_fixed(medfee, 2), "fulamt_ownpay_amt": fmt_fixed(s_own, 2),
+            "overlmt_selfpay": fmt_fixed(np.zeros(nv, I64), 2), "preselfpay_amt": fmt_fixed(pre, 2),
+            "inscp_scp_amt": fmt_fixed(s_inscp, 2), "hifp_pay": fmt_fixed(hifp, 2),
+            "hifmi_pay": fmt_fixed(hifmi, 2), "fund_pay_sumamt": fmt_fixed(fundsum, 2),
+            "psn_pay": fmt_fixed(psn_pay, 2), "acct_pay": fmt_fixed(acct, 2),
+            "refd_setl_flag": pa.array(np.full(nv, "0")),
+        }, nv)
+        # ---- fee lines
+        lv = b.l_v
+        l_inst = b.v_inst[lv]
+        pharmacy = b.v_med[lv] == 41
+        dept = pc.if_else(pa.array(pharmacy), pa.nulls(nl, pa.string()), self.dept.take(pa.array(b.v_dept[lv])))
+        init = np.where(b.l_init >= 0, b.l_sn[np.maximum(b.l_init, 0)], -1)
+        cols = {
+            "feedetl_sn": self.sn_str(b.l_sn), "mdtrt_id": vid.take(pa.array(lv)), "setl_id": sid.take(pa.array(lv)),
+            "psn_no": psn.take(pa.array(lv)), "fixmedins_code": instc.take(pa.array(lv)),
+            "fee_ocur_time": self.ts(b.l_day, b.l_sec), "hilist_code": self.item_code.take(pa.array(b.l_item)),
+            "hilist_name": self.item_name.take(pa.array(b.l_item)),
+            "medins_list_codg": pc.binary_join_element_wise("YN", pc.utf8_lpad(pc.cast(pa.array(b.l_item * 37 + 1000), pa.string()), 6, "0"), ""),
+            "med_chrgitm_type": self.item_chrg.take(pa.array(b.l_item)),
+            "chrgitm_lv": pc.utf8_lpad(pc.cast(pa.array(b.l_lv), pa.string()), 2, "0"),
+            "cnt": fmt_cnt(b.l_c4), "pric": fmt_pric(b.l_p6), "det_item_fee_sumamt": fmt_fixed(amt, 2),
+            "pric_uplmt_amt": pc.if_else(pa.array(b.l_cap6 >= 0), fmt_pric(np.maximum(b.l_cap6, 0)), pa.nulls(nl, pa.string())),
+            "inscp_scp_amt": fmt_fixed(inscp, 2), "fulamt_ownpay_amt": fmt_fixed(ownpay, 2),
+            "bilg_dept_codg": dept,
+            "bilg_dr_codg": pc.if_else(pa.array(pharmacy), pa.nulls(nl, pa.string()),
+                                       pc.binary_join_element_wise("D", pc.utf8_lpad(pc.cast(pa.array(l_inst * 100 + b.v_dept[lv] * 7 % 100), pa.string()), 6, "0"), "")),
+            "dscg_tkdrug_flag": pa.array(np.where(b.l_tk == 1, "1", "0")),
+            "init_feedetl_sn": pc.if_else(pa.array(init >= 0), self.sn_str(np.maximum(init, 0)), pa.nulls(nl, pa.string())),
+        }
+        schema = self._schema("fee_list")
+        table = pa.Table.from_arrays([cols[n] for n in schema.names], schema=schema)
+        order = b._order
+        resend = np.flatnonzero(b.l_resend[order])
+        idx = np.concatenate([order, order[resend]])
+        table = table.take(pa.array(idx))
+        month = self.month_of_day[np.asarray(b.l_day)[idx]]
+        for key, sel in (("p1", month < 6), ("p2", (month >= 6) & (month < 11)), ("pq", month == 11)):
+            t = table.filter(pa.array(sel))
+            if t.num_rows:
+                self.append("fee_list", {n: t.column(n) for n in t.column_names}, t.num_rows, self.fee_files[key])
+        # ---- aggregates (netted billed cnt of every line; re-sends counted once)
+        m = self.month_of_day[b.l_day]
+        flat = (l_inst.astype(I64) * kb.n + b.l_item) * 12 + m
+        self.billed += np.bincount(flat, weights=b.l_c4.astype(np.float64),
+                                   minlength=self.billed.size).reshape(self.billed.shape)
+        self.last_setl = (setl_day, setl_sec, medfee, s_own)
+
+
+# ----------------------------------------------------------------------------------------- persons
+SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国文辉鑫宇浩然子轩梓涵一诺欣怡思远雨桐博文嘉怡佳琪俊杰晨曦志强海燕红梅玉兰淑珍建华春梅永刚丽娟")
+CHECK_W = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=I64)
+CHECK_C = np.array(list("10X98765432"))
+
+
+def persons_table(w: DropWriter, b: Batch, rng: np.random.Generator) -> pa.Table:
+    """psn rows: fake names and 18-character ID numbers consistent with birth date and sex."""
+    n = len(b.p_seq)
+    sur = np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n)]
+    g1 = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]
+    g2 = np.array(GIVEN + [""] * 30)[rng.integers(0, len(GIVEN) + 30, n)]
+    names = np.char.add(np.char.add(sur.astype(str), g1.astype(str)), g2.astype(str))
+    area = np.array([int(a) for a in rng.choice(["330102", "330105", "330106", "330108", "330110", "330122"], n)])
+    order = rng.integers(0, 500, n) * 2 + np.where(b.p_gend == 1, 1, 0)   # odd = male
+    digits = np.zeros((n, 17), dtype=I64)
+    for k, (v, width) in enumerate(((area, 6), (b.p_by.astype(I64), 4), (b.p_bm.astype(I64), 2),
+                                    (b.p_bd.astype(I64), 2), (order.astype(I64), 3))):
+        start = sum(wd for _, wd in ((area, 6), (b.p_by, 4), (b.p_bm, 2), (b.p_bd, 2), (order, 3))[:k])
+        for j in range(width):
+            digits[:, start + j] = v // 10 ** (width - 1 - j) % 10
+    check = CHECK_C[(digits * CHECK_W).sum(1) % 11]
+    body = pc.cast(pa.array(area * 10**11 + b.p_by.astype(I64) * 10**7 + b.p_bm.astype(I64) * 10**5
+                            + b.p_bd.astype(I64) * 10**3 + order.astype(I64)), pa.string())
+    certno = pc.binary_join_element_wise(body, pa.array(check.astype(str)), "")
+    brdy = pc.binary_join_element_wise(
+        pc.cast(pa.array(b.p_by.astype(I64)), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(b.p_bm.astype(I64)), pa.string()), 2, "0"),
+        pc.utf8_lpad(pc.cast(pa.array(b.p_bd.astype(I64)), pa.string()), 2, "0"), "-")
+    dies = b.p_die >= 0
+    psn_type = np.where(b.p_insu == 310, np.where(rng.random(n) < 0.25, "1102", "1101"),
+                        np.where(rng.random(n) < 0.2, "1403", "1401"))
+    return pa.table({
+        "psn_no": w.psn_no(b.p_seq), "psn_name": pa.array(names.tolist()), "certno": certno,
+        "gend": pa.array(b.p_gend.astype(str)), "brdy": brdy,
+        "insutype": pa.array(b.p_insu.astype(str)), "psn_type": pa.array(psn_type),
+        "insu_admdvs": pa.array(np.full(n, w.admdvs)),
+        "die_date": pc.if_else(pa.array(dies), w.date(np.maximum(b.p_die, 0)), pa.nulls(n, pa.string())),
+    })
