@@ -79,39 +79,49 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
 
     `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
     `_errf` names the failing fields. PII fields come out only as salted SHA-256 (`<name>_hash`).
+    Each value is typed once (CTE `typed`), then checked.
     """
     ent = contract.ENTITIES[entity]
     pre = ", ".join(f"nullif(trim({q(f.name)}), '') AS {q(f.name)}" for f in ent.fields)
-    sel, errs = [], []
+    typed_cols, sel, errs = [], [], []
+    quote = "''''"
     for f in ent.fields:
         v = q(f.name)
-        typed = _typed_expr(f, v, ent.value_maps.get(f.name))
+        expr = _typed_expr(f, v, ent.value_maps.get(f.name))
+        t = v
+        if expr != v:
+            t = q("_t_" + f.name)
+            typed_cols.append(f"{expr} AS {t}")
         if f.pii:
             sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({lit(salt)} || {v}) END AS {q(f.name + '_hash')}")
         else:
-            sel.append(f"{typed} AS {q(f.name)}")
+            sel.append(f"{t} AS {q(f.name)}")
         checks = []
         if f.required:
             checks.append(f"WHEN {v} IS NULL THEN {lit(f'{f.name}: required field missing / 必填字段缺失')}")
         if f.type in _TYPE_REASON:
             en, zh = _TYPE_REASON[f.type]
-            checks.append(f"WHEN {v} IS NOT NULL AND {typed} IS NULL THEN {lit(f.name + ': ' + en + ' ')} || ''''"
-                          f" || {v} || '''' || {lit(' / ' + (f.label or f.name) + zh)}")
+            checks.append(f"WHEN {v} IS NOT NULL AND {t} IS NULL THEN {lit(f.name + ': ' + en + ' ')} || {quote}"
+                          f" || {v} || {quote} || {lit(' / ' + (f.label or f.name) + zh)}")
         if f.codes:
             codes = ", ".join(lit(c) for c in f.codes)
-            checks.append(f"WHEN {v} IS NOT NULL AND {typed} NOT IN ({codes}) THEN "
-                          f"{lit(f.name + ': unknown code ')} || '''' || {v} || '''' || "
+            checks.append(f"WHEN {v} IS NOT NULL AND {t} NOT IN ({codes}) THEN "
+                          f"{lit(f.name + ': unknown code ')} || {quote} || {v} || {quote} || "
                           f"{lit(' / ' + (f.label or f.name) + '未知代码')}")
         if checks:
             errs.append((f.name, f"CASE {' '.join(checks)} END"))
     if ent.period_from:
-        sel.append(f"strftime({_typed_expr(ent.field(ent.period_from), q(ent.period_from), None)}, '%Y-%m') AS period")
+        pf = ent.field(ent.period_from)
+        src = q("_t_" + pf.name) if pf.type in (TS, DATE) else q(pf.name)
+        sel.append(f"strftime({src}, '%Y-%m') AS period")
     sel += [f"{lit(drop)} AS _drop", f"{lit(file)} AS _file", "_line", f"{int(ord_)} AS _ord"]
     err_cols = ", ".join(f"{e} AS {q('_e_' + n)}" for n, e in errs) or "NULL AS _e_none"
     names = [q("_e_" + n) for n, _ in errs] or ["_e_none"]
     errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {lit(n)} END" for (n, _), c in zip(errs, names))
+    typed = ", ".join(typed_cols)
     return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
-            f"chk AS (SELECT *, {err_cols} FROM pre) "
+            f"typed AS (SELECT *{', ' + typed if typed else ''} FROM pre), "
+            f"chk AS (SELECT *, {err_cols} FROM typed) "
             f"SELECT {', '.join(sel)}, concat_ws('; ', {', '.join(names)}) AS _err, "
             f"concat_ws(',', {errf or 'NULL'}) AS _errf FROM chk")
 

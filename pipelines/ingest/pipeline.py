@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -216,22 +219,29 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
                            "loaded_at": now})
 
     try:
-        staged: set[str] = set()
-        for ord_, info in enumerate(todo):
-            fr = by_name[info.name]
-            batches = _stage_file(con, info, ord_, fr, staged, drop_id, salt, batch_rows, progress, now, q_row)
-            schema = _bronze_schema(info.entity)
-            reader = pa.RecordBatchReader.from_batches(schema, batches)
-            v = lake.append(f"bronze/{info.entity}", reader, partition_by=["_drop"])
-            report.versions[f"bronze/{info.entity}"] = v
+        typist = _Typist(con, salt, q_row)
+        try:
+            for ord_, info in enumerate(todo):
+                fr = by_name[info.name]
+                batches = _stage_file(typist, info, ord_, fr, drop_id, salt, batch_rows, progress, now, q_row)
+                reader = pa.RecordBatchReader.from_batches(_bronze_schema(info.entity), batches)
+                report.versions[f"bronze/{info.entity}"] = lake.append(f"bronze/{info.entity}", reader,
+                                                                       partition_by=["_drop"])
+        finally:
+            typist.close()
+        staged = typist.staged
 
+        netting = None
         for entity in entities:
             if entity not in staged:
                 continue
             _dedup_and_write(con, lake, entity, report, drop_id, salt, q_row, before)
-        if "fee_list" in staged:
-            _net_fee_list(con, lake, report, fresh=before["silver/fee_list"] is None or
-                          not _has_rows(lake, "silver/fee_list", before["silver/fee_list"]))
+            if entity == "fee_list":
+                fresh = before["silver/fee_list"] is None or not _has_rows(lake, "silver/fee_list",
+                                                                           before["silver/fee_list"])
+                netting = _Background(_net_fee_list, con.cursor(), lake, report, fresh)
+        if netting is not None:
+            netting.join()
         if quarantine:
             report.versions[QUARANTINE] = lake.append(QUARANTINE, nodes.quarantine_table(quarantine))
         _reconcile(con, report, quarantine, todo)
@@ -258,6 +268,26 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
     _write_report(lake, report, now)
 
 
+class _Background(threading.Thread):
+    """Run one function on a thread (e.g. netting while other silver tables are written)."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True, name=f"ingest-{fn.__name__}")
+        self.fn, self.args, self.error = fn, args, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by join()
+            self.error = exc
+
+    def join(self, timeout=None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 def _bronze_schema(entity: str) -> pa.Schema:
     ent = contract.ENTITIES[entity]
     return pa.schema([*[(n, pa.string()) for n in ent.names], ("_line", pa.int64()), ("_drop", pa.string()),
@@ -265,12 +295,64 @@ def _bronze_schema(entity: str) -> pa.Schema:
                       ("_loaded_at", pa.timestamp("us", tz="UTC"))])
 
 
-def _stage_file(con, info: FileInfo, ord_: int, fr: FileReport, staged: set[str], drop_id: str, salt: str,
+class _Typist:
+    """Types bronze batches into the DuckDB staging tables on a worker thread (DuckDB releases the GIL,
+    so typing runs while delta-rs encodes the bronze parquet). At most two batches wait in the queue."""
+
+    def __init__(self, con, salt: str, q_row):
+        self.cur = con.cursor()
+        self.salt, self.q_row = salt, q_row
+        self.staged: set[str] = set()
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ingest-typist", daemon=True)
+        self.thread.start()
+
+    def put(self, item) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.cur.close()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._type(*item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                    self.error = exc
+
+    def _type(self, info: FileInfo, sql: str, t: pa.Table) -> None:
+        entity, cur = info.entity, self.cur
+        stg = f"stg_{entity}"
+        cur.register("_b", t)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE _t AS {sql}")
+        cur.unregister("_b")
+        if entity not in self.staged:
+            cur.execute(f"CREATE TABLE {stg} AS SELECT * EXCLUDE (_err, _errf), "
+                        f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE false")
+            self.staged.add(entity)
+        cur.execute(f"INSERT INTO {stg} SELECT * EXCLUDE (_err, _errf), "
+                    f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
+        bad = cur.sql("SELECT _line, _err, _errf FROM _t WHERE _err <> '' ORDER BY _line").to_arrow_table()
+        if bad.num_rows:
+            raws = t.filter(pc.is_in(t.column("_line"), value_set=bad.column("_line")))
+            raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
+            for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
+                self.q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
+
+
+def _stage_file(typist: _Typist, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str,
                 batch_rows: int, progress: bool, now, q_row) -> Iterator[pa.RecordBatch]:
-    """Generator of bronze batches; as a side effect types each batch into the DuckDB staging table."""
+    """Generator of bronze batches; each batch is also handed to the typist for staging."""
     from tqdm import tqdm
     entity = info.entity
-    stg = f"stg_{entity}"
     sql = nodes.typing_sql(entity, "_b", salt, drop_id, info.name, ord_)
     bar = tqdm(desc=info.name, unit=" rows", file=sys.stderr, disable=not progress, leave=False)
     try:
@@ -282,21 +364,7 @@ def _stage_file(con, info: FileInfo, ord_: int, fr: FileReport, staged: set[str]
                 q_row(info.name, entity, inv.line, inv.field, inv.reason, json.dumps({"_text": inv.raw},
                                                                                      ensure_ascii=False))
             if n:
-                con.register("_b", t)
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _t AS {sql}")
-                con.unregister("_b")
-                if entity not in staged:
-                    con.execute(f"CREATE TABLE {stg} AS SELECT * EXCLUDE (_err, _errf), "
-                                f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE false")
-                    staged.add(entity)
-                con.execute(f"INSERT INTO {stg} SELECT * EXCLUDE (_err, _errf), "
-                            f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
-                bad = con.sql("SELECT _line, _err, _errf FROM _t WHERE _err <> '' ORDER BY _line").to_arrow_table()
-                if bad.num_rows:
-                    raws = t.filter(pc.is_in(t.column("_line"), value_set=bad.column("_line")))
-                    raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
-                    for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
-                        q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], salt))
+                typist.put((info, sql, t))
                 lineage = [pa.array([drop_id] * n, pa.string()), pa.array([info.name] * n, pa.string()),
                            pa.array([info.sha256] * n, pa.string()),
                            pa.array([now] * n, pa.timestamp("us", tz="UTC"))]
@@ -317,23 +385,77 @@ def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: 
     ent = contract.ENTITIES[entity]
     sql = nodes.dedup_sql(entity, f"stg_{entity}")
     con.execute(f"CREATE OR REPLACE TABLE _groups AS {sql['groups']}")
-    conflicts = con.sql(sql["conflicts"]).to_arrow_table()
-    if conflicts.num_rows:
-        _quarantine_conflicts(lake, entity, conflicts, drop_id, salt, q_row)
-    con.execute(f"CREATE TABLE out_{entity} AS {sql['rows']}")
+    if con.execute("SELECT count(*) FROM _groups").fetchall()[0][0] == 0:
+        # no key sent twice: the staged rows are the rows (no copy)
+        cols = ", ".join(nodes.q(c) for c in nodes.silver_columns(entity))
+        con.execute(f"CREATE VIEW out_{entity} AS SELECT {cols} FROM stg_{entity}")
+    else:
+        conflicts = con.sql(sql["conflicts"]).to_arrow_table()
+        if conflicts.num_rows:
+            _quarantine_conflicts(lake, entity, conflicts, drop_id, salt, q_row)
+        con.execute(f"CREATE TABLE out_{entity} AS {sql['rows']}")
+    con.execute("DROP TABLE _groups")
     name = f"silver/{entity}"
-    reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
     pb = ent.partition_by or None
     if ent.knowledge_base:
+        reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
         report.versions[name] = lake.overwrite(name, reader)
     elif not _has_rows(lake, name):
-        report.versions[name] = lake.append(name, reader, partition_by=pb)
+        _write_chunked(lake, name, con, f"SELECT * FROM out_{entity}", pb)
+        report.versions[name] = lake.version(name)
     else:
         target = lake.schema(name)
-        for batch in reader:
+        for batch in con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK):
             data = pa.Table.from_batches([batch]).select(target.names).cast(target)
             report.versions[name] = _upsert(lake, name, data, ent.key)
-    con.execute("DROP TABLE _groups")
+
+
+def _partition_slices(reader, cols: list[str]) -> Iterator[pa.RecordBatch]:
+    """Cut batches sorted by `cols` where the partition changes: each slice holds one partition."""
+    for b in reader:
+        n = b.num_rows
+        if n == 0:
+            continue
+        change = np.zeros(n, dtype=bool)
+        change[0] = True
+        for c in cols:
+            a = b.column(c).to_numpy(zero_copy_only=False)
+            change[1:] |= a[1:] != a[:-1]
+        starts = [*np.flatnonzero(change).tolist(), n]
+        for s0, s1 in zip(starts[:-1], starts[1:]):
+            yield b.slice(s0, s1 - s0)
+
+
+def _write_chunked(lake: Lake, name: str, con, select: str, partition_by: list[str] | None,
+                   first=None) -> None:
+    """Append a query result in commits of about MERGE_CHUNK rows, sorted by partition.
+
+    delta-rs keeps every partition it is writing open in memory until the commit; sorting and
+    committing every ~1M rows bounds memory whatever the number of partitions. `first(reader)` may
+    write the first chunk instead (e.g. a partition replace).
+    """
+    order = f" ORDER BY {', '.join(partition_by)}" if partition_by else ""
+    reader = con.sql(select + order).to_arrow_reader(256_000)
+    schema = reader.schema
+    source = _partition_slices(reader, partition_by) if partition_by else iter(reader)
+    wrote = False
+    while True:
+        chunk, n = [], 0
+        for sl in source:
+            chunk.append(sl)
+            n += sl.num_rows
+            if n >= MERGE_CHUNK:
+                break
+        if not chunk and wrote:
+            return
+        data = pa.RecordBatchReader.from_batches(schema, chunk)
+        if not wrote and first is not None:
+            first(data)
+        else:
+            lake.append(name, data, partition_by=partition_by)
+        wrote = True
+        if n < MERGE_CHUNK:
+            return
 
 
 def _upsert(lake: Lake, name: str, data: pa.Table, keys) -> int:
@@ -370,31 +492,35 @@ def _quarantine_conflicts(lake: Lake, entity: str, conflicts: pa.Table, drop_id:
 
 
 def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
+    """silver/fee_list_net for the institutions this load touched (all of them on a fresh table)."""
     ent = contract.ENTITIES["fee_list"]
-    touched = [r[0] for r in con.execute("SELECT DISTINCT fixmedins_code FROM out_fee_list").fetchall()]
-    if fresh:
-        src = "out_fee_list"
-    else:
-        con.register("_silver_fee", lake.dataset("silver/fee_list"))
-        inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
-        src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
-    unmatched = con.sql(nodes.net_sql(src, "unmatched")).to_arrow_table()
-    for r in unmatched.to_pylist():
-        report.warnings.append(
-            f"refund not netted, target line not found 退费未找到原明细: mdtrt_id={r['mdtrt_id']} "
-            f"feedetl_sn={r['feedetl_sn']} init_feedetl_sn={r['init_feedetl_sn']} hilist_code={r['hilist_code']} "
-            f"fee_ocur_time={r['fee_ocur_time']}")
-    reader = con.sql(nodes.net_sql(src, "net")).to_arrow_reader(MERGE_CHUNK)
-    if not lake.exists(NET):
-        report.versions[NET] = lake.append(NET, reader, partition_by=ent.partition_by)
-    else:
-        if lake.schema(NET).names != lake.schema("silver/fee_list").names:
-            report.versions[NET] = lake.overwrite(NET, reader, partition_by=ent.partition_by)
+    try:
+        touched = [r[0] for r in con.execute("SELECT DISTINCT fixmedins_code FROM out_fee_list").fetchall()]
+        if fresh:
+            src = "out_fee_list"
         else:
-            report.versions[NET] = lake.replace_partitions(
-                NET, reader, ent.partition_by, partitions=[{"fixmedins_code": c} for c in touched])
-    if not fresh:
-        con.unregister("_silver_fee")
+            con.register("_silver_fee", lake.dataset("silver/fee_list"))
+            inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
+            src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
+        unmatched = con.sql(nodes.net_sql(src, "unmatched")).to_arrow_table()
+        for r in unmatched.to_pylist():
+            report.warnings.append(
+                f"refund not netted, target line not found 退费未找到原明细: mdtrt_id={r['mdtrt_id']} "
+                f"feedetl_sn={r['feedetl_sn']} init_feedetl_sn={r['init_feedetl_sn']} "
+                f"hilist_code={r['hilist_code']} fee_ocur_time={r['fee_ocur_time']}")
+        select = f"SELECT * FROM ({nodes.net_sql(src, 'net')})"
+        pb = ent.partition_by
+        if not lake.exists(NET):
+            _write_chunked(lake, NET, con, select, pb)
+        elif lake.schema(NET).names != lake.schema("silver/fee_list").names:
+            _write_chunked(lake, NET, con, select, pb, first=lambda data: lake.overwrite(NET, data, pb))
+        else:
+            parts = [{"fixmedins_code": c} for c in touched]
+            _write_chunked(lake, NET, con, select, pb,
+                           first=lambda data: lake.replace_partitions(NET, data, pb, partitions=parts))
+        report.versions[NET] = lake.version(NET)
+    finally:
+        con.close()
 
 
 def _reconcile(con, report: LoadReport, quarantine: list[dict], todo: list[FileInfo]) -> None:
@@ -447,7 +573,7 @@ def _incomplete(con, lake: Lake, quarantine: list[dict], staged: set[str]) -> li
 
 def _record_loaded(con, lake: Lake, entity: str, col: str, value: str, staged: set[str]) -> bool:
     if entity in staged:
-        if con.execute(f"SELECT count(*) FROM out_{entity} WHERE {col} = ?", [value]).fetchone()[0]:
+        if con.execute(f"SELECT count(*) FROM out_{entity} WHERE {col} = ?", [value]).fetchall()[0][0]:
             return True
     name = f"silver/{entity}"
     return lake.exists(name) and lake.dataset(name).count_rows(filter=pads.field(col) == value) > 0

@@ -381,6 +381,9 @@ def _drop_blank(table: pa.Table) -> pa.Table:
     """Rows where every field is empty are blank lines, not rows."""
     if table.num_rows == 0:
         return table
+    first = table.column(0)
+    if first.null_count == 0 and not pc.any(pc.equal(first, "")).as_py():
+        return table
     blank = None
     for c in table.column_names[:-1]:
         col = table.column(c)
