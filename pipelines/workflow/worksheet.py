@@ -1,0 +1,227 @@
+"""On-site worksheets (现场检查工作底稿): one .xlsx per institution, pre-filled with the items to verify,
+filled in by the inspection team and ingested back as verification results (upheld 属实 / dismissed 不属实).
+
+Items to verify are the institution's open cases (published, confirmed or disputed): disputed first,
+then amounts at or above `worksheet.high_amount`, then the rest, larger amounts first. The team block
+above the table (检查人员 inspectors, 检查日期 inspection date) applies to every row; a worksheet without
+them has every concluded row rejected. Rows with no conclusion are counted as not concluded, not lost.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+
+from pipelines.workflow.cases import Decision, Reject
+from pipelines.workflow.sheets import (CellError, Form, FormError, meta_value, parse_choice, parse_date,
+                                       parse_money, text)
+
+OPEN_STATES = ("published", "confirmed", "disputed")
+PRIORITY_LABELS = {1: "申诉 disputed", 2: "大额 high amount", 3: "一般 other"}
+
+#: (column, header) of the worksheet table; the last three are filled in on site.
+COLUMNS = (
+    ("no", "序号 no"), ("suspect_id", "疑点编号 suspect_id"), ("priority", "优先级 priority"),
+    ("rule_id", "规则 rule_id"), ("category", "违规类别 category"), ("psn_no", "人员编号 psn_no"),
+    ("mdtrt_id", "就诊ID mdtrt_id"), ("feedetl_sn", "费用明细流水号 feedetl_sn"),
+    ("hilist_code", "医保目录编码 hilist_code"), ("event_time", "发生时间 event_time"),
+    ("amount", "涉及金额 amount"), ("evidence", "疑点依据 evidence"), ("status", "当前状态 status"),
+    ("answer_amount", "机构退回金额 institution_refund"), ("answer_reason", "机构申诉理由 institution_reason"),
+    ("answer_evidence", "机构证据 institution_evidence"),
+    ("conclusion", "核查结论 conclusion (属实/不属实)"), ("recovered_amount", "应追回金额 recovered_amount"),
+    ("notes", "备注 notes"),
+)
+FIELDS: dict[str, tuple[str, ...]] = {
+    "suspect_id": ("疑点编号",),
+    "conclusion": ("核查结论", "结论"),
+    "recovered_amount": ("应追回金额", "追回金额"),
+    "notes": ("备注", "核查说明"),
+}
+CONCLUSIONS: dict[str, tuple[str, ...]] = {"upheld": ("属实", "uphold"), "dismissed": ("不属实", "dismiss")}
+META = {"institution": ("机构编号", "institution"), "inspectors": ("检查人员", "inspectors"),
+        "date": ("检查日期", "inspection_date")}
+
+
+def items_to_verify(cases: pd.DataFrame, *, high_amount: Decimal, max_items: int = 0) -> pd.DataFrame:
+    """Open cases in the order the team checks them (disputed, high amount, the rest; larger first)."""
+    open_ = cases[cases["status"].isin(OPEN_STATES)].copy()
+    amt = open_["amount"].map(lambda v: Decimal(str(v)))
+    open_["priority"] = [1 if s == "disputed" else 2 if a >= high_amount else 3
+                         for s, a in zip(open_["status"], amt)]
+    open_["_amt"] = amt
+    open_ = open_.sort_values(["priority", "_amt", "suspect_id"], ascending=[True, False, True]).drop(columns="_amt")
+    if max_items:
+        open_ = open_.head(max_items)
+    return open_.reset_index(drop=True)
+
+
+def worksheet_id(institution: str, period: str, suspect_ids) -> str:
+    return hashlib.sha256("|".join([institution, period, *suspect_ids]).encode()).hexdigest()[:16]
+
+
+def build_worksheet(items: pd.DataFrame, *, institution: str, institution_name: str, period: str,
+                    inspectors: str | None = None, inspection_date: dt.date | None = None) -> bytes:
+    """The worksheet as .xlsx bytes (team block, items, drop-down for the conclusion, instructions)."""
+    import openpyxl
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "工作底稿"
+    fill_in = PatternFill("solid", fgColor="FFF2CC")
+    ws.append(["现场检查工作底稿 On-site inspection worksheet"])
+    ws["A1"].font = Font(bold=True, size=14)
+    block = [("机构编号 institution", institution), ("机构名称 institution_name", institution_name),
+             ("检查期间 period", period), ("检查人员 inspectors", inspectors),
+             ("检查日期 inspection_date", inspection_date),
+             ("底稿编号 worksheet_id", worksheet_id(institution, period, items["suspect_id"].tolist()))]
+    for label, value in block:
+        ws.append([label, value])
+    for r in (5, 6):
+        ws.cell(row=r, column=2).fill = fill_in
+    ws.cell(row=6, column=2).number_format = "yyyy-mm-dd"
+    ws.append([])
+    header_row = ws.max_row + 1
+    ws.append([h for _, h in COLUMNS])
+    for c in ws[header_row]:
+        c.font = Font(bold=True)
+        c.alignment = Alignment(wrap_text=True, vertical="top")
+    for i, r in enumerate(items.to_dict("records"), start=1):
+        values = []
+        for col, _ in COLUMNS:
+            if col == "no":
+                v = i
+            elif col == "priority":
+                v = PRIORITY_LABELS[r["priority"]]
+            elif col in ("conclusion", "recovered_amount", "notes"):
+                v = None
+            else:
+                v = r.get(col)
+                if v is not None and not isinstance(v, (str, int, float)) and pd.isna(v):
+                    v = None
+                if isinstance(v, Decimal):
+                    v = float(v)
+                if isinstance(v, pd.Timestamp):
+                    v = v.to_pydatetime().replace(tzinfo=None)
+                if col == "status":
+                    from pipelines.workflow.cases import STATUS_LABELS
+                    v = f"{STATUS_LABELS[v]} {v}"
+            values.append(v)
+        ws.append(values)
+    first, last = header_row + 1, max(header_row + len(items), header_row + 1)
+    names = [c for c, _ in COLUMNS]
+    letter = {c: openpyxl.utils.get_column_letter(names.index(c) + 1) for c in names}
+    dv = DataValidation(type="list", formula1='"属实,不属实"', allow_blank=True, showErrorMessage=True,
+                        error="属实(upheld) 或 不属实(dismissed)")
+    ws.add_data_validation(dv)
+    dv.add(f"{letter['conclusion']}{first}:{letter['conclusion']}{last}")
+    for col in ("conclusion", "recovered_amount", "notes"):
+        for row in range(first, last + 1):
+            ws[f"{letter[col]}{row}"].fill = fill_in
+    for col in ("amount", "answer_amount", "recovered_amount"):
+        for row in range(first, last + 1):
+            ws[f"{letter[col]}{row}"].number_format = "#,##0.00"
+    for row in range(first, last + 1):
+        ws[f"{letter['event_time']}{row}"].number_format = "yyyy-mm-dd hh:mm:ss"
+    widths = {"suspect_id": 26, "evidence": 40, "answer_reason": 24, "notes": 30, "conclusion": 16,
+              "event_time": 19, "priority": 14}
+    for c in names:
+        ws.column_dimensions[letter[c]].width = widths.get(c, 14)
+    ws.column_dimensions["A"].width = 26
+    ws.freeze_panes = ws.cell(row=first, column=3)
+
+    guide = wb.create_sheet("填写说明 Instructions")
+    for row in (
+        ("检查人员 inspectors", "全部检查人员姓名，用顿号分隔 / every inspector of the team"),
+        ("检查日期 inspection_date", "yyyy-mm-dd"),
+        ("核查结论 conclusion", "属实 (upheld) 或 不属实 (dismissed)；未核查的留空 / leave blank if not checked"),
+        ("应追回金额 recovered_amount", "属实时必填，不超过涉及金额，可为0；不属实留空 / upheld: required, ≤ amount"),
+        ("备注 notes", "核查情况说明 / what was found"),
+        ("其他列 other columns", "预填信息，勿改 / pre-filled, do not change"),
+    ):
+        guide.append(list(row))
+    guide.column_dimensions["A"].width = 28
+    guide.column_dimensions["B"].width = 80
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@dataclass
+class ParsedWorksheet:
+    institution: str
+    inspectors: str | None
+    inspection_date: dt.date | None
+    decisions: list[Decision] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    not_concluded: list[int] = field(default_factory=list)
+
+
+def parse_worksheet(form: Form, *, institution: str | None = None) -> ParsedWorksheet:
+    """A filled worksheet → verification decisions (actor: the inspectors; date: the inspection date)."""
+    inst = text(meta_value(form.meta, *META["institution"]))
+    if not inst:
+        raise FormError(f"{form.path.name}: no 机构编号 institution in the team block / 底稿缺少机构编号")
+    if institution and institution != inst:
+        raise FormError(f"{form.path.name}: worksheet of institution {inst}, not {institution} / 底稿机构不符")
+    inspectors = text(meta_value(form.meta, *META["inspectors"]))
+    team_problem = None if inspectors else ("inspectors", "worksheet has no inspectors / 底稿未填写检查人员")
+    day = None
+    try:
+        day = parse_date(meta_value(form.meta, *META["date"]))
+        if day is None and not team_problem:
+            team_problem = ("inspection_date", "worksheet has no inspection date / 底稿未填写检查日期")
+    except CellError as exc:
+        team_problem = team_problem or ("inspection_date", str(exc))
+    out = ParsedWorksheet(inst, inspectors, day)
+    name = form.path.name
+    for line, row in form.rows:
+        raw = {k: (None if v is None else str(v)) for k, v in row.items()}
+        sid = text(row.get("suspect_id"))
+
+        def reject(fld: str, reason: str) -> None:
+            out.rejects.append(Reject(name, line, fld, reason, sid, raw))
+
+        if not sid:
+            reject("suspect_id", "suspect_id missing / 缺少疑点编号")
+            continue
+        if not any(text(row.get(k)) for k in ("conclusion", "recovered_amount", "notes")):
+            out.not_concluded.append(line)
+            continue
+        try:
+            conclusion = parse_choice(row.get("conclusion"), CONCLUSIONS)
+        except CellError as exc:
+            reject("conclusion", str(exc))
+            continue
+        if conclusion is None:
+            reject("conclusion", "conclusion missing (属实 upheld / 不属实 dismissed) / 缺少核查结论")
+            continue
+        try:
+            amount = parse_money(row.get("recovered_amount"))
+        except CellError as exc:
+            reject("recovered_amount", str(exc))
+            continue
+        if team_problem:
+            reject(*team_problem)
+            continue
+        out.decisions.append(Decision(
+            suspect_id=sid, status=conclusion, actor=inspectors,
+            decided_at=dt.datetime.combine(day, dt.time(), dt.timezone.utc), source_file=name, source_line=line,
+            amount=amount, reason=text(row.get("notes")), institution=inst, raw=raw))
+    return out
+
+
+def ingest_worksheet(lake, path, *, recorded_at: dt.datetime, batch_id: str, institution: str | None = None):
+    from pipelines.workflow import store
+    from pipelines.workflow.sheets import read_form
+
+    form = read_form(path, FIELDS, key="suspect_id")
+    parsed = parse_worksheet(form, institution=institution)
+    return store.record_decisions(lake, parsed.decisions, parsed.rejects, kind="worksheet", file=form.path.name,
+                                  institution=parsed.institution, batch_id=batch_id, recorded_at=recorded_at,
+                                  not_answered=len(parsed.not_concluded))
