@@ -451,7 +451,7 @@ class Background:
     @staticmethod
     def _first(v, day, item, role) -> np.ndarray:
         """Keep the first line (structural lines first) per visit, day and item."""
-        o = np.lexsort((np.arange(len(v)), role, item, day, v))
+        o = np.argsort(((v.astype(I64) * 512 + day) * 256 + item) * 4 + role, kind="stable")
         first = np.ones(len(o), bool)
         first[1:] = (v[o][1:] != v[o][:-1]) | (day[o][1:] != day[o][:-1]) | (item[o][1:] != item[o][:-1])
         keep = np.zeros(len(v), bool)

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import kb as K
 from .background import DXI
-from .drop import Batch, DropWriter, is_tie, persons_table, round_amount
+from .drop import Batch, DropWriter, persons_table, round_amount
 
 I64 = np.int64
 H = 3600
@@ -71,9 +71,9 @@ class CaseBuilder:
     def line(self, v, name, day, sec, cnt=1.0, pric=None, lv=None, init=-1, tk=0, cap=None, resend=False) -> int:
         it = K.item(name)
         c4 = int(round(cnt * 10_000))
-        p6 = K._m6(it.pric) if pric is None else int(round(pric * 1_000_000))
-        assert not is_tie(np.array([c4]), np.array([p6])).any(), (name, cnt, pric)
-        cap6 = K._m6(it.cap) if it.cap else -1
+        p6 = int(self.w.kb.pric6[K.INDEX_OF[name]]) if pric is None else int(round(pric * 1_000_000))
+        assert (abs(c4) * p6) % 100_000_000 != 50_000_000, (name, cnt, pric)   # no half-cent ties
+        cap6 = int(self.w.kb.cap6[K.INDEX_OF[name]])
         if cap is not None:
             cap6 = int(round(cap * 1_000_000))
         for k, val in zip(self.L, (v, K.INDEX_OF[name], day, sec, c4, p6, lv or int(it.lv), init, tk, cap6, resend)):
@@ -167,26 +167,32 @@ class Injector:
         self.rng = cb.rng
         self.inst = inst
         self.tracked = tracked
-        self.n_pos = max(4, int(round(8 * scale)))
-        self.n_neg = max(3, int(round(4 * scale)))
+        self.n_pos = max(4, int(round(8 * scale ** 0.6)))
+        self.n_neg = max(3, int(round(4 * scale ** 0.6)))
         self.hospitals = np.flatnonzero(inst.type_ == "1")
         self.wards = np.flatnonzero((inst.type_ == "1") & (inst.beds > 0))
         self.pharmacies = np.flatnonzero(inst.type_ == "2")
         self.markup_events: list[tuple] = []      # (inst, item, day, sec, p6, c4)
         self._markup_used: set = set()
         self.counts: dict[str, int] = {}
+        self._cache: dict = {}
 
     # helpers
     def day(self, lo=3, hi_margin=40) -> int:
         return int(self.rng.integers(lo, self.cb.n_days - hi_margin))
 
+    def _among(self, pool, ranks) -> int:
+        key = (id(pool), ranks)
+        c = self._cache.get(key)
+        if c is None:
+            c = self._cache[key] = [int(i) for i in pool if self.inst.rank[i] in ranks]
+        return c[int(self.rng.integers(0, len(c)))]
+
     def hosp(self, ranks=(1, 2, 3, 4)) -> int:
-        c = [i for i in self.hospitals if self.inst.rank[i] in ranks]
-        return int(self.rng.choice(c))
+        return self._among(self.hospitals, ranks)
 
     def ward(self, ranks=(1, 2, 3)) -> int:
-        c = [i for i in self.wards if self.inst.rank[i] in ranks]
-        return int(self.rng.choice(c))
+        return self._among(self.wards, ranks)
 
     def other_ward(self, not_inst: int) -> int:
         c = [i for i in self.wards if i != not_inst]
@@ -565,7 +571,10 @@ class Injector:
 
     def fam_markup_exceeded(self, i, pos):
         cb = self.cb
-        pairs = [(int(a), int(b)) for a, b in zip(*np.nonzero(self.tracked)) if K.ITEMS[b].name in self.MARKUP_ITEMS]
+        if not hasattr(self, "_markup_pairs"):
+            self._markup_pairs = [(int(a), int(b)) for a, b in zip(*np.nonzero(self.tracked))
+                                  if K.ITEMS[b].name in self.MARKUP_ITEMS]
+        pairs = self._markup_pairs
         for _ in range(50):
             inst, it = pairs[int(self.rng.integers(0, len(pairs)))]
             d = self.day()

@@ -8,6 +8,8 @@ entity files and keeps the small aggregates the inventory rows need.
 from __future__ import annotations
 
 import shutil
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +58,12 @@ def fmt_pric(p6: np.ndarray) -> pa.Array:
     p6 = np.asarray(p6, dtype=I64)
     cent = p6 % 10_000 == 0
     return pc.if_else(pa.array(cent), fmt_fixed(p6 // 10_000, 2), fmt_fixed(p6, 6))
+
+
+def by_unique(values: np.ndarray, fmt) -> pa.Array:
+    """Format each distinct value once, then gather."""
+    u, inv = np.unique(np.asarray(values), return_inverse=True)
+    return fmt(u).take(pa.array(inv.astype(I64)))
 
 
 def round_amount(c4: np.ndarray, p6: np.ndarray) -> np.ndarray:
@@ -140,7 +148,8 @@ class Institutions:
 class DropWriter:
     """Streams entity files into a drop folder and keeps the aggregates for inventory and the summary."""
 
-    CSV_OPTS = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=65536)
+    CSV_OPTS = pacsv.WriteOptions(quoting_style="none", quoting_header="none", batch_size=1024)
+    MAX_PENDING = 6     # tables queued for the writer thread (bounds memory)
 
     def __init__(self, out: Path, year: int, inst: Institutions, admdvs: str, dx: list[tuple[str, str]]):
         self.out = Path(out)
@@ -157,15 +166,22 @@ class DropWriter:
         dates = self.base + np.arange(self.n_days + 40)
         self.date_str = pa.array([str(d) for d in dates])
         self.month_of_day = (dates.astype("datetime64[M]").astype(int) - self.base.astype("datetime64[M]").astype(int))
-        self.tod_str = pa.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)])
+        secs = np.arange(86400)
+        two = lambda x: pc.utf8_lpad(pc.cast(pa.array(x), pa.string()), 2, "0")
+        self.tod_str = pc.binary_join_element_wise(two(secs // 3600), two(secs // 60 % 60), two(secs % 60), ":")
         self.item_code = pa.array(list(self.kb.codes))
         self.item_name = pa.array(list(self.kb.names))
         self.item_chrg = pa.array(list(self.kb.chrg))
+        self.item_local = pa.array([f"YN{i * 37 + 1000:06d}" for i in range(self.kb.n)])
+        self.lv_str = pa.array(["", "01", "02", "03"])
+        self.flag_str = pa.array(["0", "1"])
         self.inst_code = pa.array(list(inst.code))
         self.dx_code = pa.array([c for c, _ in dx])
         self.dx_name = pa.array([n for _, n in dx])
         self.dept = pa.array(list(DEPTS))
         self._writers: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1)      # one thread: files written in submission order
+        self._pending: deque = deque()
         self.rows: dict[str, int] = {}
         self.seq = {"psn": 0, "mdtrt": 0, "sn": 0}
         # billed cnt (1e-4, netted, every line) per institution x item x month, for inventory rows
@@ -208,21 +224,29 @@ class DropWriter:
         table = pa.Table.from_arrays([a if isinstance(a, (pa.Array, pa.ChunkedArray)) else pa.array(a, pa.string())
                                       for a in arrays], schema=schema)
         file = file or f"{entity}.csv"
+        self.rows[entity] = self.rows.get(entity, 0) + n
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write_table, file, table))
+
+    def _write_table(self, file: str, table: pa.Table) -> None:
         w = self._writers.get(file)
         if w is None:
             path = self.out / file
             if file.endswith(".parquet"):
-                w = pq.ParquetWriter(path, schema, compression="zstd")
+                w = pq.ParquetWriter(path, table.schema, compression="zstd")
             else:
-                w = pacsv.CSVWriter(path, schema, write_options=self.CSV_OPTS)
+                w = pacsv.CSVWriter(path, table.schema, write_options=self.CSV_OPTS)
             self._writers[file] = w
         if file.endswith(".parquet"):
             w.write_table(table, row_group_size=1_000_000)
         else:
             w.write_table(table)
-        self.rows[entity] = self.rows.get(entity, 0) + n
 
     def close(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown(wait=True)
         for w in self._writers.values():
             w.close()
         self._writers.clear()
@@ -243,10 +267,17 @@ class DropWriter:
                                   "admdvs": pa.array(list(i.admdvs))}, len(i))
 
     # -- a batch
+    def bucket(self, day: np.ndarray) -> np.ndarray:
+        """fee_list file of a line: 0 = part1 (Jan-Jun), 1 = part2 (Jul-Nov), 2 = Parquet (Dec)."""
+        m = self.month_of_day[day]
+        return np.where(m < 6, 0, np.where(m < 11, 1, 2))
+
     def assign_ids(self, b: Batch) -> None:
-        """Sort lines by (visit, time), give global feedetl_sn and mdtrt numbers."""
+        """Sort lines by (file, visit, time), give global feedetl_sn and mdtrt numbers."""
         nl = len(b.l_v)
-        order = np.lexsort((np.arange(nl), b.l_sec, b.l_day, b.l_v))
+        nv = max(len(b.v_psn), 1)
+        k = ((self.bucket(b.l_day).astype(I64) * nv + b.l_v) * 512 + b.l_day) * 86400 + b.l_sec
+        order = np.argsort(k, kind="stable")
         rank = np.empty(nl, dtype=I64)
         rank[order] = np.arange(nl)
         b.l_sn = self.seq["sn"] + rank
@@ -271,7 +302,11 @@ class DropWriter:
         yi = w(np.where(b.l_lv == 2, amt, 0))
         pre = (yi * 10 + 50) // 100                       # 乙类 先行自付 10 %
         inpatient = np.isin(b.v_med, INPATIENT_MED)
-        emp = np.isin(b.v_psn, b.p_seq[b.p_insu == 310]) if len(b.p_seq) else np.zeros(nv, bool)
+        if len(b.p_seq):     # persons of the batch are in increasing seq order
+            pidx = np.searchsorted(b.p_seq, b.v_psn)
+            emp, v_die = b.p_insu[pidx] == 310, b.p_die[pidx]
+        else:
+            emp, v_die = np.zeros(nv, bool), np.full(nv, -9999)
         rate = np.where(inpatient, np.where(emp, 85, 70), np.where(emp, 60, 50))
         dedc = np.where(inpatient, 60_000, 0)
         base = np.maximum(s_inscp - pre - dedc, 0)
@@ -304,10 +339,7 @@ class DropWriter:
         eday = np.where(inpatient, b.v_eday, 0)
         ipt_days = np.maximum(eday - b.v_bday, 1)
         dxc = self.dx_code.take(pa.array(b.v_dx1))
-        died = inpatient & np.isin(b.v_psn, b.p_seq[b.p_die >= 0]) if len(b.p_seq) else np.zeros(nv, bool)
-        if died.any():   # discharged dead: the stay ends on the death day
-            die_of = dict(zip(b.p_seq.tolist(), b.p_die.tolist()))
-            died &= np.array([die_of.get(p, -1) == e for p, e in zip(b.v_psn.tolist(), eday.tolist())])
+        died = inpatient & (v_die == eday)          # discharged dead on the death day
         self.append("mdtrt", {
             "mdtrt_id": vid, "psn_no": psn, "fixmedins_code": instc, "med_type": med,
             "begntime": self.ts(b.v_bday, b.v_bsec),
@@ -339,43 +371,51 @@ class DropWriter:
             "psn_pay": fmt_fixed(psn_pay, 2), "acct_pay": fmt_fixed(acct, 2),
             "refd_setl_flag": pa.array(np.full(nv, "0")),
         }, nv)
-        # ---- fee lines
-        lv = b.l_v
-        l_inst = b.v_inst[lv]
-        pharmacy = b.v_med[lv] == 41
-        dept = pc.if_else(pa.array(pharmacy), pa.nulls(nl, pa.string()), self.dept.take(pa.array(b.v_dept[lv])))
-        init = np.where(b.l_init >= 0, b.l_sn[np.maximum(b.l_init, 0)], -1)
+        # ---- fee lines, in feedetl_sn order (numeric arrays permuted first, strings built once)
+        o = b._order
+        lv, item, day, sec = b.l_v[o], b.l_item[o], b.l_day[o], b.l_sec[o]
+        c4, p6, lvl, cap6 = b.l_c4[o], b.l_p6[o], b.l_lv[o], b.l_cap6[o]
+        sn = b.l_sn[o]
+        init_local = b.l_init[o]
+        init = np.where(init_local >= 0, b.l_sn[np.maximum(init_local, 0)], -1)
+        amt_o, inscp_o, own_o = amt[o], inscp[o], ownpay[o]
+        vdr = pc.if_else(pa.array(b.v_med == 41), pa.nulls(nv, pa.string()),
+                         pc.binary_join_element_wise("D", pc.utf8_lpad(pc.cast(pa.array(b.v_inst * 100 + b.v_dept * 7 % 100), pa.string()), 6, "0"), ""))
+        vdept = pc.if_else(pa.array(b.v_med == 41), pa.nulls(nv, pa.string()), self.dept.take(pa.array(b.v_dept)))
+        lva, ita = pa.array(lv), pa.array(item)
         cols = {
-            "feedetl_sn": self.sn_str(b.l_sn), "mdtrt_id": vid.take(pa.array(lv)), "setl_id": sid.take(pa.array(lv)),
-            "psn_no": psn.take(pa.array(lv)), "fixmedins_code": instc.take(pa.array(lv)),
-            "fee_ocur_time": self.ts(b.l_day, b.l_sec), "hilist_code": self.item_code.take(pa.array(b.l_item)),
-            "hilist_name": self.item_name.take(pa.array(b.l_item)),
-            "medins_list_codg": pc.binary_join_element_wise("YN", pc.utf8_lpad(pc.cast(pa.array(b.l_item * 37 + 1000), pa.string()), 6, "0"), ""),
-            "med_chrgitm_type": self.item_chrg.take(pa.array(b.l_item)),
-            "chrgitm_lv": pc.utf8_lpad(pc.cast(pa.array(b.l_lv), pa.string()), 2, "0"),
-            "cnt": fmt_cnt(b.l_c4), "pric": fmt_pric(b.l_p6), "det_item_fee_sumamt": fmt_fixed(amt, 2),
-            "pric_uplmt_amt": pc.if_else(pa.array(b.l_cap6 >= 0), fmt_pric(np.maximum(b.l_cap6, 0)), pa.nulls(nl, pa.string())),
-            "inscp_scp_amt": fmt_fixed(inscp, 2), "fulamt_ownpay_amt": fmt_fixed(ownpay, 2),
-            "bilg_dept_codg": dept,
-            "bilg_dr_codg": pc.if_else(pa.array(pharmacy), pa.nulls(nl, pa.string()),
-                                       pc.binary_join_element_wise("D", pc.utf8_lpad(pc.cast(pa.array(l_inst * 100 + b.v_dept[lv] * 7 % 100), pa.string()), 6, "0"), "")),
-            "dscg_tkdrug_flag": pa.array(np.where(b.l_tk == 1, "1", "0")),
+            "feedetl_sn": self.sn_str(sn), "mdtrt_id": vid.take(lva), "setl_id": sid.take(lva),
+            "psn_no": psn.take(lva), "fixmedins_code": instc.take(lva),
+            "fee_ocur_time": self.ts(day, sec), "hilist_code": self.item_code.take(ita),
+            "hilist_name": self.item_name.take(ita), "medins_list_codg": self.item_local.take(ita),
+            "med_chrgitm_type": self.item_chrg.take(ita), "chrgitm_lv": self.lv_str.take(pa.array(lvl.astype(I64))),
+            "cnt": by_unique(c4, fmt_cnt), "pric": by_unique(p6, fmt_pric),
+            "det_item_fee_sumamt": by_unique(amt_o, lambda u: fmt_fixed(u, 2)),
+            "pric_uplmt_amt": by_unique(cap6, lambda u: pc.if_else(pa.array(u >= 0), fmt_pric(np.maximum(u, 0)),
+                                                                   pa.nulls(len(u), pa.string()))),
+            "inscp_scp_amt": by_unique(inscp_o, lambda u: fmt_fixed(u, 2)),
+            "fulamt_ownpay_amt": by_unique(own_o, lambda u: fmt_fixed(u, 2)),
+            "bilg_dept_codg": vdept.take(lva), "bilg_dr_codg": vdr.take(lva),
+            "dscg_tkdrug_flag": self.flag_str.take(pa.array(b.l_tk[o].astype(I64))),
             "init_feedetl_sn": pc.if_else(pa.array(init >= 0), self.sn_str(np.maximum(init, 0)), pa.nulls(nl, pa.string())),
         }
         schema = self._schema("fee_list")
         table = pa.Table.from_arrays([cols[n] for n in schema.names], schema=schema)
-        order = b._order
-        resend = np.flatnonzero(b.l_resend[order])
-        idx = np.concatenate([order, order[resend]])
-        table = table.take(pa.array(idx))
-        month = self.month_of_day[np.asarray(b.l_day)[idx]]
-        for key, sel in (("p1", month < 6), ("p2", (month >= 6) & (month < 11)), ("pq", month == 11)):
-            t = table.filter(pa.array(sel))
-            if t.num_rows:
-                self.append("fee_list", {n: t.column(n) for n in t.column_names}, t.num_rows, self.fee_files[key])
+        bucket = self.bucket(day)
+        bounds = np.searchsorted(bucket, [0, 1, 2, 3])
+        resend = b.l_resend[o]
+        for k, key in enumerate(("p1", "p2", "pq")):
+            lo, hi = int(bounds[k]), int(bounds[k + 1])
+            if hi == lo:
+                continue
+            t = table.slice(lo, hi - lo)
+            again = np.flatnonzero(resend[lo:hi])
+            if len(again):
+                t = pa.concat_tables([t, t.take(pa.array(again))])
+            self.append("fee_list", {n: t.column(n) for n in t.column_names}, t.num_rows, self.fee_files[key])
         # ---- aggregates (netted billed cnt of every line; re-sends counted once)
         m = self.month_of_day[b.l_day]
-        flat = (l_inst.astype(I64) * kb.n + b.l_item) * 12 + m
+        flat = (b.v_inst[b.l_v].astype(I64) * kb.n + b.l_item) * 12 + m
         self.billed += np.bincount(flat, weights=b.l_c4.astype(np.float64),
                                    minlength=self.billed.size).reshape(self.billed.shape)
         self.last_setl = (setl_day, setl_sec, medfee, s_own)

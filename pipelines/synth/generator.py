@@ -82,7 +82,7 @@ FAMILIES = ("gender_restricted", "age_restricted", "inpatient_only", "hosp_level
 KEY_COLUMNS = ("family", "grain", "fixmedins_code", "period", "psn_no", "mdtrt_id", "setl_id", "feedetl_sn",
                "hilist_code", "note")
 ADMDVS = "330102"
-PERSONS_PER_SCALE = 2000
+PERSONS_PER_SCALE = 1550
 CHUNK = 4000
 
 
