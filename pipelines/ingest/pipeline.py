@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import shutil
 import sys
@@ -42,6 +43,9 @@ REPORT = "_meta/load_report"
 WARNINGS = "_meta/load_warnings"
 NET = "silver/fee_list_net"
 MERGE_CHUNK = 1_000_000
+#: delta-rs holds a parquet writer (with its page buffers) per open partition until the commit:
+#: commit after this many partitions to bound memory (~10 MB per partition).
+PARTITIONS_PER_COMMIT = 150
 
 
 @dataclass
@@ -112,6 +116,15 @@ class LoadReport:
         for w in self.warnings:
             out.append(f"  warning 警告: {w}")
         return "\n".join(out)
+
+
+def _trace(msg: str) -> None:
+    """Phase timings and peak memory on stderr when FUNDGUARD_INGEST_TRACE is set (benchmarks)."""
+    if os.environ.get("FUNDGUARD_INGEST_TRACE"):
+        import resource
+        import time
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+        print(f"[ingest {time.perf_counter():.1f}s peak {rss:.2f} GB] {msg}", file=sys.stderr, flush=True)
 
 
 def _pad(s: str, width: int) -> str:
@@ -227,6 +240,7 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
                 reader = pa.RecordBatchReader.from_batches(_bronze_schema(info.entity), batches)
                 report.versions[f"bronze/{info.entity}"] = lake.append(f"bronze/{info.entity}", reader,
                                                                        partition_by=["_drop"])
+                _trace(f"bronze + staging {info.name}")
         finally:
             typist.close()
         staged = typist.staged
@@ -236,12 +250,14 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
             if entity not in staged:
                 continue
             _dedup_and_write(con, lake, entity, report, drop_id, salt, q_row, before)
+            _trace(f"silver/{entity}")
             if entity == "fee_list":
                 fresh = before["silver/fee_list"] is None or not _has_rows(lake, "silver/fee_list",
                                                                            before["silver/fee_list"])
                 netting = _Background(_net_fee_list, con.cursor(), lake, report, fresh)
         if netting is not None:
             netting.join()
+            _trace("silver/fee_list_net")
         if quarantine:
             report.versions[QUARANTINE] = lake.append(QUARANTINE, nodes.quarantine_table(quarantine))
         _reconcile(con, report, quarantine, todo)
@@ -440,11 +456,13 @@ def _write_chunked(lake: Lake, name: str, con, select: str, partition_by: list[s
     source = _partition_slices(reader, partition_by) if partition_by else iter(reader)
     wrote = False
     while True:
-        chunk, n = [], 0
+        chunk, n, parts, full = [], 0, 0, False
         for sl in source:
             chunk.append(sl)
             n += sl.num_rows
-            if n >= MERGE_CHUNK:
+            parts += 1
+            if n >= MERGE_CHUNK or (partition_by and parts >= PARTITIONS_PER_COMMIT):
+                full = True
                 break
         if not chunk and wrote:
             return
@@ -454,7 +472,7 @@ def _write_chunked(lake: Lake, name: str, con, select: str, partition_by: list[s
         else:
             lake.append(name, data, partition_by=partition_by)
         wrote = True
-        if n < MERGE_CHUNK:
+        if not full:
             return
 
 
