@@ -71,7 +71,6 @@ class CaseState:
     amount: Decimal                      # the suspect's amount (涉及金额)
     status: str = "published"
     status_at: dt.datetime | None = None  # decided_at of the latest event (published_at when none)
-    prior: str | None = None             # status before `closed`/verdict, e.g. dismissed → closed needs 0
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def decide(cases: dict[str, CaseState], decisions: list[Decision], *, batch_id: 
             "source_line": d.source_line, "batch_id": batch_id, "recorded_at": recorded_at,
         })
         state[d.suspect_id] = CaseState(case.suspect_id, case.fixmedins_code, case.period, case.rule_id,
-                                        case.amount, d.status, d.decided_at, case.status)
+                                        case.amount, d.status, d.decided_at)
     return events, rejects
 
 
@@ -239,13 +238,8 @@ def case_states(suspects: pd.DataFrame, events: pd.DataFrame) -> dict[str, CaseS
         at = r.status_at if not pd.isna(r.status_at) else None
         out[r.suspect_id] = CaseState(r.suspect_id, r.fixmedins_code, r.period, r.rule_id,
                                       _to_decimal(r.amount), r.status,
-                                      pd.Timestamp(at).to_pydatetime() if at is not None else None, r.prior_status)
+                                      pd.Timestamp(at).to_pydatetime() if at is not None else None)
     return out
-
-
-CASE_COLUMNS = ["status", "status_at", "prior_status", "answer", "answer_amount", "answered_at", "answer_reason",
-                "answer_evidence", "verdict", "verdict_amount", "inspectors", "verified_at",
-                "recovered_amount", "closed_at", "outcome"]
 
 
 def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:

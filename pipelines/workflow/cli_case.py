@@ -41,9 +41,14 @@ def run(args) -> int:
         s = store.read_suspects(lake, ids={args.suspect})
         if s.empty:
             return _cli.fail("case", f"unknown or unpublished suspect {args.suspect}")
+        import pandas as pd
+
+        def show(v) -> str:
+            return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
         for e in cases.history(s.iloc[0].to_dict(), store.read_events(lake, ids={args.suspect})):
-            print(f"{str(e['decided_at']):<26} {e['status']:<10} {e.get('actor') or '':<20} "
-                  f"{'' if e.get('amount') is None else e['amount']!s:>12} {e.get('reason') or ''}")
+            print(f"{show(e['decided_at']):<26} {e['status']:<10} {show(e.get('actor')):<20} "
+                  f"{show(e.get('amount')):>12} {show(e.get('reason'))} {show(e.get('evidence_ref'))}")
         return 0
     from pipelines.workflow.recovery import ingest_recoveries
 

@@ -56,7 +56,8 @@ def _decode(data: bytes) -> str:
     raise FormError("not UTF-8 or GB18030 text / 文件编码无法识别")
 
 
-def _grid(path: Path) -> list[tuple[int, list]]:
+def _grids(path: Path) -> list[list[tuple[int, list]]]:
+    """Each sheet of a workbook (a CSV is one sheet) as numbered rows."""
     low = path.name.lower()
     if low.endswith(".xlsx"):
         import openpyxl
@@ -65,8 +66,8 @@ def _grid(path: Path) -> list[tuple[int, list]]:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable workbook is refused whole
             raise FormError(f"{path.name}: not a readable .xlsx ({exc}) / 无法读取Excel文件") from exc
-        ws = wb.worksheets[0]
-        out = [(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+        out = [[(i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+               for ws in wb.worksheets]
         wb.close()
         return out
     if low.endswith(".csv"):
@@ -77,7 +78,7 @@ def _grid(path: Path) -> list[tuple[int, list]]:
         for r in reader:
             out.append((start, r))
             start = reader.line_num + 1
-        return out
+        return [out]
     raise FormError(f"{path.name}: expected .xlsx or .csv / 仅接受xlsx或csv文件")
 
 
@@ -86,13 +87,16 @@ def _blank(v) -> bool:
 
 
 def read_form(path: str | Path, aliases: dict[str, tuple[str, ...]], key: str, max_header_row: int = 40) -> Form:
-    """Rows of a form whose table has a header naming `key`; fully blank rows are not rows."""
+    """Rows of a form whose table has a header naming `key` (the first sheet that has one); fully blank
+    rows are not rows."""
     path = Path(path)
-    grid = _grid(path)
-    header_at = None
-    for idx, (line, cells) in enumerate(grid[:max_header_row]):
-        if any(match_header(c, {key: aliases[key]}) for c in cells if not _blank(c)):
-            header_at = idx
+    grid, header_at = [], None
+    for sheet in _grids(path):
+        for idx, (line, cells) in enumerate(sheet[:max_header_row]):
+            if any(match_header(c, {key: aliases[key]}) for c in cells if not _blank(c)):
+                grid, header_at = sheet, idx
+                break
+        if header_at is not None:
             break
     if header_at is None:
         raise FormError(f"{path.name}: no header row with column {key} / 找不到表头（{aliases[key][0]}）")

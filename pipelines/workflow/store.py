@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from pipelines.storage import Lake
 from pipelines.workflow import cases as C

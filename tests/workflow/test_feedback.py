@@ -83,3 +83,22 @@ def test_feedback_xlsx_with_title_rows_and_chinese_labels(lake, tmp_path):
     assert r.rejects[0].source_line == 7 and r.rejects[0].field == "refund_amount"
     ev = store.read_events(lake).set_index("suspect_id")
     assert ev.loc["S-H2-1", "status"] == "confirmed" and ev.loc["S-H2-2", "evidence_ref"] == "EV-9"
+
+
+def test_feedback_with_the_templates_chinese_labels(lake, tmp_path):
+    f = write_csv(tmp_path / "fb.csv", ["疑点编号", "答复(确认/申诉)", "退回金额(元)", "理由说明", "佐证材料编号", "涉及金额(元)(参考)"],
+                  [["S-H3-1", "申诉", "", "已退费", "附件1", "15.00"]])
+    r = ingest(lake, f, inst="H3")
+    assert (r.loaded, r.rejected) == (1, 0)
+    ev = store.read_events(lake).iloc[0]
+    assert (ev["status"], ev["reason"], ev["evidence_ref"]) == ("disputed", "已退费", "附件1")
+
+
+def test_a_file_without_the_key_column_is_refused_whole(lake, tmp_path):
+    import pytest
+
+    from pipelines.workflow.sheets import FormError
+    f = write_csv(tmp_path / "fb.csv", ["id", "answer"], [["S-H1-1", "confirmed"]])
+    with pytest.raises(FormError, match="suspect_id"):
+        ingest(lake, f)
+    assert not lake.exists(store.EVENTS) and not lake.exists(store.REJECTS)

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 import openpyxl
-import pandas as pd
 import pyarrow as pa
 import pytest
 
