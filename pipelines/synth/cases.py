@@ -179,7 +179,12 @@ class Injector:
 
     # helpers
     def day(self, lo=3, hi_margin=40) -> int:
-        return int(self.rng.integers(lo, self.cb.n_days - hi_margin))
+        """A day of the year; never 28 or 29 February (birthdays derived from it must exist)."""
+        while True:
+            d = int(self.rng.integers(lo, self.cb.n_days - hi_margin))
+            dt = self.cb.date_of(d)
+            if not (dt.month == 2 and dt.day >= 28):
+                return d
 
     def _among(self, pool, ranks) -> int:
         key = (id(pool), ranks)

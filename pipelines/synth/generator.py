@@ -15,6 +15,8 @@ Readings of the contract (where the words leave room, this is what the key assum
   except inventory_shortfall looks at fund lines only, after refund netting, including price_above_cap,
   markup_exceeded, min_interval, bundled_item and charge_outside_stay (so a self-paid line never makes a
   finding), and the restriction families (gender/age/inpatient_only/hosp_level/indication).
+- A refund line carries negative amounts (so inscp_scp_amt < 0); whether what it nets is a fund line is
+  decided by the original line it cancels, so filters on "fund line" apply after netting, not before.
 - Netting: a refund (negative cnt) cancels its cnt and amount from the line named by init_feedetl_sn,
   otherwise from the latest line (by fee_ocur_time) of the same mdtrt_id, hilist_code and date. Refunds are
   always dated the same day as the line they net. A line netted to zero disappears from every family; a
