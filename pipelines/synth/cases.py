@@ -199,6 +199,12 @@ class Injector:
     def ward(self, ranks=(1, 2, 3)) -> int:
         return self._among(self.wards, ranks)
 
+    def other_hosp(self, not_inst: int) -> int:
+        while True:
+            i = self.hosp()
+            if i != not_inst:
+                return i
+
     def other_ward(self, not_inst: int) -> int:
         c = [i for i in self.wards if i != not_inst]
         return int(self.rng.choice(c))
@@ -357,7 +363,8 @@ class Injector:
                 vis = cb.out_visit(p, self.hosp(), d)
                 ls = [cb.line(vis, "注射用头孢曲松钠(1g)", d, 9 * H, cnt=2), cb.line(vis, "注射用头孢曲松钠(1g)", d, 15 * H, cnt=3)]
             elif v == 1:   # two visits at two institutions on one day: 2 + 2 > 3
-                a, b = self.hosp(), self.hosp()
+                a = self.hosp()
+                b = self.other_hosp(a)
                 v1, v2 = cb.out_visit(p, a, d, sec=8 * H), cb.out_visit(p, b, d, sec=14 * H)
                 ls = [cb.line(v1, "肌肉注射", d, 9 * H, cnt=2), cb.line(v2, "肌肉注射", d, 15 * H, cnt=2)]
             elif v == 2:   # one line over the cap
@@ -484,9 +491,10 @@ class Injector:
                 cb.line(vis, "Ⅰ级护理", d + 2, 15 * H)
                 cb.key_line(fam, ls["nurse"][2], "level II nursing on a day with level I (exclusive, day)")
             elif v == 4:   # blood count includes haemoglobin: same day, two institutions
-                v1 = cb.out_visit(p, self.hosp(), d, sec=8 * H)
+                h = self.hosp()
+                v1 = cb.out_visit(p, h, d, sec=8 * H)
                 cb.line(v1, "血常规(五分类)", d, 9 * H)
-                v2 = cb.out_visit(p, self.hosp(), d, sec=15 * H)
+                v2 = cb.out_visit(p, self.other_hosp(h), d, sec=15 * H)
                 cb.key_line(fam, cb.line(v2, "血红蛋白测定", d, 16 * H), "haemoglobin test the day of a blood count (day)")
             else:          # CT and DR in one visit; b billed first
                 vis = cb.out_visit(p, self.hosp(), d, sec=8 * H)
@@ -502,9 +510,10 @@ class Injector:
                 cb.line(vis, "血常规(五分类)", d + 1, 23 * H + 50 * 60)
                 cb.line(vis, "血红蛋白测定", d + 2, 10 * 60)
             elif v == 2:   # visit window, two visits on one day
-                v1 = cb.out_visit(p, self.hosp(), d, sec=8 * H)
+                h = self.hosp()
+                v1 = cb.out_visit(p, h, d, sec=8 * H)
                 cb.line(v1, "胸部CT平扫", d, 9 * H)
-                v2 = cb.out_visit(p, self.hosp(), d, sec=14 * H)
+                v2 = cb.out_visit(p, self.other_hosp(h), d, sec=14 * H)
                 cb.line(v2, "胸部X线摄影(DR)", d, 15 * H)
             elif v == 3:   # dialysis and haemofiltration on different days
                 vis, _ = cb.stay(p, self.ward(), d, d + 4, dx="N18.500")

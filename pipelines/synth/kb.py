@@ -171,6 +171,13 @@ PARAMS: tuple[tuple[str, str], ...] = (
     ("readmit_days", "15"),
     ("self_pay_ratio_max", "0.08"),
     ("bed_hanging_min_days", "3"),
+    # the project's own keys (rules/kb/README.md), beyond the 21 contract families
+    ("same_day_outpatient_visits_max", "1"),
+    ("day_surgery_max_days", "1"),
+    ("bed_occupancy_max_ratio", "1.0"),
+    ("nursing_levels_per_day_max", "1"),
+    ("diag_female_only_prefixes", "O|N70|N71|N72|N73|N75|N76|N80|N81|N83|N85|N86|N87|N95|C53|C54|C56"),
+    ("diag_male_only_prefixes", "N40|N41|N42|N43|N44|N45|N46|N47|N48|N49|C60|C61|C62|C63"),
 )
 
 #: unrestricted item per med_chrgitm_type that replaces a background line that would break a rule
