@@ -174,7 +174,8 @@ class Injector:
         self.pharmacies = np.flatnonzero(inst.type_ == "2")
         self.markup_events: list[tuple] = []      # (inst, item, day, sec, p6, c4)
         self._markup_used: set = set()
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}        # injected positive cases per family
+        self.negatives: dict[str, int] = {}     # tricky negative cases per family (not in the key)
         self._cache: dict = {}
 
     # helpers
@@ -220,13 +221,18 @@ class Injector:
         k = 0
         for f in sorted(fams):
             fn = getattr(self, f)
+            fam = f[4:].replace("_dialysis", "")
             for i in range(self.n_pos):
+                before = len(self.cb.refs) + len(self.cb.key_rows)
                 fn(i, True)
+                if len(self.cb.refs) + len(self.cb.key_rows) > before:
+                    self.counts[fam] = self.counts.get(fam, 0) + 1
                 k += 1
                 if k % flush_every == 0:
                     self.cb.flush()
-            for i in range(self.n_neg):
+            for i in range(0 if f.endswith("_dialysis") else self.n_neg):
                 fn(i, False)
+                self.negatives[fam] = self.negatives.get(fam, 0) + 1
                 k += 1
                 if k % flush_every == 0:
                     self.cb.flush()

@@ -199,7 +199,10 @@ def generate(out: Path, scale: float = 1, seed: int = 7, year: int = 2023) -> di
     for r in key:
         per_family[r["family"]] += 1
     summary = {"out": str(out), "answer_key": str(kp), "rows": dict(sorted(w.rows.items())),
-               "key_rows_per_family": per_family, "institutions": len(inst), "persons": w.seq["psn"],
+               "key_rows_per_family": per_family,
+               "cases_per_family": {f: inj.counts.get(f, 0) + (len({(r["fixmedins_code"], r["hilist_code"]) for r in inv_key})
+                                                                if f == "inventory_shortfall" else 0) for f in FAMILIES},
+               "tricky_negatives_per_family": {f: inj.negatives.get(f, 0) for f in FAMILIES}, "institutions": len(inst), "persons": w.seq["psn"],
                "seconds": round(time.time() - t0, 2)}
     return summary
 
@@ -228,6 +231,8 @@ def write_inventory(w: DropWriter, tracked: np.ndarray, inj: Injector, rng: np.r
         m = int(rng.choice(months))
         span = 2 if k % 3 == 2 else 1
         deficit = 0 if k >= inj.n_pos else int(rng.integers(1, 6)) * 10_000   # the n_neg last: exactly level
+        if not deficit:
+            inj.negatives["inventory_shortfall"] = inj.negatives.get("inventory_shortfall", 0) + 1
         short[(i, j)] = (m, span, deficit)
     all_rows = []   # (i, j, type, c4, p6 or None, day, sec, batch)
     key = []
