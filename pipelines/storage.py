@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 LAYERS = ("bronze", "silver", "staging", "gold", "_meta")
@@ -139,6 +139,30 @@ class Lake:
                         predicate=partition_predicate(partitions))
         return self.version(name)
 
+    def replace_where(self, name: str, data: pa.Table, predicate: str, partition_by: Sequence[str],
+                      commit_metadata: Mapping[str, str] | None = None) -> int:
+        """Replace every row matching `predicate` by `data` in ONE commit (rows of `data` must match it).
+
+        Creates the table when it does not exist. `commit_metadata` is recorded in the commit
+        (`history()` shows it), e.g. the run that wrote it.
+        """
+        props = CommitProperties(custom_metadata=dict(commit_metadata)) if commit_metadata else None
+        if not self.exists(name):
+            write_deltalake(self.uri(name), data, mode="append", partition_by=_pb(partition_by),
+                            commit_properties=props)
+        else:
+            write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
+                            predicate=predicate, commit_properties=props)
+        return self.version(name)
+
+    def partition_values(self, name: str, column: str, version: int | None = None) -> set[str]:
+        """Distinct values of a partition column, from the Delta log (no data file is read)."""
+        actions = pa.table(self.delta(name, version).get_add_actions(flatten=True))
+        col = f"partition.{column}"
+        if col not in actions.column_names:
+            return set()
+        return {v for v in actions.column(col).to_pylist() if v is not None}
+
     def merge(self, name: str, data: pa.Table, keys: Sequence[str],
               partition_by: Sequence[str] | None = None) -> int:
         """Upsert on `keys`: a row whose key exists replaces it, a new key is inserted."""
@@ -154,6 +178,16 @@ class Lake:
     def delete(self, name: str, predicate: str | None = None) -> int:
         self.delta(name).delete(predicate)
         return self.version(name)
+
+    # ---------- side folders (not tables): reports, the MLflow store ----------
+    def folder(self, *parts: str) -> Path:
+        """A side folder under the lake root, `_<first part>/...` (created): e.g. folder("reports", "gate")."""
+        if not parts or not all(_PLAIN.match(p.replace("-", "_").replace(".", "_")) and not p.startswith(".")
+                                for p in parts):
+            raise StorageError(f"not a folder name: {parts!r}")
+        path = self.root.joinpath("_" + parts[0], *parts[1:])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     # ---------- maintenance ----------
     def optimize(self, name: str) -> dict:

@@ -1,0 +1,1 @@
+"""Publishing the gated suspect list to gold, and reproducing a published run."""

@@ -1,0 +1,151 @@
+"""Great Expectations plumbing shared by the quality suites: an ephemeral context per validation, pandas
+batches (from Arrow), one Checkpoint that validates every frame and writes Data Docs to a folder.
+
+Checks GX cannot express (references across tables, per-rule growth) are computed beforehand with DuckDB
+into per-row columns (a problem description, NULL when the row is fine; or a flag), so every check is
+an expectation and shows in the Data Docs report. GX is imported lazily: it takes seconds to import.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+SITE_NAME = "fundguard_docs"  # `local_site` is taken in an ephemeral context
+
+
+@dataclass
+class Check:
+    """One expectation on one frame, and how to say in plain words what failed."""
+
+    name: str
+    frame: str
+    expectation: object
+    describe: Callable[[], list[str]] | None = None
+    severity: str = "failure"  # failure | warning
+
+
+@dataclass
+class CheckOutcome:
+    check: Check
+    success: bool
+    unexpected_count: int | None
+    observed: object = None
+
+
+@dataclass
+class SuiteRun:
+    success: bool
+    outcomes: list[CheckOutcome]
+    report_path: Path | None
+    stats: dict = field(default_factory=dict)
+
+
+def gx():
+    """The `great_expectations` module, imported quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    return great_expectations
+
+
+def expectations():
+    gx()
+    import great_expectations.expectations as gxe
+    return gxe
+
+
+def to_pandas(table: pa.Table):
+    """An Arrow table as a pandas frame GX can validate (decimals as float, strings as objects)."""
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_decimal(col.type):
+            col = col.cast(pa.float64())
+        elif pa.types.is_date(col.type):
+            col = col.cast(pa.timestamp("us"))
+        cols[name] = col
+    import pandas as pd
+    df = pa.table(cols).to_pandas(types_mapper=None) if cols else pd.DataFrame(index=range(table.num_rows))
+    for name in df.columns:
+        if str(df[name].dtype) in ("str", "string"):
+            df[name] = df[name].astype(object)
+    return df
+
+
+def run_suite(suite_name: str, frames: dict[str, pa.Table], checks: list[Check],
+              report_dir: Path | None) -> SuiteRun:
+    """Validate each frame against its checks (one ValidationDefinition per frame); Data Docs go to
+    `report_dir` (its index.html)."""
+    g = gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = g.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if report_dir is not None:
+        report_dir = Path(report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        ctx.add_data_docs_site(SITE_NAME, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(report_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    source = ctx.data_sources.add_pandas("fundguard")
+    by_frame: dict[str, list[Check]] = {}
+    for c in checks:
+        by_frame.setdefault(c.frame, []).append(c)
+    vds, params = [], {}
+    for frame, frame_checks in by_frame.items():
+        asset = source.add_dataframe_asset(frame)
+        bd = asset.add_batch_definition_whole_dataframe(frame)
+        suite = ctx.suites.add(g.ExpectationSuite(name=f"{suite_name}.{frame}"))
+        for c in frame_checks:
+            c.expectation.meta = dict(c.expectation.meta or {}, check=c.name, severity=c.severity)
+            suite.add_expectation(c.expectation)
+        vds.append((frame, ctx.validation_definitions.add(g.ValidationDefinition(
+            name=f"{suite_name}.{frame}", data=bd, suite=suite))))
+        params[frame] = to_pandas(frames[frame])
+    outcomes: list[CheckOutcome] = []
+    by_name = {c.name: c for c in checks}
+    # each frame is its own batch (a dataframe batch parameter); results are stored in the context,
+    # then the Data Docs site is built once from all of them
+    for frame, vd in vds:
+        result = vd.run(batch_parameters={"dataframe": params[frame]}, result_format={"result_format": "SUMMARY"})
+        for er in result.results:
+            check = by_name[er.expectation_config.meta["check"]]
+            res = er.result or {}
+            outcomes.append(CheckOutcome(check, bool(er.success), res.get("unexpected_count"),
+                                         res.get("observed_value")))
+    if report_dir is not None:
+        ctx.build_data_docs(site_names=[SITE_NAME])
+    success = all(o.success for o in outcomes if o.check.severity == "failure")
+    return SuiteRun(success, outcomes, report_dir, {
+        "expectations": len(outcomes),
+        "failed": sum(1 for o in outcomes if not o.success and o.check.severity == "failure"),
+        "warned": sum(1 for o in outcomes if not o.success and o.check.severity == "warning"),
+    })
+
+
+def messages(run: SuiteRun, severity: str = "failure") -> list[str]:
+    """Plain-words messages of the failed checks of one severity."""
+    out: list[str] = []
+    for o in run.outcomes:
+        if o.success or o.check.severity != severity:
+            continue
+        described = o.check.describe() if o.check.describe else []
+        if not described:
+            e = o.check.expectation
+            col = getattr(e, "column", None)
+            described = [f"检查 {o.check.name} 未通过 / check {o.check.name} failed "
+                         f"({type(e).__name__}{' on ' + col if col else ''}, "
+                         f"{o.unexpected_count if o.unexpected_count is not None else '?'} unexpected)"]
+        out.extend(described)
+    return out

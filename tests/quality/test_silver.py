@@ -1,0 +1,146 @@
+"""Silver suites after a load: key, code, range and cross-table failures; incomplete settlements warn."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from decimal import Decimal as D
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fg_lakes import ts, typed  # noqa: E402
+
+from pipelines.quality.silver import validate_silver  # noqa: E402
+from pipelines.storage import Lake  # noqa: E402
+
+LINEAGE = {"_drop": pa.string(), "_file": pa.string(), "_line": pa.int64()}
+QUARANTINE = pa.schema([
+    ("load_id", pa.string()), ("drop_id", pa.string()), ("file", pa.string()), ("line", pa.int64()),
+    ("entity", pa.string()), ("field", pa.string()), ("reason", pa.string()), ("raw_row", pa.string()),
+    ("loaded_at", pa.timestamp("us", tz="UTC"))])
+
+
+def fee(sn, mdtrt, setl, amount, **kw):
+    return dict(feedetl_sn=sn, mdtrt_id=mdtrt, setl_id=setl, psn_no="P1", fixmedins_code="H1", hilist_code="X1",
+                fee_ocur_time=ts("2023-03-01 08:00:00"), cnt=D("1"), pric=D(amount), det_item_fee_sumamt=D(amount),
+                med_chrgitm_type="01", period="2023-03", _drop="d1", _file="fee_list.csv", _line=int(sn) + 1) | kw
+
+
+def base_rows():
+    return {
+        "mdtrt": [dict(mdtrt_id=m, psn_no="P1", fixmedins_code="H1", med_type="21",
+                       begntime=ts("2023-03-01 07:00:00"), period="2023-03") for m in ("M1", "M2")],
+        "setl": [dict(setl_id="S1", mdtrt_id="M1", psn_no="P1", fixmedins_code="H1",
+                      setl_time=ts("2023-03-03 09:00:00"), medfee_sumamt=D("80.00"), fund_pay_sumamt=D("60.00"),
+                      refd_setl_flag="0", period="2023-03"),
+                 dict(setl_id="S2", mdtrt_id="M2", psn_no="P1", fixmedins_code="H1",
+                      setl_time=ts("2023-03-03 09:00:00"), medfee_sumamt=D("100.00"), fund_pay_sumamt=D("60.00"),
+                      period="2023-03")],
+        "fee_list": [fee("1", "M1", "S1", "40.00"), fee("2", "M1", "S1", "40.00"), fee("3", "M2", "S2", "100.00")],
+        "psn": [dict(psn_no="P1", gend="1", brdy=dt.date(1940, 5, 1), psn_name_hash="ab12")],
+    }
+
+
+def write(lake: Lake, rows: dict, quarantine: list[dict] | None = None) -> None:
+    for entity, rs in rows.items():
+        t = typed(entity, rs, LINEAGE)  # contract columns (PII as *_hash) + lineage
+        lake.overwrite(f"silver/{entity}", t)
+        if entity == "fee_list":
+            lake.overwrite("silver/fee_list_net", t)
+    if quarantine:
+        lake.overwrite("quarantine", pa.Table.from_pylist(quarantine, schema=QUARANTINE))
+
+
+def q_row(load_id, raw: dict, entity="fee_list"):
+    return dict(load_id=load_id, drop_id="d1", file=f"{entity}.csv", line=9, entity=entity, field="cnt",
+                reason="unparseable", raw_row=json.dumps(raw, ensure_ascii=False), loaded_at=None)
+
+
+def check(tmp_path, mutate=None, quarantine=None, load_id="L1"):
+    lake = Lake(tmp_path / "lake")
+    rows = base_rows()
+    if mutate:
+        mutate(rows)
+    write(lake, rows, quarantine)
+    return validate_silver(lake, {}, load_id, report_dir=tmp_path / "report")
+
+
+def test_clean_silver_passes(tmp_path):
+    res = check(tmp_path)
+    assert res.success, res.failures
+    assert res.failures == [] and res.warnings == []
+    assert (res.report_path / "index.html").exists()
+
+
+def test_only_tables_changed_by_the_load_are_validated(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    rows = base_rows()
+    rows["mdtrt"][1]["med_type"] = None  # a required field missing in mdtrt (a failure when validated)...
+    write(lake, rows)
+    before = {t: lake.version(t) for t in lake.tables("silver")}
+    lake.overwrite("silver/psn", typed("psn", base_rows()["psn"], LINEAGE))  # ...but this load changed psn only
+    assert validate_silver(lake, before, "L2", report_dir=tmp_path / "r").success
+    everything = validate_silver(lake, {}, "L2", report_dir=tmp_path / "r2")
+    assert any("silver/mdtrt 有 1 行必填字段为空（med_type）" in f for f in everything.failures), everything.failures
+
+
+def _dup_key(rows):
+    rows["fee_list"].append(fee("1", "M1", "S1", "40.00", _line=30))
+
+
+def _bad_code(rows):
+    rows["fee_list"][0]["med_chrgitm_type"] = "99"
+
+
+def _money(rows):
+    rows["setl"][1]["fund_pay_sumamt"] = D("20000000000.00")
+
+
+def _time(rows):
+    rows["mdtrt"][0]["begntime"] = ts("1980-01-01 00:00:00")
+
+
+def _unknown_visit(rows):
+    rows["fee_list"].append(fee("4", "M404", None, "5.00"))
+
+
+def _total(rows):
+    rows["setl"][0]["medfee_sumamt"] = D("90.00")
+
+
+def _null_key(rows):
+    rows["mdtrt"].append(dict(mdtrt_id=None, psn_no="P1", fixmedins_code="H1", med_type="11",
+                              begntime=ts("2023-03-01 07:00:00"), period="2023-03"))
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (_dup_key, "silver/fee_list 主键 (mdtrt_id, feedetl_sn) 重复"),
+    (_bad_code, "values outside their code table: med_chrgitm_type=99"),
+    (_money, "out of range (money ±1e10, times 1990-01-01..2100-01-01): fund_pay_sumamt=20000000000.00"),
+    (_time, "begntime=1980-01-01 00:00:00"),
+    (_unknown_visit, "mdtrt_id not in silver/mdtrt: M404"),
+    (_total, "settlement S1: medfee_sumamt 90.00 vs netted lines 80.00"),
+    (_null_key, "rows with a null key (mdtrt_id)"),
+], ids=["duplicate_key", "code", "money", "time", "unknown_visit", "settlement_total", "null_key"])
+def test_silver_failures(tmp_path, mutate, words):
+    res = check(tmp_path, mutate)
+    assert not res.success
+    assert any(words in f for f in res.failures), res.failures
+
+
+def test_partly_quarantined_settlement_is_a_warning_not_a_failure(tmp_path):
+    def lose_line(rows):  # line 2 of S1 was quarantined: S1 totals 80.00, its loaded lines 40.00
+        rows["fee_list"] = [r for r in rows["fee_list"] if r["feedetl_sn"] != "2"]
+    quarantine = [q_row("L1", {"费用明细流水号": "2", "MDTRT_ID": "M1", "setl_id": "S1", "cnt": "x"}),
+                  q_row("L0", {"feedetl_sn": "9", "mdtrt_id": "M2", "setl_id": "S2"})]  # another load: ignored
+    res = check(tmp_path, lose_line, quarantine)
+    assert res.success, res.failures
+    assert len(res.warnings) == 1
+    assert "incomplete settlement S1" in res.warnings[0] and "M1" in res.warnings[0]
+    # the same gap without a quarantined line is a failure
+    res = check(tmp_path / "b", lose_line, [quarantine[1]])
+    assert not res.success
+    assert any("settlement S1" in f for f in res.failures)
