@@ -1,0 +1,45 @@
+-- indication_restricted 限定适应症: kb_hilist.lmt_diag set (ICD-10 prefixes, `|`-separated) and no diagnosis
+-- of the visit starts with any listed prefix; codes compared without dots, case-insensitive (N18.5 matches
+-- N18). The visit's diagnoses: its diag rows plus mdtrt.dscg_maindiag_code. Fund lines only.
+-- Parameter list_types: the 目录类别 (kb_hilist.list_type, '' = none) this instance covers.
+WITH limited AS (
+  SELECT f.*, k.lmt_diag, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
+  FROM fee f
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  WHERE f.is_fund
+    AND trim(coalesce(k.lmt_diag, '')) <> ''
+    AND coalesce(k.list_type, '') IN {{ params.list_types }}
+),
+prefixes AS (
+  SELECT DISTINCT x.hilist_code, upper(replace(trim(x.prefix), '.', '')) AS prefix
+  FROM (SELECT k.hilist_code, explode(split(k.lmt_diag, '[|]')) AS prefix
+        FROM kb_hilist k WHERE k.lmt_diag IS NOT NULL) x
+  WHERE trim(x.prefix) <> ''
+),
+visit_diag AS (
+  SELECT mdtrt_id, upper(replace(trim(diag_code), '.', '')) AS code FROM diag WHERE diag_code IS NOT NULL
+  UNION
+  SELECT mdtrt_id, upper(replace(trim(dscg_maindiag_code), '.', '')) AS code FROM mdtrt
+  WHERE dscg_maindiag_code IS NOT NULL
+),
+matched AS (
+  SELECT DISTINCT l.mdtrt_id, l.hilist_code
+  FROM (SELECT DISTINCT mdtrt_id, hilist_code FROM limited) l
+  JOIN visit_diag d ON d.mdtrt_id = l.mdtrt_id
+  JOIN prefixes p ON p.hilist_code = l.hilist_code
+  WHERE substr(d.code, 1, length(p.prefix)) = p.prefix
+),
+diag_list AS (
+  SELECT mdtrt_id, array_join(array_sort(collect_set(code)), '、') AS codes FROM visit_diag GROUP BY mdtrt_id
+)
+SELECT
+  l.fixmedins_code, l.psn_no, l.mdtrt_id, l.setl_id, l.feedetl_sn, l.hilist_code,
+  l.fee_ocur_time AS event_time,
+  {{ month('l.fee_ocur_time') }} AS period,
+  l.det_item_fee_sumamt AS amount,
+  concat('“', l.item_name, '”(', l.hilist_code, ')限诊断', replace(l.lmt_diag, '|', '/'), '使用，就诊', l.mdtrt_id,
+         '的诊断为', coalesce(dl.codes, '（无诊断）'), '，均不符合；', {{ ymd('l.fee_date') }}, '计费',
+         {{ num('l.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
+FROM limited l
+LEFT JOIN diag_list dl ON dl.mdtrt_id = l.mdtrt_id
+LEFT ANTI JOIN matched m ON m.mdtrt_id = l.mdtrt_id AND m.hilist_code = l.hilist_code

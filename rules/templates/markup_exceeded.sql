@@ -1,0 +1,35 @@
+-- markup_exceeded 超加成率: pric > (the latest `purchase` pric of the item at the same institution at or before
+-- fee_ocur_time) × kb_hilist.markup_max_ratio; no priced purchase yet → not evaluated. Purchases at the same
+-- latest time: the highest price is used. Fund lines only.
+-- Parameter list_types: the 目录类别 (kb_hilist.list_type, '' = none) this instance covers.
+WITH sold AS (
+  SELECT f.*, k.markup_max_ratio, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
+  FROM fee f
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  WHERE f.is_fund AND k.markup_max_ratio IS NOT NULL
+    AND coalesce(k.list_type, '') IN {{ params.list_types }}
+),
+purchases AS (
+  SELECT fixmedins_code, hilist_code, occur_time, pric
+  FROM inv_movement
+  WHERE mvmt_type = 'purchase' AND pric IS NOT NULL
+),
+latest AS (
+  SELECT s.*, p.pric AS purchase_pric, p.occur_time AS purchase_time,
+         row_number() OVER (PARTITION BY s.mdtrt_id, s.feedetl_sn ORDER BY p.occur_time DESC, p.pric DESC) AS rn
+  FROM sold s
+  JOIN purchases p ON p.fixmedins_code = s.fixmedins_code AND p.hilist_code = s.hilist_code
+                  AND p.occur_time <= s.fee_ocur_time
+)
+SELECT
+  l.fixmedins_code, l.psn_no, l.mdtrt_id, l.setl_id, l.feedetl_sn, l.hilist_code,
+  l.fee_ocur_time AS event_time,
+  {{ month('l.fee_ocur_time') }} AS period,
+  l.det_item_fee_sumamt AS amount,
+  concat('“', l.item_name, '”(', l.hilist_code, ')于', {{ ymd('l.fee_date') }}, '销售单价', {{ qty('l.pric') }},
+         '元，最近一次采购（', {{ ymd('l.purchase_time') }}, '）单价', {{ qty('l.purchase_pric') }}, '元，加成上限',
+         {{ qty('l.markup_max_ratio') }}, '倍即', {{ qty('l.purchase_pric * l.markup_max_ratio') }},
+         '元；金额', {{ num('l.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
+FROM latest l
+WHERE l.rn = 1
+  AND l.pric > l.purchase_pric * l.markup_max_ratio

@@ -1,0 +1,35 @@
+"""Template macros render the same text on both engines (here: DuckDB through sqlglot, and the escape hatch)."""
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.screen.sql import render_template, to_duckdb
+
+
+def _duck(spark_sql: str):
+    con = duckdb.connect()
+    return con.execute(to_duckdb(render_template(spark_sql, {}))).fetchall()
+
+
+def test_qty_drops_trailing_zeros():
+    rows = _duck("SELECT {{ qty('x') }} AS s FROM (SELECT CAST(v AS DECIMAL(16,4)) AS x FROM "
+                 "(VALUES ('2.0000'), ('0.5000'), ('100.0000'), ('12.8000'), ('0.0000')) t(v)) q")
+    assert [r[0] for r in rows] == ["2", "0.5", "100", "12.8", "0"]
+
+
+def test_sn_key_orders_digit_strings_numerically():
+    rows = _duck("SELECT v FROM (VALUES ('10'), ('9'), ('007'), ('2'), ('100')) t(v) ORDER BY {{ sn_key('v') }}")
+    assert [r[0] for r in rows] == ["2", "007", "9", "10", "100"]
+
+
+def test_date_arithmetic_stays_date():
+    sql = to_duckdb("SELECT date_add(to_date('2023-01-31'), 1) AS d")
+    assert "CAST" in sql.upper()
+    assert str(duckdb.connect().execute(sql).fetchone()[0]) == "2023-02-01"
+
+
+def test_param_text_macro():
+    con = duckdb.connect()
+    con.execute("CREATE TABLE kb_param AS SELECT * FROM (VALUES ('p', 'O|N70')) t(key, value)")
+    assert con.execute(to_duckdb(render_template("SELECT {{ param_text('p') }} AS v", {}))).fetchone()[0] == "O|N70"
+    assert con.execute(to_duckdb(render_template("SELECT {{ param_text('missing') }} AS v", {}))).fetchone()[0] is None
