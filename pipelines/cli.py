@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("pipelines.synth.cli", "generate a sample district drop with an answer key 生成样例数据"),
     "ingest": ("pipelines.ingest.cli", "load a landing drop into bronze/silver Delta tables 数据入湖"),
     "screen": ("pipelines.screen.cli", "run the rule library into staging 规则筛查"),
-    "gate": ("pipelines.gate.cli", "run the quality gate on staging 质量门禁"),
+    "gate": ("pipelines.publish.cli", "run the quality gate on staging 质量门禁"),
     "publish": ("pipelines.publish.cli", "gate then publish staging to gold/suspects 发布疑点清单"),
     "run": ("pipelines.run", "ingest, screen, gate and publish in one go 一键运行"),
     "reproduce": ("pipelines.publish.reproduce", "re-screen a published run from its recorded inputs 复现"),

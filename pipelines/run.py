@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,11 +81,10 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         publish_result: bool = True, spark=None, conf: dict | None = None,
                         progress: bool = True) -> RunOutcome:
     """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
-    from pipelines.publish.publisher import publish
-    from pipelines.quality.gate import previous_hits, run_gate
+    from pipelines.publish.cli import gate_and_publish
     from pipelines.screen.catalog import load_catalog
     from pipelines.screen.pipeline import screen
-    from pipelines.tracking import Tracker
+    from pipelines.tracking import Tracker, suspect_metrics
 
     conf = conf or config.load()
     check_period(period)
@@ -95,56 +93,36 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
     if not rules:
         raise UsageError("no active rule matches the selection")
+    periods = [period] if period else None
     with Tracker(lake, conf) as tracker:
-        run_id = tracker.run_id or uuid.uuid4().hex
+        run_id = tracker.run_id
         engine = make_engine(engine_name, spark)
         try:
             result = screen(lake, engine, catalog, rules, run_id=run_id, period=period,
                             institutions=institutions, progress=progress)
         finally:
             engine.close()
-        log_screen(tracker, result, period=period, institutions=institutions)
-        report_dir = lake.root / "_reports" / run_id
-        gate = run_gate(lake, result.suspects, catalog=catalog, rules=rules, report_dir=report_dir,
-                        previous=previous_hits(lake), band=float(conf["gate"]["hit_rate_band"]),
-                        min_hits=int(conf["gate"]["hit_rate_min_hits"]))
-        tracker.log_metrics({"gate_success": int(gate.success), "gate_failures": len(gate.failures)})
-        tracker.log_dict({"success": gate.success, "failures": gate.failures}, "gate_result.json")
-        outcome = RunOutcome(run_id, False, suspects=result.suspects, report_path=gate.report_path,
-                             gate_failures=list(gate.failures), screen=result, gate=gate)
+        tracker.log_run_params(engine=engine_name, periods=periods, fingerprint=result.fingerprint,
+                               input_versions=result.input_versions, rule_ids=[r.id for r in rules],
+                               institutions=institutions)
+        out = gate_and_publish(lake, result.suspects, catalog=catalog, rules=rules, conf=conf, periods=periods,
+                               institutions=institutions, publish_when_passed=publish_result, run_id=run_id,
+                               fingerprint=result.fingerprint, input_versions=result.input_versions)
+        gate = out.gate
+        tracker.log_metrics({**suspect_metrics(result.suspects, result.rows_in, rules), **gate.results})
+        tracker.log_dict({"seconds_per_rule": result.seconds_per_rule, "gate_failures": gate.failures},
+                         "run_summary.json")
+        if gate.report_path and Path(gate.report_path).exists():
+            tracker.log_artifact(gate.report_path, "gate_report")
+        outcome = RunOutcome(run_id, out.version is not None, suspects=result.suspects, gold_version=out.version,
+                             gate_failures=list(gate.failures), report_path=gate.report_path, screen=result,
+                             gate=gate)
         if not gate.success:
             outcome.reason = "质量门禁未通过 / quality gate failed: " + "; ".join(gate.failures)
-            tracker.set_tags({"outcome": "gate_failed"})
-            return outcome
-        if publish_result:
-            outcome.gold_version = publish(lake, result.suspects, periods=[period] if period else None,
-                                           institutions=institutions, published_at=utcnow())
-            outcome.published = True
-            tracker.set_tags({"outcome": "published", "gold_version": str(outcome.gold_version)})
+        tracker.set_tags({"outcome": "published" if outcome.published else
+                          ("gate_failed" if not gate.success else "gated_only"),
+                          "gold_version": str(out.version)})
         return outcome
-
-
-def log_screen(tracker, result, *, period: str | None, institutions: list[str] | None) -> None:
-    """Params and metrics of one screening in the MLflow run (one batched call each)."""
-    import json
-
-    tracker.log_params({
-        "engine": result.engine, "periods": period or "all", "institutions": ",".join(institutions or []) or "all",
-        "rule_set_fingerprint": result.fingerprint, "rules": len(result.rules),
-        "input_versions": json.dumps(result.input_versions, sort_keys=True),
-    })
-    metrics = {f"rows_in.{t.replace('/', '.')}": n for t, n in result.rows_in.items()}
-    metrics["suspects"] = result.suspects.num_rows
-    for rule_id, n in result.hits_by_rule().items():
-        metrics[f"hits.rule.{rule_id}"] = n
-    for dim in ("family", "fixmedins_code"):
-        for key, n, amt in group_counts(result.suspects, dim):
-            metrics[f"hits.{dim}.{key}"] = n
-            metrics[f"amount.{dim}.{key}"] = amt
-    tracker.log_metrics(metrics)
-    tracker.log_dict({"seconds_per_rule": result.seconds_per_rule, "hits_by_rule": result.hits_by_rule(),
-                      "by_category": {k: [n, a] for k, n, a in group_counts(result.suspects, "category")}},
-                     "screen_summary.json")
 
 
 def group_counts(t: pa.Table, dim: str) -> list[tuple[str, int, float]]:
@@ -162,7 +140,7 @@ def summarize(outcome: RunOutcome, lake: Lake, load_report=None) -> str:
 
     lines = []
     if load_report is not None:
-        lines.append(load_report.summary_text() if hasattr(load_report, "summary_text") else str(load_report))
+        lines.append(load_report.to_text())
     t = outcome.suspects
     lines.append(f"\n疑点 Suspects: {t.num_rows if t is not None else 0}   运行 run_id: {outcome.run_id}")
     if t is not None and t.num_rows:
@@ -172,8 +150,8 @@ def summarize(outcome: RunOutcome, lake: Lake, load_report=None) -> str:
                            ("fixmedins_code", "定点医药机构 institution")):
             rows = con.sql(f"SELECT {dim}, count(*) n, sum(amount) amt FROM s GROUP BY 1 ORDER BY 3 DESC").fetchall()
             lines.append(f"\n  {label}:")
-            lines.extend(f"    {k:<28} {n:>7} 条  {amt:>14,.2f} 元" for k, n, amt in rows)
-        total = con.sql("SELECT sum(amount) FROM s").fetchone()[0]
+            lines.extend(f"    {n:>7} 条 {amt:>14,.2f} 元   {k}" for k, n, amt in rows)
+        total = con.sql("SELECT sum(amount) FROM s").fetchall()[0][0]
         lines.append(f"\n  涉及金额合计 amount at stake: {total:,.2f} 元")
     if outcome.published:
         lines.append(f"\n已发布 Published: {lake.path('gold/suspects')} (Delta version {outcome.gold_version})")

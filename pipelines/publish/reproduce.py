@@ -86,24 +86,6 @@ def recorded_rules(catalog, fingerprint: str, rule_ids: list[str] | None, publis
         f"{fingerprint}: rules or templates changed since, check out the commit of the run to reproduce it")
 
 
-class _PinnedInputs:
-    """An engine whose inputs are exactly the recorded ones: a table the run did not have (created since)
-    is registered empty, as it was then."""
-
-    def __init__(self, engine, versions: dict[str, int]):
-        self._engine, self._versions = engine, versions
-
-    def register_table(self, view, lake, table, version=None):
-        from pipelines import contract
-        from pipelines.screen.pipeline import entity_of_view
-        if table not in self._versions:
-            return self._engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())
-        return self._engine.register_table(view, lake, table, self._versions[table])
-
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
-
-
 def reproduce(lake: Lake, run_id: str, *, engine=None, catalog=None) -> Reproduction:
     from pipelines.screen.catalog import load_catalog
     from pipelines.screen.engines import DuckDBEngine
@@ -129,7 +111,7 @@ def reproduce(lake: Lake, run_id: str, *, engine=None, catalog=None) -> Reproduc
                                   f"{v} can no longer be read (vacuumed?): {exc}") from exc
     engine = engine or DuckDBEngine()
     institutions = meta.get("institutions")
-    res = screen(lake, _PinnedInputs(engine, versions), catalog, rules, run_id=run_id, institutions=institutions, versions=versions,
+    res = screen(lake, engine, catalog, rules, run_id=run_id, institutions=institutions, versions=versions,
                  write_staging=False, progress=False)
     again = res.suspects
     months = meta.get("months")

@@ -46,5 +46,5 @@ def run(args) -> int:
     print(f"规则 rules: {len(rules)}  疑点 suspects: {result.suspects.num_rows}  "
           f"staging version {result.staging_version}  run_id {result.run_id}")
     for key, n, amt in sorted(group_counts(result.suspects, "family"), key=lambda r: -r[2]):
-        print(f"  {key:<28} {n:>7} 条 {amt:>14,.2f} 元")
+        print(f"  {n:>7} 条 {amt:>14,.2f} 元   {key}")
     return 0

@@ -53,14 +53,18 @@ def entity_of_view(view: str) -> str:
 
 
 def register_inputs(engine, lake: Lake, versions: dict[str, int] | None) -> dict[str, int]:
-    """Register every input table at its version (current if not recorded); empty typed tables for
-    tables the lake does not have. Returns the versions used."""
+    """Register every input table at its version and return the versions used.
+
+    Without `versions`, each table is read at its current version. With recorded `versions` (reproduce),
+    inputs are pinned exactly: a table the recorded run did not have is registered empty, as it was then.
+    Tables the lake does not have are empty tables of the contract schema."""
     used: dict[str, int] = {}
     for view, table in INPUT_TABLES.items():
-        version = (versions or {}).get(table)
-        if lake.exists(table):
+        pinned_absent = versions is not None and table not in versions
+        if lake.exists(table) and not pinned_absent:
+            version = versions.get(table) if versions is not None else lake.version(table)
             engine.register_table(view, lake, table, version)
-            used[table] = version if version is not None else lake.version(table)
+            used[table] = version
         else:
             engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())
     return used

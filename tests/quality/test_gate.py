@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -147,15 +146,10 @@ def test_previous_hits_reads_the_latest_published_run_per_rule(lake):
     assert previous_hits(lk)["split_admission_same_diag"] == 1
 
 
-def test_gate_is_fast_on_thousands_of_suspects(lake, tmp_path):
+def test_gate_passes_thousands_of_clean_suspects(lake, tmp_path):
+    """Thousands of suspects on one line of a 40-yuan amount: unique ids, all valid (speed: benchmarks)."""
     lk, versions = lake
     rows = [suspect("daily_cap_item", "daily_cap", "H1", "2023-03", mdtrt="M1", sn="1", amount="40.00")
             | {"suspect_id": f"id{i:05d}"} for i in range(4000)]
-    gate(lk, table(rows[:10]), tmp_path)  # warm GX (its import alone takes seconds)
-    timings = []
-    for _ in range(2):  # best of two: the machine is shared
-        t0 = time.perf_counter()
-        res = gate(lk, table(rows), tmp_path)
-        timings.append(time.perf_counter() - t0)
-        assert res.success, res.failures
-    assert min(timings) < 3.0, timings
+    res = gate(lk, table(rows), tmp_path)
+    assert res.success, res.failures
