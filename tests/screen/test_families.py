@@ -38,6 +38,10 @@ def test_partitions():
         assert CATALOG.families[name].partition == "person"
 
 
+def test_library_size():
+    assert len(CATALOG.select()) >= 40
+
+
 # A numeric literal compared with something: `> 3`, `>= 15`, `< 0.08`, `3 <`, `BETWEEN 2 AND`.
 _CMP = r"(?:<=|>=|<>|!=|=|<|>)"
 _NUM = r"-?\d+(?:\.\d+)?"
