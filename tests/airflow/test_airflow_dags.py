@@ -268,3 +268,21 @@ def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, test_da
     text = out.out + out.err + caplog.text
     assert "FundGuard failure: dag=fundguard_screen task=screen_gate_publish" in text
     assert f"[gate]\n{orch.GATE_FAILED}: period={PERIOD}" in text
+
+
+def test_maintenance_keeps_every_version_gold_refers_to(pipeline_runs, test_dags):
+    import json
+
+    from pipelines.storage import Lake
+
+    lake_root = pipeline_runs["dag_lake"]
+    state, tis = run_dag(test_dags.dags["fundguard_maintenance"], run_conf={"lake": str(lake_root),
+                                                                             "retention_hours": 1})
+    assert state == "success", tis
+    lake = Lake(lake_root)
+    recorded = lake.read("gold/suspects", columns=["input_versions"]).column("input_versions").unique().to_pylist()
+    referenced = orch.referenced_versions(recorded)
+    assert referenced, "gold rows record their input versions"
+    for table, version in referenced.items():
+        for v in {version, *(json.loads(r).get(table) for r in recorded if r)} - {None}:
+            lake.read(table, version=v)              # every recorded snapshot is still readable
