@@ -178,3 +178,30 @@ def test_spark_job_parses_its_arguments():
     a = parse_args(["--lake", "/l", "--period", "2024-03", "--outcome", "/o.json"])
     assert str(a.lake) == "/l" and a.period == "2024-03" and str(a.outcome) == "/o.json"
     assert parse_args(["--lake", "/l"]).period == ""
+
+
+@pytest.mark.parametrize("published, with_outcome, code", [
+    (True, False, 0), (False, False, 1),      # CLI use: the exit code is the verdict
+    (True, True, 0), (False, True, 0),        # Airflow use: the verdict is in the file, exit 0 = job ran
+])
+def test_spark_job_exit_codes_and_outcome_file(tmp_path, monkeypatch, published, with_outcome, code):
+    import pipelines.run
+    from pipelines.jobs import spark_screen
+
+    calls = {}
+
+    def fake(lake, **kw):
+        calls.update(kw, lake=lake)
+        return SimpleNamespace(run_id="r9", published=published, reason="" if published else "gate", gold_version=2,
+                               gate_failures=[] if published else ["H001: band"], report_path=None, suspects=None)
+
+    monkeypatch.setattr(pipelines.run, "screen_gate_publish", fake)
+    argv = ["--lake", str(tmp_path), "--period", "2024-03"]
+    out = tmp_path / "o.json"
+    if with_outcome:
+        argv += ["--outcome", str(out)]
+    assert spark_screen.main(argv) == code
+    assert calls["engine_name"] == "spark" and calls["period"] == "2024-03" and calls["lake"].root == tmp_path
+    if with_outcome:
+        assert orch.read_outcome(out)["published"] is published
+        assert orch.read_outcome(out)["gate_failures"] == ([] if published else ["H001: band"])
