@@ -227,7 +227,7 @@ def commit_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str]
 
 def _spark_arrow_schema(df) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
-    return to_arrow_schema(df.schema)
+    return to_arrow_schema(df.schema, timezone="UTC")
 
 
 def _parquet_rows(path: Path) -> int:
