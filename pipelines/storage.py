@@ -189,6 +189,75 @@ class Lake:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    # ---------- committing files written by an engine (DuckDB COPY, Spark) ----------
+    def commit_files(self, name: str, files: Sequence[Path], schema: pa.Schema, partition_by: Sequence[str],
+                     mode: str = "append", partition_filters: list | None = None) -> int:
+        """Commit Parquet files already written Hive-style under the table root, in ONE Delta commit.
+
+        `mode="overwrite"` with `partition_filters` (delta-rs filter tuples) replaces just those partitions;
+        without filters it replaces the table. The files' schema lacks the partition columns; `schema` is
+        the table's (partition columns included)."""
+        import time
+        from urllib.parse import unquote
+
+        import pyarrow.parquet as pq
+        from deltalake.schema import Schema as DeltaSchema
+        from deltalake.transaction import AddAction, create_table_with_add_actions
+
+        root = self.path(name)
+        now_ms = int(time.time() * 1000)
+        actions = []
+        for p in files:
+            rel = Path(p).relative_to(root).as_posix()
+            parts = {}
+            for seg in rel.split("/")[:-1]:
+                k, _, v = seg.partition("=")
+                parts[k] = None if v in ("__HIVE_DEFAULT_PARTITION__", "NULL") else unquote(v)
+            rows = pq.ParquetFile(p).metadata.num_rows
+            actions.append(AddAction(rel, Path(p).stat().st_size, parts, now_ms, True, '{"numRecords":%d}' % rows))
+        if self.exists(name):
+            self.delta(name).create_write_transaction(actions, mode=mode, schema=schema,
+                                                      partition_by=list(partition_by) or None,
+                                                      partition_filters=partition_filters)
+        else:
+            create_table_with_add_actions(str(root), DeltaSchema.from_arrow(schema), actions, mode="append",
+                                          partition_by=list(partition_by) or None)
+        return self.version(name)
+
+    def write_query(self, name: str, con, select: str, partition_by: Sequence[str] | None = None,
+                    mode: str = "append", partition_filters: list | None = None) -> int:
+        """Write a DuckDB query's result as one Delta commit: DuckDB writes partitioned Parquet with all its
+        threads (no row passes through Python), delta-rs commits the files."""
+        import shutil
+        import uuid
+
+        root = self.path(name)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".fg_tmp_{uuid.uuid4().hex}"
+        schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
+        pb = list(partition_by or [])
+        opts = ["FORMAT parquet", "COMPRESSION zstd", "FILENAME_PATTERN 'part-{uuid}'"]
+        if pb:
+            opts.append("PARTITION_BY (" + ", ".join(pb) + ")")
+            target = tmp
+        else:
+            tmp.mkdir()
+            target = tmp / f"part-{uuid.uuid4().hex}.parquet"
+        try:
+            con.execute(f"COPY ({select}) TO '{target}' ({', '.join(opts)})")
+            moved = []
+            for f in sorted(tmp.rglob("*.parquet")):
+                dest = root / f.relative_to(tmp)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                f.rename(dest)
+                moved.append(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not moved and self.exists(name) and mode == "append":
+            return self.version(name)
+        ordered = pa.schema([*(f for f in schema if f.name not in pb), *(schema.field(c) for c in pb)])
+        return self.commit_files(name, moved, ordered, pb, mode=mode, partition_filters=partition_filters)
+
     # ---------- maintenance ----------
     def optimize(self, name: str) -> dict:
         return self.delta(name).optimize.compact()

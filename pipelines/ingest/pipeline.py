@@ -43,9 +43,6 @@ REPORT = "_meta/load_report"
 WARNINGS = "_meta/load_warnings"
 NET = "silver/fee_list_net"
 MERGE_CHUNK = 1_000_000
-#: delta-rs holds a parquet writer (with its page buffers) per open partition until the commit:
-#: commit after this many partitions to bound memory (~10 MB per partition).
-PARTITIONS_PER_COMMIT = 150
 
 
 @dataclass
@@ -417,63 +414,12 @@ def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: 
         reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
         report.versions[name] = lake.overwrite(name, reader)
     elif not _has_rows(lake, name):
-        _write_chunked(lake, name, con, f"SELECT * FROM out_{entity}", pb)
-        report.versions[name] = lake.version(name)
+        report.versions[name] = lake.write_query(name, con, f"SELECT * FROM out_{entity}", pb)
     else:
         target = lake.schema(name)
         for batch in con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK):
             data = pa.Table.from_batches([batch]).select(target.names).cast(target)
             report.versions[name] = _upsert(lake, name, data, ent.key)
-
-
-def _partition_slices(reader, cols: list[str]) -> Iterator[pa.RecordBatch]:
-    """Cut batches sorted by `cols` where the partition changes: each slice holds one partition."""
-    for b in reader:
-        n = b.num_rows
-        if n == 0:
-            continue
-        change = np.zeros(n, dtype=bool)
-        change[0] = True
-        for c in cols:
-            a = b.column(c).to_numpy(zero_copy_only=False)
-            change[1:] |= a[1:] != a[:-1]
-        starts = [*np.flatnonzero(change).tolist(), n]
-        for s0, s1 in zip(starts[:-1], starts[1:]):
-            yield b.slice(s0, s1 - s0)
-
-
-def _write_chunked(lake: Lake, name: str, con, select: str, partition_by: list[str] | None,
-                   first=None) -> None:
-    """Append a query result in commits of about MERGE_CHUNK rows, sorted by partition.
-
-    delta-rs keeps every partition it is writing open in memory until the commit; sorting and
-    committing every ~1M rows bounds memory whatever the number of partitions. `first(reader)` may
-    write the first chunk instead (e.g. a partition replace).
-    """
-    order = f" ORDER BY {', '.join(partition_by)}" if partition_by else ""
-    reader = con.sql(select + order).to_arrow_reader(256_000)
-    schema = reader.schema
-    source = _partition_slices(reader, partition_by) if partition_by else iter(reader)
-    wrote = False
-    while True:
-        chunk, n, parts, full = [], 0, 0, False
-        for sl in source:
-            chunk.append(sl)
-            n += sl.num_rows
-            parts += 1
-            if n >= MERGE_CHUNK or (partition_by and parts >= PARTITIONS_PER_COMMIT):
-                full = True
-                break
-        if not chunk and wrote:
-            return
-        data = pa.RecordBatchReader.from_batches(schema, chunk)
-        if not wrote and first is not None:
-            first(data)
-        else:
-            lake.append(name, data, partition_by=partition_by)
-        wrote = True
-        if not full:
-            return
 
 
 def _upsert(lake: Lake, name: str, data: pa.Table, keys) -> int:
@@ -529,13 +475,12 @@ def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
         select = f"SELECT * FROM ({nodes.net_sql(src, 'net')})"
         pb = ent.partition_by
         if not lake.exists(NET):
-            _write_chunked(lake, NET, con, select, pb)
+            lake.write_query(NET, con, select, pb)
         elif lake.schema(NET).names != lake.schema("silver/fee_list").names:
-            _write_chunked(lake, NET, con, select, pb, first=lambda data: lake.overwrite(NET, data, pb))
-        else:
-            parts = [{"fixmedins_code": c} for c in touched]
-            _write_chunked(lake, NET, con, select, pb,
-                           first=lambda data: lake.replace_partitions(NET, data, pb, partitions=parts))
+            lake.write_query(NET, con, select, pb, mode="overwrite")
+        elif touched:
+            lake.write_query(NET, con, select, pb, mode="overwrite",
+                             partition_filters=[("fixmedins_code", "in", touched)])
         report.versions[NET] = lake.version(NET)
     finally:
         con.close()
