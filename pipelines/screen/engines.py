@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import glob
 import os
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -194,50 +193,22 @@ def arrow_to_spark_schema(schema: pa.Schema):
 
 def commit_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str], mode: str) -> int:
     """Have Spark write Hive-style Parquet into the table root, then commit exactly those files with delta-rs."""
-    from deltalake import DeltaTable
-    from deltalake.transaction import AddAction, create_table_with_add_actions
-    from deltalake.schema import Schema as DeltaSchema
-
     root = Path(lake.uri(table))
     root.mkdir(parents=True, exist_ok=True)
-    before = {p for p in root.rglob("*.parquet")}
-    (df.write.mode("append").partitionBy(*partition_by)
-     .option("compression", "snappy").parquet(str(root)))
+    before = set(root.rglob("*.parquet"))
+    df.write.mode("append").partitionBy(*partition_by).option("compression", "snappy").parquet(str(root))
     for junk in list(root.rglob("_SUCCESS")) + list(root.rglob(".*.crc")):
         junk.unlink(missing_ok=True)
     new_files = sorted(p for p in root.rglob("*.parquet") if p not in before)
-    now_ms = int(time.time() * 1000)
     schema = _spark_arrow_schema(df)
-    actions = []
-    for p in new_files:
-        rel = p.relative_to(root).as_posix()
-        parts = dict(seg.split("=", 1) for seg in rel.split("/")[:-1])
-        parts = {k: (None if v == "__HIVE_DEFAULT_PARTITION__" else _unescape(v)) for k, v in parts.items()}
-        actions.append(AddAction(rel, p.stat().st_size, parts, now_ms, True,
-                                 '{"numRecords":%d}' % _parquet_rows(p)))
-    # the file schema has no partition columns; the table schema puts them last
-    if lake.exists(table):
-        dt = DeltaTable(str(root))
-        dt.create_write_transaction(actions, mode=mode, schema=schema, partition_by=list(partition_by))
-    else:
-        create_table_with_add_actions(str(root), DeltaSchema.from_arrow(schema), actions, mode="append",
-                                      partition_by=list(partition_by))
-    return lake.version(table)
+    ordered = pa.schema([*(f for f in schema if f.name not in partition_by),
+                         *(schema.field(c) for c in partition_by)])
+    return lake.commit_files(table, new_files, ordered, partition_by, mode=mode)
 
 
 def _spark_arrow_schema(df) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
     return to_arrow_schema(df.schema, timezone="UTC")
-
-
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-    return pq.ParquetFile(path).metadata.num_rows
-
-
-def _unescape(v: str) -> str:
-    from urllib.parse import unquote
-    return unquote(v)
 
 
 def make_engine(name: str, **kwargs):
