@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from pipelines.config import REPO_ROOT
+from pipelines.screen.catalog import CATEGORY_KEYS
 from pipelines.storage import Lake
 
 
@@ -27,15 +28,6 @@ def _quiet_sqlalchemy() -> None:
     except ImportError:
         pass
 
-#: violation categories (rules' `category`) as ascii metric keys
-CATEGORY_KEYS = {
-    "超量收费": "over_quantity", "超医保适应症": "off_indication", "超医保支付范围": "outside_payment_scope",
-    "过度检查": "excessive_tests", "虚记收费": "fictitious_charges", "重复收费": "duplicate_charges",
-    "分解收费": "unbundled_charges", "分解住院": "split_admission", "挂床住院": "bed_hanging",
-    "串换收费": "item_substitution", "盗刷冒名": "identity_misuse", "进销存不符": "inventory_mismatch",
-    "耗材加价": "consumable_markup", "自费超比例": "self_pay_excess", "超标准收费": "above_standard_price",
-    "过度诊疗": "overtreatment",
-}
 _METRIC_OK = re.compile(r"[^A-Za-z0-9_\-./ ]")
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 PARAM_MAX = 6000

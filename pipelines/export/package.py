@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import SEVERITY_LABELS, SUSPECT_COLUMNS
 from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.screen.catalog import CATEGORY_EN
 
 FORMAT = "fundguard-export/1"
 INSTITUTION_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -69,15 +70,6 @@ NATIONAL_KEYS = ("jr_id", "rule_id", "rule_name", "vola_cont", "vola_amt", "vola
                  "vola_evid", "vola_bhvr_type", "mdtrt_id", "patn_id", "task_id",
                  "fixmedins_code", "setl_id", "feedetl_sn", "hilist_code", "event_time", "period")
 
-#: English names of the categories, for charts drawn without a CJK font (and for the bilingual HTML).
-CATEGORY_EN = {
-    "超量收费": "Over-quantity", "超医保适应症": "Off-indication", "超医保支付范围": "Outside payment scope",
-    "过度检查": "Over-testing", "虚记收费": "Phantom charges", "重复收费": "Duplicate charging",
-    "分解收费": "Unbundling", "分解住院": "Split admission", "挂床住院": "Bed hanging",
-    "串换收费": "Item substitution", "盗刷冒名": "Identity misuse", "进销存不符": "Inventory mismatch",
-    "耗材加价": "Supply markup", "自费超比例": "Self-pay over ratio", "超标准收费": "Above-standard charge",
-    "过度诊疗": "Over-treatment",
-}
 
 _TS_FMT = "%Y-%m-%d %H:%M:%S"
 CJK_FONT_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei", "SimSun",

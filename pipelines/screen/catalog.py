@@ -18,10 +18,19 @@ import yaml
 
 from pipelines.config import REPO_ROOT
 
-CATEGORIES = ("超量收费", "超医保适应症", "超医保支付范围", "过度检查", "虚记收费", "重复收费",
-              # extended classes of the supervision plans
-              "分解收费", "分解住院", "挂床住院", "串换收费", "盗刷冒名", "进销存不符", "耗材加价",
-              "自费超比例", "超标准收费", "过度诊疗")
+#: 违规类别: the six classes of the campaign and the extended ones, with their English labels.
+CATEGORY_EN: dict[str, str] = {
+    "超量收费": "Over-quantity", "超医保适应症": "Off-indication", "超医保支付范围": "Outside payment scope",
+    "过度检查": "Over-testing", "虚记收费": "Phantom charges", "重复收费": "Duplicate charging",
+    # extended classes of the supervision plans
+    "分解收费": "Unbundling", "分解住院": "Split admission", "挂床住院": "Bed hanging",
+    "串换收费": "Item substitution", "盗刷冒名": "Identity misuse", "进销存不符": "Inventory mismatch",
+    "耗材加价": "Supply markup", "自费超比例": "Self-pay over ratio", "超标准收费": "Above-standard charge",
+    "过度诊疗": "Over-treatment",
+}
+CATEGORIES = tuple(CATEGORY_EN)
+#: ascii keys of the categories (metric names), derived from the English labels
+CATEGORY_KEYS = {zh: re.sub(r"[^a-z0-9]+", "_", en.lower()).strip("_") for zh, en in CATEGORY_EN.items()}
 SEVERITIES = ("violation", "suspicious")
 STATUSES = ("draft", "active", "retired")
 SCOPES = ("门诊", "住院")

@@ -17,14 +17,9 @@ import pandas as pd
 from pipelines.workflow import precision as P
 from pipelines.workflow import recheck as R
 from pipelines.workflow.sampling import stratum_of
+from pipelines.screen.catalog import CATEGORY_EN
 
 STRATUM_EN = {"三级": "Tertiary", "二级": "Secondary", "一级": "Primary", "无等级": "Ungraded"}
-CATEGORY_EN = {
-    "超量收费": "Over-quantity", "超医保适应症": "Off-indication", "超医保支付范围": "Outside payment scope",
-    "过度检查": "Over-testing", "虚记收费": "Phantom charges", "重复收费": "Duplicate charging",
-    "超标准收费": "Over-price charging", "分解住院": "Split admission", "挂床住院": "Bed hanging",
-    "串换项目": "Item substitution", "进销存不符": "Inventory mismatch",
-}
 STATUS_EN = {"published": "Published", "confirmed": "Confirmed", "disputed": "Disputed", "upheld": "Upheld",
              "dismissed": "Dismissed", "closed": "Closed"}
 
