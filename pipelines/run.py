@@ -165,14 +165,19 @@ def summarize(outcome: RunOutcome, lake: Lake, load_report=None) -> str:
 
 # ------------------------------------------------------------------------------------------ command
 
-def add_arguments(p) -> None:
-    p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
+def add_screen_arguments(p) -> None:
+    """The options `fundguard run` and `fundguard screen` share."""
     p.add_argument("--lake", type=Path, help="lake root 数据湖根目录 (default: conf lake)")
     p.add_argument("--engine", choices=["duckdb", "spark"], help="screening engine (default: conf engine)")
     p.add_argument("--period", help="YYYY or YYYY-MM 期间")
     p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
-    p.add_argument("--tags", action="append", help="only rules with these focus tags (repeatable)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--tags", action="append", help="only rules with these focus tags, e.g. 血液净化 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
+    add_screen_arguments(p)
 
 
 def run(args) -> int:

@@ -10,14 +10,11 @@ from pipelines.storage import Lake
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--lake", type=Path, help="lake root (default: conf lake)")
-    p.add_argument("--engine", choices=["duckdb", "spark"], help="default: conf engine")
-    p.add_argument("--period", help="YYYY or YYYY-MM")
-    p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
-    p.add_argument("--tags", action="append", help="only rules with these focus tags, e.g. 血液净化")
+    from pipelines.run import add_screen_arguments
+
+    add_screen_arguments(p)
     p.add_argument("--family", action="append", help="only these rule families")
     p.add_argument("--rule", action="append", help="only these rule ids")
-    p.add_argument("--quiet", action="store_true")
 
 
 def run(args) -> int:
