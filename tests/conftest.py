@@ -25,3 +25,8 @@ def spark_engine(spark):
     from pipelines.screen.engines import SparkEngine
 
     return SparkEngine(spark=spark)
+
+# py4j logs "Closing down clientserver connection" at interpreter exit, after pytest closed its streams
+import logging  # noqa: E402
+
+logging.getLogger("py4j").setLevel(logging.WARNING)
