@@ -349,18 +349,15 @@ def export_period(lake_root_: str | Path, period: str | None, out: str | Path, *
     """One audit package per institution with published suspects in `period` (every period of the lake
     when None: one package per institution and month), built by pipelines.export.package. Returns the
     package folders written."""
-    from decimal import Decimal
-
     import pyarrow.compute as pc
 
-    from pipelines.export.package import build_package, package_name, period_months, rule_info, write_package
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.export.cli import export_packages
+    from pipelines.export.package import period_months
     from pipelines.storage import Lake
 
     lake = Lake(lake_root_)
     if not lake.exists(GOLD_SUSPECTS):
         return []
-    conf = conf if conf is not None else config.load()
     version = lake.version(GOLD_SUSPECTS)
     filt = pc.field("period").isin(period_months(period)) if period else None
     rows = lake.read(GOLD_SUSPECTS, version=version, filter=filt)
@@ -368,23 +365,9 @@ def export_period(lake_root_: str | Path, period: str | None, out: str | Path, *
         return []
     pairs = sorted({(r["fixmedins_code"], period or r["period"])
                     for r in rows.select(["fixmedins_code", "period"]).to_pylist()})
-    rules = rule_info(load_catalog())
-    names = institution_names(lake)
-    high = (conf.get("export") or {}).get("high_amount")
-    written = []
-    for institution, p in pairs:
-        files = build_package(rows, institution, p, rules=rules, generated_at=generated_at,
-                              institution_name=names.get(institution), source_version=version,
-                              high_amount=Decimal(str(high)) if high is not None else None)
-        written.append(str(write_package(files, out, package_name(institution, p))))
-    return written
-
-
-def institution_names(lake) -> dict[str, str]:
-    if not lake.exists("silver/fixmedins"):
-        return {}
-    t = lake.read("silver/fixmedins", columns=["fixmedins_code", "fixmedins_name"])
-    return {r["fixmedins_code"]: r["fixmedins_name"] for r in t.to_pylist() if r["fixmedins_name"]}
+    done = export_packages(lake, pairs, out, generated_at=generated_at,
+                           conf=conf if conf is not None else config.load(), version=version)
+    return [str(target) for target, _ in done]
 
 
 def plan_lake_retention(root: str | Path, conf_hours: int, *, now: dt.datetime) -> list[dict[str, Any]]:

@@ -54,23 +54,11 @@ def run(args) -> int:
     if not lake.exists(SUSPECTS):
         _err(f"{SUSPECTS} does not exist under {lake.root}: nothing has been published yet")
         return 1
-    version = lake.version(SUSPECTS)
-    rows = lake.read(SUSPECTS, version=version, filter=suspects_filter(args.institution, args.period))
-    name = _institution_name(lake, args.institution)
-    if name is None and lake.exists("silver/fixmedins"):
+    if _institution_name(lake, args.institution) is None and lake.exists("silver/fixmedins"):
         print(f"warning: {args.institution} is not in silver/fixmedins", file=sys.stderr)
     try:
-        from pipelines.screen.catalog import load_catalog
-        rules = rule_info(load_catalog())
-    except (OSError, ValueError) as exc:  # names fall back to rule ids
-        print(f"warning: rule catalog not loaded ({exc}); rule names fall back to ids", file=sys.stderr)
-        rules = {}
-    high = (conf.get("export") or {}).get("high_amount")
-    files = build_package(rows, args.institution, args.period, rules=rules, generated_at=utcnow(),
-                          institution_name=name, source_version=version,
-                          high_amount=Decimal(str(high)) if high is not None else None)
-    try:
-        target = write_package(files, args.out, package_name(args.institution, args.period))
+        [(target, files)] = export_packages(lake, [(args.institution, args.period)], args.out,
+                                            generated_at=utcnow(), conf=conf)
     except ExportError as exc:
         _err(str(exc))
         return 2
@@ -85,6 +73,31 @@ def run(args) -> int:
         print("note: no CJK font installed, charts labelled in English (install fonts-noto-cjk for Chinese)",
               file=sys.stderr)
     return 0
+
+
+def export_packages(lake: Lake, pairs, out, *, generated_at, conf: dict | None = None,
+                    rows=None, version: int | None = None) -> list[tuple[Path, dict]]:
+    """Write one package per (institution, period) from one snapshot of gold/suspects; the command and the
+    Airflow task both call this. Returns (package folder, files) pairs."""
+    conf = conf if conf is not None else config.load()
+    version = version if version is not None else lake.version(SUSPECTS)
+    try:
+        from pipelines.screen.catalog import load_catalog
+        rules = rule_info(load_catalog())
+    except (OSError, ValueError) as exc:  # names fall back to rule ids
+        print(f"warning: rule catalog not loaded ({exc}); rule names fall back to ids", file=sys.stderr)
+        rules = {}
+    high = (conf.get("export") or {}).get("high_amount")
+    written = []
+    for institution, period in pairs:
+        check_institution(institution)
+        part = rows if rows is not None else lake.read(SUSPECTS, version=version,
+                                                       filter=suspects_filter(institution, period))
+        files = build_package(part, institution, period, rules=rules, generated_at=generated_at,
+                              institution_name=_institution_name(lake, institution), source_version=version,
+                              high_amount=Decimal(str(high)) if high is not None else None)
+        written.append((write_package(files, out, package_name(institution, period)), files))
+    return written
 
 
 def _institution_name(lake: Lake, code: str) -> str | None:
