@@ -191,12 +191,14 @@ class Lake:
 
     # ---------- committing files written by an engine (DuckDB COPY, Spark) ----------
     def commit_files(self, name: str, files: Sequence[Path], schema: pa.Schema, partition_by: Sequence[str],
-                     mode: str = "append", partition_filters: list | None = None) -> int:
+                     mode: str = "append", partition_filters: list | None = None,
+                     stats: Mapping[str, tuple[int, int]] | None = None) -> int:
         """Commit Parquet files already written Hive-style under the table root, in ONE Delta commit.
 
         `mode="overwrite"` with `partition_filters` (delta-rs filter tuples) replaces just those partitions;
         without filters it replaces the table. The files' schema lacks the partition columns; `schema` is
-        the table's (partition columns included)."""
+        the table's (partition columns included). `stats` (str(path) -> (size, rows)), when the writer
+        reported them, saves reading every file's footer."""
         import time
         from urllib.parse import unquote
 
@@ -213,8 +215,9 @@ class Lake:
             for seg in rel.split("/")[:-1]:
                 k, _, v = seg.partition("=")
                 parts[k] = None if v in ("__HIVE_DEFAULT_PARTITION__", "NULL") else unquote(v)
-            rows = pq.ParquetFile(p).metadata.num_rows
-            actions.append(AddAction(rel, Path(p).stat().st_size, parts, now_ms, True, '{"numRecords":%d}' % rows))
+            known = stats.get(str(p)) if stats else None
+            size, rows = known if known else (Path(p).stat().st_size, pq.ParquetFile(p).metadata.num_rows)
+            actions.append(AddAction(rel, size, parts, now_ms, True, '{"numRecords":%d}' % rows))
         if self.exists(name):
             self.delta(name).create_write_transaction(actions, mode=mode, schema=schema,
                                                       partition_by=list(partition_by) or None,
@@ -227,36 +230,62 @@ class Lake:
     def write_query(self, name: str, con, select: str, partition_by: Sequence[str] | None = None,
                     mode: str = "append", partition_filters: list | None = None) -> int:
         """Write a DuckDB query's result as one Delta commit: DuckDB writes partitioned Parquet with all its
-        threads (no row passes through Python), delta-rs commits the files."""
-        import shutil
+        threads straight into the table root (new uniquely named files, no row passes through Python),
+        delta-rs commits exactly the files the COPY reports (`copy_query` + `commit_copied`)."""
+        return self.commit_copied(self.copy_query(name, con, select, partition_by), mode=mode,
+                                  partition_filters=partition_filters)
+
+    def copy_query(self, name: str, con, select: str, partition_by: Sequence[str] | None = None) -> "CopiedFiles":
+        """DuckDB COPY of a query into new Parquet files under the table root, NOT committed: readers of the
+        table do not see them until `commit_copied`; `discard_copied` removes them. A failed COPY leaves
+        nothing behind."""
         import uuid
 
         root = self.path(name)
         root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".fg_tmp_{uuid.uuid4().hex}"
         schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
         pb = list(partition_by or [])
-        opts = ["FORMAT parquet", "COMPRESSION zstd", "FILENAME_PATTERN 'part-{uuid}'"]
+        tag = uuid.uuid4().hex
+        opts = ["FORMAT parquet", "COMPRESSION zstd", "RETURN_STATS true"]
         if pb:
-            opts.append("PARTITION_BY (" + ", ".join(pb) + ")")
-            target = tmp
+            opts += ["PARTITION_BY (" + ", ".join(pb) + ")", "APPEND", f"FILENAME_PATTERN 'part-{tag}-{{uuid}}'"]
+            target = root
         else:
-            tmp.mkdir()
-            target = tmp / f"part-{uuid.uuid4().hex}.parquet"
+            target = root / f"part-{tag}.parquet"
         try:
-            con.execute(f"COPY ({select}) TO '{target}' ({', '.join(opts)})")
-            moved = []
-            for f in sorted(tmp.rglob("*.parquet")):
-                dest = root / f.relative_to(tmp)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                f.rename(dest)
-                moved.append(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if not moved and self.exists(name) and mode == "append":
-            return self.version(name)
+            res = con.sql(f"COPY ({select}) TO '{target}' ({', '.join(opts)})").fetchall()
+        except BaseException:
+            for f in (root.rglob(f"part-{tag}*.parquet") if pb else [target]):
+                Path(f).unlink(missing_ok=True)
+            raise
+        files, stats = [], {}
+        for r in res:
+            f = Path(r[0])
+            if not f.is_absolute():
+                f = Path.cwd() / f
+            if r[1] == 0 and pb:
+                f.unlink(missing_ok=True)
+                continue
+            files.append(f)
+            stats[str(f)] = (int(r[2]), int(r[1]))
         ordered = pa.schema([*(f for f in schema if f.name not in pb), *(schema.field(c) for c in pb)])
-        return self.commit_files(name, moved, ordered, pb, mode=mode, partition_filters=partition_filters)
+        return CopiedFiles(name, files, stats, ordered, pb)
+
+    def commit_copied(self, copied: "CopiedFiles", mode: str = "append", partition_filters: list | None = None) -> int:
+        name, schema = copied.name, copied.schema
+        if not copied.files and self.exists(name) and mode == "append":
+            return self.version(name)
+        if self.exists(name) and mode == "append":
+            current = self.schema(name)
+            if set(current.names) == set(schema.names):   # same columns: keep the table's order
+                schema = pa.schema([schema.field(n) for n in current.names])
+        return self.commit_files(name, copied.files, schema, copied.partition_by, mode=mode,
+                                 partition_filters=partition_filters, stats=copied.stats)
+
+    @staticmethod
+    def discard_copied(copied: "CopiedFiles") -> None:
+        for f in copied.files:
+            Path(f).unlink(missing_ok=True)
 
     # ---------- maintenance ----------
     def optimize(self, name: str) -> dict:
@@ -269,6 +298,20 @@ class Lake:
     def versions(self, names: Iterable[str]) -> dict[str, int]:
         """Current Delta version of each existing table (the `input_versions` of a run)."""
         return {n: self.version(n) for n in names if self.exists(n)}
+
+
+@dataclass
+class CopiedFiles:
+    """Parquet files a DuckDB COPY wrote under a table root, not yet committed."""
+    name: str
+    files: list
+    stats: dict            # str(path) -> (size, rows)
+    schema: pa.Schema      # the table's schema, partition columns last
+    partition_by: list
+
+    @property
+    def rows(self) -> int:
+        return sum(r for _, r in self.stats.values())
 
 
 def _pb(partition_by):

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 import os
 import queue
@@ -207,10 +209,11 @@ def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int 
 # ---------------------------------------------------------------- the load
 
 def _staging_connection(tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(tmp / "staging.duckdb"))
+    con = duckdb.connect(os.environ.get("FG_STG", str(tmp / "staging.duckdb")))
     con.execute(f"SET temp_directory = '{tmp / 'spill'}'")
     con.execute("SET memory_limit = '1500MB'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET TimeZone = 'UTC'")
     return con
 
 
@@ -229,9 +232,15 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
                            "loaded_at": now})
 
     try:
-        typist = _Typist(con, salt, q_row)
+        staged: set[str] = set()
+        slow: list[tuple[int, FileInfo]] = []
+        for ord_, info in enumerate(todo):
+            fr = by_name[info.name]
+            if not _stage_fast(con, lake, info, ord_, fr, drop_id, salt, now, q_row, staged, report):
+                slow.append((ord_, info))
+        typist = _Typist(con, salt, q_row, staged)
         try:
-            for ord_, info in enumerate(todo):
+            for ord_, info in slow:
                 fr = by_name[info.name]
                 batches = _stage_file(typist, info, ord_, fr, drop_id, salt, batch_rows, progress, now, q_row)
                 reader = pa.RecordBatchReader.from_batches(_bronze_schema(info.entity), batches)
@@ -312,10 +321,10 @@ class _Typist:
     """Types bronze batches into the DuckDB staging tables on a worker thread (DuckDB releases the GIL,
     so typing runs while delta-rs encodes the bronze parquet). At most two batches wait in the queue."""
 
-    def __init__(self, con, salt: str, q_row):
+    def __init__(self, con, salt: str, q_row, staged: set[str]):
         self.cur = con.cursor()
         self.salt, self.q_row = salt, q_row
-        self.staged: set[str] = set()
+        self.staged = staged
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ingest-typist", daemon=True)
@@ -347,18 +356,162 @@ class _Typist:
         cur.register("_b", t)
         cur.execute(f"CREATE OR REPLACE TEMP TABLE _t AS {sql}")
         cur.unregister("_b")
-        if entity not in self.staged:
-            cur.execute(f"CREATE TABLE {stg} AS SELECT * EXCLUDE (_err, _errf), "
-                        f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE false")
-            self.staged.add(entity)
-        cur.execute(f"INSERT INTO {stg} SELECT * EXCLUDE (_err, _errf), "
-                    f"{nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
+        _ensure_stg(cur, entity, "SELECT * FROM _t", self.staged)
+        cur.execute(f"INSERT INTO {stg}_all SELECT *, {nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
         bad = cur.sql("SELECT _line, _err, _errf FROM _t WHERE _err <> '' ORDER BY _line").to_arrow_table()
         if bad.num_rows:
             raws = t.filter(pc.is_in(t.column("_line"), value_set=bad.column("_line")))
             raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
             for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
                 self.q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
+
+
+def _ensure_stg(cur, entity: str, typed_select: str, staged: set[str]) -> None:
+    """`stg_<entity>_all` holds typed rows with their `_err` ('' = good); the view `stg_<entity>` the good ones."""
+    if entity in staged:
+        return
+    cur.execute(f"CREATE TABLE stg_{entity}_all AS SELECT *, {nodes.row_hash_sql(entity)} AS _h "
+                f"FROM ({typed_select}) WHERE false")
+    cur.execute(f"CREATE VIEW stg_{entity} AS SELECT * EXCLUDE (_err, _errf) FROM stg_{entity}_all WHERE _err = ''")
+    staged.add(entity)
+
+
+FAST_REJECTS = ("MISSING COLUMNS", "TOO MANY COLUMNS")
+
+
+def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str, now,
+                q_row, staged: set[str], report: LoadReport) -> bool:
+    """Fast path for UTF-8 CSV/TSV: DuckDB reads the file itself (all threads), bronze is written by COPY and
+    the rows are typed in one SQL pass; no row passes through Python.
+
+    Attempt 1 streams the CSV straight into bronze Parquet (line = row number + 1) and keeps it only if the
+    scan rejected nothing and every physical line became a row. Otherwise attempt 2 materialises the raw
+    strings, places the rejected lines (short/long rows, quarantined) and numbers the rows around them.
+    Returns False, having written nothing, when the file is not plain enough for the line accounting to be
+    exact (blank lines, lone CRs, quoted newlines, other parse errors): the caller then streams it through the
+    pyarrow reader."""
+    st = info.text_stats
+    if not st or st["blank"] or st["lone_cr"] or not info.mapping:
+        return False
+    entity = info.entity
+    ent = contract.ENTITIES[entity]
+    k = ord_
+    raw, rej, rejscan, view = f"_raw_{k}", f"_rej_{k}", f"_rejscan_{k}", f"_rawv_{k}"
+    cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(info.headers))) + "}"
+    delim = "\t" if info.format == "tsv" else ","
+
+    def src(n: int) -> str:
+        return (f"read_csv({nodes.lit(str(info.path))}, header=false, skip=1, auto_detect=false, "
+                f"delim={nodes.lit(delim)}, quote='\"', escape='\"', columns={cols}, nullstr=chr(0), "
+                f"allow_quoted_nulls=false, compression={nodes.lit('gzip' if info.format == 'csv.gz' else 'none')}, "
+                f"ignore_errors=true, store_rejects=true, rejects_table={nodes.lit(f'{rej}_{n}')}, "
+                f"rejects_scan={nodes.lit(f'{rejscan}_{n}')}, max_line_size=8388608, parallel=true)")
+
+    by_field = {c: i for i, c in info.mapping.items()}
+    sel = ", ".join((f"c{by_field[n]}" if n in by_field else "NULL::VARCHAR") + f" AS {nodes.q(n)}" for n in ent.names)
+    names = ", ".join(nodes.q(n) for n in ent.names)
+    mapped = [nodes.q(info.mapping[i]) for i in sorted(info.mapping)]
+    blank = " AND ".join(f"coalesce({c}, '') = ''" for c in mapped)
+    loaded_at = now.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    lineage = (f"{nodes.lit(drop_id)} AS _drop, {nodes.lit(info.name)} AS _file, {nodes.lit(info.sha256)} AS _file_sha256, "
+               f"TIMESTAMPTZ '{loaded_at}+00' AS _loaded_at")
+    data_lines = max(st["newlines"] + (0 if st["ends_nl"] else 1) - 1, 0)
+    bronze = f"bronze/{entity}"
+    copied, committed = None, False
+    made: list[str] = []
+
+    def rejects_of(n: int) -> list:
+        return con.execute(f"SELECT line, error_type::VARCHAR, csv_line FROM {rej}_{n} ORDER BY line").fetchall()
+
+    try:
+        # attempt 1: CSV -> bronze parquet in one pass
+        con.execute("SET preserve_insertion_order = true")   # row_number() OVER () in file order
+        try:
+            copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM (SELECT {sel}, "
+                                     f"row_number() OVER () + 1 AS _line FROM {src(1)})", ["_drop"])
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        made += [f"{rej}_1", f"{rejscan}_1"]
+        rejects = rejects_of(1)
+        if rejects or copied.rows != data_lines:
+            lake.discard_copied(copied)
+            copied = None
+            # attempt 2: raw strings materialised, rejected lines placed
+            con.execute("SET preserve_insertion_order = true")
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT {sel}, row_number() OVER () AS _rn "
+                            f"FROM {src(2)}")
+            finally:
+                con.execute("SET preserve_insertion_order = false")
+            made += [raw, f"{rej}_2", f"{rejscan}_2"]
+            rejects = rejects_of(2)
+            n_rows = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+            lines = sorted({r[0] for r in rejects})
+            if any(r[1] not in FAST_REJECTS for r in rejects) or n_rows + len(lines) != data_lines:
+                return False
+            # line of the k-th good row (0-based) = k + 2 + rejected lines before it; reject j (0-based,
+            # sorted) has line - 2 - j good rows before it
+            if lines:
+                gaps: dict[int, int] = {}
+                for j, line in enumerate(lines):
+                    gaps[line - 2 - j] = j + 1
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {rej}_g AS SELECT * FROM (VALUES "
+                            + ", ".join(f"({g}, {c})" for g, c in gaps.items()) + ") v(g, c)")
+                made.append(f"{rej}_g")
+                body = (f"SELECT r.* EXCLUDE (_rn), r._rn + 1 + coalesce(j.c, 0) AS _line FROM {raw} r "
+                        f"ASOF LEFT JOIN {rej}_g j ON r._rn - 1 >= j.g")
+            else:
+                body = f"SELECT * EXCLUDE (_rn), _rn + 1 AS _line FROM {raw}"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM ({body}) WHERE NOT ({blank})")
+            copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM {view}", ["_drop"])
+            source = view
+        else:
+            files = ", ".join(nodes.lit(str(f)) for f in copied.files)
+            source = f"(SELECT {names}, _line FROM read_parquet([{files}]))" if copied.files else None
+        seen = set()
+        for line, _etype, text in rejects:
+            if line in seen:
+                continue
+            seen.add(line)
+            if not (text or "").strip():
+                continue   # a line of blanks: not a row
+            n = len(next(csv.reader([text], delimiter=delim))) if text else 0
+            exp = len(info.headers)
+            what = "truncated row" if n < exp else "row has"
+            reason = f"{what}: {n} fields, expected {exp} / 字段数不符(应为{exp}, 实为{n})"
+            fr.rows_read += 1
+            q_row(info.name, entity, line, "*", reason, json.dumps({"_text": text}, ensure_ascii=False))
+        fr.rows_read += copied.rows
+        rows = copied.rows
+        report.versions[bronze] = lake.commit_copied(copied)
+        copied, committed = None, True
+        _trace(f"bronze {info.name}")
+        if not rows:
+            return True
+        typed = nodes.typing_sql(entity, source, salt, drop_id, info.name, ord_)
+        _ensure_stg(con, entity, typed, staged)
+        con.execute(f"INSERT INTO stg_{entity}_all SELECT *, {nodes.row_hash_sql(entity)} AS _h FROM ({typed})")
+        bad = con.sql(f"SELECT _line, _err, _errf FROM stg_{entity}_all WHERE _file = {nodes.lit(info.name)} "
+                      f"AND _err <> '' ORDER BY _line").to_arrow_table()
+        if bad.num_rows:
+            con.register("_bad_lines", bad.select(["_line"]))
+            raws = con.sql(f"SELECT v.* FROM {source} v SEMI JOIN _bad_lines b ON v._line = b._line").to_arrow_table()
+            con.unregister("_bad_lines")
+            raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
+            for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
+                q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], salt))
+        _trace(f"staging {info.name}")
+        return True
+    except duckdb.Error:
+        if copied is not None:
+            lake.discard_copied(copied)
+        if committed:
+            raise            # typing failed after bronze: not a reader problem
+        return False
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        for t in made:
+            con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def _stage_file(typist: _Typist, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str,
@@ -408,6 +561,7 @@ def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: 
             _quarantine_conflicts(lake, entity, conflicts, drop_id, salt, q_row)
         con.execute(f"CREATE TABLE out_{entity} AS {sql['rows']}")
     con.execute("DROP TABLE _groups")
+    _trace(f"dedup {entity}")
     name = f"silver/{entity}"
     pb = ent.partition_by or None
     if ent.knowledge_base:

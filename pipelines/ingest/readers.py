@@ -53,6 +53,7 @@ class FileInfo:
     headers: list[str] = field(default_factory=list)      # raw headers, in file order
     mapping: dict[int, str] = field(default_factory=dict)  # column position -> canonical field
     unknown_columns: list[str] = field(default_factory=list)
+    text_stats: dict | None = None       # utf-8 csv/tsv: physical line count, blank lines, lone CRs
 
     @property
     def columns(self) -> list[str]:
@@ -141,7 +142,10 @@ def _inspect_text(info: FileInfo) -> None:
     bom = head.startswith(codecs.BOM_UTF8)
     errors = []
     for enc in ("utf-8", "gb18030"):
-        err = _decode_error(info, enc, skip=3 if bom and enc == "utf-8" else 0)
+        stats = {} if enc == "utf-8" and info.format in ("csv", "csv.gz", "tsv") else None
+        err = _decode_error(info, enc, skip=3 if bom and enc == "utf-8" else 0, stats=stats)
+        if err is None and stats is not None:
+            info.text_stats = stats
         if err is None:
             info.encoding = "utf-8-sig" if bom and enc == "utf-8" else enc
             break
@@ -155,9 +159,12 @@ def _inspect_text(info: FileInfo) -> None:
         info.headers = _text_header(info)
 
 
-def _decode_error(info: FileInfo, encoding: str, skip: int = 0) -> str | None:
+def _decode_error(info: FileInfo, encoding: str, skip: int = 0, stats: dict | None = None) -> str | None:
+    """The first decoding problem of the file, or None. `stats` (if given) receives what the DuckDB fast
+    path checks its row accounting against: newline count, whether a blank line or a lone CR exists."""
     dec = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
+    newlines, blank, lone_cr, prev = 0, False, False, b"\n"
     with _open_text_bytes(info) as f:
         if skip:
             f.read(skip)
@@ -172,7 +179,19 @@ def _decode_error(info: FileInfo, encoding: str, skip: int = 0) -> str | None:
                 dec.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
                 return f"invalid byte near byte {offset + exc.start}"
+            if stats is not None and chunk:
+                newlines += chunk.count(b"\n")
+                if not blank:
+                    edge = prev[-2:] + chunk[:2]
+                    blank = any(b in chunk or b in edge for b in (b"\n\n", b"\n\r\n"))
+                if not lone_cr:
+                    lone_cr = (chunk.count(b"\r") != chunk.count(b"\r\n") + chunk.endswith(b"\r")
+                               or (prev.endswith(b"\r") and not chunk.startswith(b"\n")))
+                prev = chunk
             if final:
+                if stats is not None:
+                    stats.update(newlines=newlines, blank=blank, lone_cr=lone_cr or prev.endswith(b"\r"),
+                                 ends_nl=prev.endswith(b"\n"))
                 return None
             offset += len(chunk)
 
