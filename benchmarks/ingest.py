@@ -160,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(lake, ignore_errors=True)
     out = subprocess.run([sys.executable, __file__, "--child", str(drop), str(lake), "--batch-rows",
                           str(a.batch_rows)], capture_output=True, text=True, env={**os.environ})
+    if out.returncode != 0 or os.environ.get("FUNDGUARD_INGEST_TRACE"):
+        print(out.stderr, file=sys.stderr)   # phase timings with FUNDGUARD_INGEST_TRACE=1
     if out.returncode != 0:
-        print(out.stderr, file=sys.stderr)
         return out.returncode
     r = json.loads(out.stdout.strip().splitlines()[-1])
     size = sum(p.stat().st_size for p in drop.iterdir() if p.is_file())

@@ -167,11 +167,12 @@ AMOUNTS = ("det_item_fee_sumamt", "inscp_scp_amt", "fulamt_ownpay_amt")
 #: (same mdtrt_id); without init_feedetl_sn, from the latest positive line (fee_ocur_time, then
 #: feedetl_sn) of the same mdtrt_id, hilist_code and calendar day. A line whose netted cnt is 0 (or
 #: below) is gone; refund lines are never in the result. `{out}` selects: `net` (netted lines in the
-#: columns of `lines`) or `unmatched` (refunds whose target was not found).
+#: columns of `lines`) or `unmatched` (refunds whose target was not found). DuckDB: the lines are scanned,
+#: never materialised (NOT MATERIALIZED); only the small refund/match sets are.
 NET_SQL = """
-WITH lines AS (SELECT * FROM {lines}),
-refund AS (SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0),
-pos AS (SELECT * FROM lines WHERE NOT (cnt < 0 OR det_item_fee_sumamt < 0)),
+WITH lines AS NOT MATERIALIZED (SELECT * FROM {lines}),
+refund AS MATERIALIZED (SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0),
+pos AS NOT MATERIALIZED (SELECT * FROM lines WHERE NOT (cnt < 0 OR det_item_fee_sumamt < 0)),
 by_sn AS (
     SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
     FROM refund r JOIN pos p ON p.mdtrt_id = r.mdtrt_id AND p.feedetl_sn = r.init_feedetl_sn
@@ -184,8 +185,8 @@ by_day AS (
     WHERE r.init_feedetl_sn IS NULL
     QUALIFY row_number() OVER (PARTITION BY r.mdtrt_id, r.feedetl_sn
                                ORDER BY p.fee_ocur_time DESC, p.feedetl_sn DESC) = 1),
-matched AS (SELECT * FROM by_sn UNION ALL SELECT * FROM by_day),
-adj AS (
+matched AS MATERIALIZED (SELECT * FROM by_sn UNION ALL SELECT * FROM by_day),
+adj AS MATERIALIZED (
     SELECT m.mdtrt_id, m.target_sn,
            sum(r.cnt) AS d_cnt,
            sum(r.det_item_fee_sumamt) AS d_det_item_fee_sumamt,

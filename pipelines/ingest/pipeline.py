@@ -209,9 +209,9 @@ def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int 
 # ---------------------------------------------------------------- the load
 
 def _staging_connection(tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(os.environ.get("FG_STG", str(tmp / "staging.duckdb")))
+    con = duckdb.connect(str(tmp / "staging.duckdb"))
     con.execute(f"SET temp_directory = '{tmp / 'spill'}'")
-    con.execute("SET memory_limit = '1500MB'")
+    con.execute(f"SET memory_limit = '{os.environ.get('FUNDGUARD_INGEST_MEMORY', '2GB')}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
     return con
@@ -477,8 +477,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
                 continue   # a line of blanks: not a row
             n = len(next(csv.reader([text], delimiter=delim))) if text else 0
             exp = len(info.headers)
-            what = "truncated row" if n < exp else "row has"
-            reason = f"{what}: {n} fields, expected {exp} / 字段数不符(应为{exp}, 实为{n})"
+            what = "truncated row:" if n < exp else "row has"
+            reason = f"{what} {n} fields, expected {exp} / 字段数不符(应为{exp}, 实为{n})"
             fr.rows_read += 1
             q_row(info.name, entity, line, "*", reason, json.dumps({"_text": text}, ensure_ascii=False))
         fr.rows_read += copied.rows
