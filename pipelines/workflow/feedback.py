@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from pipelines.workflow.cases import Decision, Reject
-from pipelines.workflow.sheets import CellError, Form, parse_choice, parse_money, text
+from pipelines.workflow.sheets import Form, RowReject, parse_decision_cells, text
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "suspect_id": ("疑点编号", "疑点ID"),
@@ -58,17 +58,11 @@ def parse_feedback(form: Form, *, institution: str, received_at: dt.datetime) ->
             out.unanswered.append(line)
             continue
         try:
-            answer = parse_choice(row.get("answer"), ANSWER_VALUES)
-        except CellError as exc:
-            reject("answer", str(exc))
-            continue
-        if answer is None:
-            reject("answer", "answer missing (confirmed 确认 / disputed 申诉) / 缺少反馈结论")
-            continue
-        try:
-            amount = parse_money(row.get("refund_amount"))
-        except CellError as exc:
-            reject("refund_amount", str(exc))
+            answer, amount = parse_decision_cells(
+                row, choice_field="answer", choices=ANSWER_VALUES, amount_field="refund_amount",
+                missing="answer missing (confirmed 确认 / disputed 申诉) / 缺少反馈结论")
+        except RowReject as exc:
+            reject(exc.field, exc.reason)
             continue
         if answer == "disputed" and amount not in (None,) and amount != 0:
             reject("refund_amount", "a disputed item refunds nothing / 申诉项不应填写退回金额")

@@ -198,6 +198,30 @@ def parse_choice(value, choices: dict[str, tuple[str, ...]]) -> str | None:
     raise CellError(f"unknown value {value!r} (expected {allowed}) / 取值无效")
 
 
+class RowReject(ValueError):
+    """A row of a form that cannot be taken: the field at fault and the reason."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+def parse_decision_cells(row: dict, *, choice_field: str, choices: dict[str, tuple[str, ...]], missing: str,
+                         amount_field: str) -> tuple[str, Decimal | None]:
+    """The verdict (a drop-down) and amount cells of an answer row; RowReject names the field at fault."""
+    try:
+        choice = parse_choice(row.get(choice_field), choices)
+    except CellError as exc:
+        raise RowReject(choice_field, str(exc)) from exc
+    if choice is None:
+        raise RowReject(choice_field, missing)
+    try:
+        amount = parse_money(row.get(amount_field))
+    except CellError as exc:
+        raise RowReject(amount_field, str(exc)) from exc
+    return choice, amount
+
+
 def text(value) -> str | None:
     if _blank(value):
         return None

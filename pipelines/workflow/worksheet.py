@@ -17,8 +17,8 @@ from decimal import Decimal
 import pandas as pd
 
 from pipelines.workflow.cases import Decision, Reject
-from pipelines.workflow.sheets import (CellError, Form, FormError, meta_value, parse_choice, parse_date,
-                                       parse_money, text)
+from pipelines.workflow.sheets import (CellError, Form, FormError, RowReject, meta_value, parse_date,
+                                       parse_decision_cells, text)
 
 OPEN_STATES = ("published", "confirmed", "disputed")
 PRIORITY_LABELS = {1: "申诉 disputed", 2: "大额 high amount", 3: "一般 other"}
@@ -194,17 +194,11 @@ def parse_worksheet(form: Form, *, institution: str | None = None) -> ParsedWork
             out.not_concluded.append(line)
             continue
         try:
-            conclusion = parse_choice(row.get("conclusion"), CONCLUSIONS)
-        except CellError as exc:
-            reject("conclusion", str(exc))
-            continue
-        if conclusion is None:
-            reject("conclusion", "conclusion missing (属实 upheld / 不属实 dismissed) / 缺少核查结论")
-            continue
-        try:
-            amount = parse_money(row.get("recovered_amount"))
-        except CellError as exc:
-            reject("recovered_amount", str(exc))
+            conclusion, amount = parse_decision_cells(
+                row, choice_field="conclusion", choices=CONCLUSIONS, amount_field="recovered_amount",
+                missing="conclusion missing (属实 upheld / 不属实 dismissed) / 缺少核查结论")
+        except RowReject as exc:
+            reject(exc.field, exc.reason)
             continue
         if team_problem:
             reject(*team_problem)
