@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 from pipelines import config
@@ -35,11 +34,18 @@ def run(args) -> int:
     except UsageError as exc:
         print(f"fundguard screen: {exc}", file=sys.stderr)
         return 2
-    try:
-        result = screen(lake, engine, catalog, rules, run_id=uuid.uuid4().hex, period=args.period,
-                        institutions=args.institution, progress=not args.quiet)
-    finally:
-        engine.close()
+    from pipelines.tracking import Tracker, suspect_metrics
+
+    with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
+        try:
+            result = screen(lake, engine, catalog, rules, run_id=tracker.run_id, period=args.period,
+                            institutions=args.institution, progress=not args.quiet)
+        finally:
+            engine.close()
+        tracker.log_run_params(engine=engine.name, periods=[args.period] if args.period else None,
+                               fingerprint=result.fingerprint, input_versions=result.input_versions,
+                               rule_ids=[r.id for r in rules], institutions=args.institution)
+        tracker.log_metrics(suspect_metrics(result.suspects, result.rows_in, rules))
     print(f"规则 rules: {len(rules)}  疑点 suspects: {result.suspects.num_rows}  "
           f"staging version {result.staging_version}  run_id {result.run_id}")
     for key, n, amt in sorted(group_counts(result.suspects, "family"), key=lambda r: -r[2]):
