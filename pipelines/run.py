@@ -67,12 +67,12 @@ def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True):
 
 
 def make_engine(engine_name: str, spark=None):
-    from pipelines.screen.engines import DuckDBEngine, SparkEngine
-    if engine_name == "spark":
-        return SparkEngine(spark=spark)
-    if engine_name == "duckdb":
-        return DuckDBEngine()
-    raise UsageError(f"unknown engine {engine_name!r}: use duckdb or spark")
+    """The screening engine, a usage error when the name is unknown (an existing Spark session is reused)."""
+    from pipelines.screen import engines
+    try:
+        return engines.make_engine(engine_name, **({"spark": spark} if engine_name == "spark" else {}))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str | None = None,
