@@ -4,7 +4,9 @@
 -- adjust_out. Everything is counted from the earliest stocktake's time on (no stocktake: from the start, opening
 -- stock 0). `sale`/`sale_return` rows are the pharmacy's own records, not supply. Movement quantities count by
 -- their type (absolute values). Months evaluated: those with a fee line or a movement of the item at the
--- institution from the stocktake on. Amount: shortfall × the month's lowest billed unit price (0 if none).
+-- institution from the stocktake on, and every calendar month after them up to the drop's last month (a
+-- shortfall persists through months without activity). Amount: shortfall × the month's lowest billed unit
+-- price (0 if none billed that month).
 -- Parameter list_types: the 目录类别 (kb_hilist.list_type, '' = not in kb_hilist) this instance covers.
 WITH stocktake AS (
   SELECT fixmedins_code, hilist_code, min(occur_time) AS st_time
@@ -37,10 +39,26 @@ billed AS (
   WHERE i.st_time IS NULL OR f.fee_ocur_time >= i.st_time
   GROUP BY f.fixmedins_code, f.hilist_code, {{ month('f.fee_ocur_time') }}
 ),
+horizon AS (
+  -- the last month the drop has data for: a shortfall persists through months without activity
+  SELECT max(p) AS last_period FROM (
+    SELECT {{ month('max(fee_ocur_time)') }} AS p FROM fee_list
+    UNION ALL
+    SELECT {{ month('max(occur_time)') }} AS p FROM inv_movement) x
+),
+spans AS (
+  SELECT a.fixmedins_code, a.hilist_code,
+         to_date(concat(min(a.period), '-01')) AS first_month, to_date(concat(max(h.last_period), '-01')) AS last_month
+  FROM (SELECT fixmedins_code, hilist_code, period FROM moves
+        UNION ALL
+        SELECT fixmedins_code, hilist_code, period FROM billed) a
+  CROSS JOIN horizon h
+  GROUP BY a.fixmedins_code, a.hilist_code
+),
 months AS (
-  SELECT fixmedins_code, hilist_code, period FROM moves
-  UNION
-  SELECT fixmedins_code, hilist_code, period FROM billed
+  SELECT s.fixmedins_code, s.hilist_code, {{ month('m') }} AS period
+  FROM spans s
+  LATERAL VIEW explode(sequence(s.first_month, s.last_month, interval 1 month)) e AS m
 ),
 running AS (
   SELECT mo.fixmedins_code, mo.hilist_code, mo.period, i.item_name, i.st_time, b.min_pric,
