@@ -40,16 +40,6 @@ def sql_literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def partition_predicate(partitions: Iterable[Mapping[str, object]]) -> str:
-    """`(a = 'x' AND b = 'y') OR (...)` for a set of partitions."""
-    parts = []
-    for p in partitions:
-        parts.append("(" + " AND ".join(f"{k} = {sql_literal(v)}" for k, v in sorted(p.items())) + ")")
-    if not parts:
-        raise StorageError("no partitions given")
-    return " OR ".join(parts)
-
-
 @dataclass(frozen=True)
 class Lake:
     """A lake root. `Lake("data/lake").table("silver/fee_list")` names one Delta table."""
@@ -120,23 +110,6 @@ class Lake:
     def overwrite(self, name: str, data, partition_by: Sequence[str] | None = None) -> int:
         write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
                         schema_mode="overwrite")
-        return self.version(name)
-
-    def replace_partitions(self, name: str, data: pa.Table, partition_by: Sequence[str],
-                           partitions: Iterable[Mapping[str, object]] | None = None) -> int:
-        """Replace exactly the given partitions (default: those present in `data`) in one commit.
-
-        Partitions listed but absent from `data` end up empty; partitions not listed are untouched.
-        """
-        if partitions is None:
-            partitions = distinct_partitions(data, partition_by)
-        partitions = list(partitions)
-        if not self.exists(name):
-            return self.append(name, data, partition_by)
-        if not partitions:
-            return self.version(name)
-        write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
-                        predicate=partition_predicate(partitions))
         return self.version(name)
 
     def replace_where(self, name: str, data: pa.Table, predicate: str, partition_by: Sequence[str],
@@ -316,13 +289,6 @@ class CopiedFiles:
 
 def _pb(partition_by):
     return list(partition_by) if partition_by else None
-
-
-def distinct_partitions(data: pa.Table, partition_by: Sequence[str]) -> list[dict]:
-    if data.num_rows == 0:
-        return []
-    cols = data.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
-    return cols.to_pylist()
 
 
 def utcnow() -> dt.datetime:
