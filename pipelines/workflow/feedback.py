@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from pipelines.workflow.cases import Decision, Reject
-from pipelines.workflow.sheets import Form, RowReject, parse_decision_cells, text
+from pipelines.workflow.sheets import Form, RowReject, answer_rows, parse_decision_cells, text
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "suspect_id": ("疑点编号", "疑点ID"),
@@ -43,16 +43,7 @@ def parse_feedback(form: Form, *, institution: str, received_at: dt.datetime) ->
     """Rows of a feedback form → decisions dated `received_at`, made by `institution`."""
     out = ParsedFeedback()
     name = form.path.name
-    for line, row in form.rows:
-        raw = {k: (None if v is None else str(v)) for k, v in row.items()}
-        sid = text(row.get("suspect_id"))
-
-        def reject(fld: str, reason: str) -> None:
-            out.rejects.append(Reject(name, line, fld, reason, sid, raw))
-
-        if not sid:
-            reject("suspect_id", "suspect_id missing / 缺少疑点编号")
-            continue
+    for line, row, sid, raw, reject in answer_rows(form, out.rejects):
         filled = [k for k in ("answer", "refund_amount", "reason", "evidence_ref") if text(row.get(k))]
         if not filled:
             out.unanswered.append(line)

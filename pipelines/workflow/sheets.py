@@ -198,6 +198,26 @@ def parse_choice(value, choices: dict[str, tuple[str, ...]]) -> str | None:
     raise CellError(f"unknown value {value!r} (expected {allowed}) / 取值无效")
 
 
+def answer_rows(form, rejects: list):
+    """The rows of an answer form (feedback, worksheet) with their suspect id, as
+    `(line, row, suspect_id, raw, reject)` (raw: the cells as text); `reject(field, reason)` records the row in `rejects`. A row
+    without a suspect id is rejected here and not yielded."""
+    from pipelines.workflow.cases import Reject
+
+    name = form.path.name
+    for line, row in form.rows:
+        raw = {k: (None if v is None else str(v)) for k, v in row.items()}
+        sid = text(row.get("suspect_id"))
+
+        def reject(fld: str, reason: str, line=line, sid=sid, raw=raw) -> None:
+            rejects.append(Reject(name, line, fld, reason, sid, raw))
+
+        if not sid:
+            reject("suspect_id", "suspect_id missing / 缺少疑点编号")
+            continue
+        yield line, row, sid, raw, reject
+
+
 class RowReject(ValueError):
     """A row of a form that cannot be taken: the field at fault and the reason."""
 

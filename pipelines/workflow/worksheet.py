@@ -17,8 +17,8 @@ from decimal import Decimal
 import pandas as pd
 
 from pipelines.workflow.cases import Decision, Reject
-from pipelines.workflow.sheets import (CellError, Form, FormError, RowReject, meta_value, parse_date,
-                                       parse_decision_cells, text)
+from pipelines.workflow.sheets import (CellError, Form, FormError, RowReject, answer_rows, meta_value,
+                                       parse_date, parse_decision_cells, text)
 
 OPEN_STATES = ("published", "confirmed", "disputed")
 PRIORITY_LABELS = {1: "申诉 disputed", 2: "大额 high amount", 3: "一般 other"}
@@ -180,16 +180,7 @@ def parse_worksheet(form: Form, *, institution: str | None = None) -> ParsedWork
         team_problem = team_problem or ("inspection_date", str(exc))
     out = ParsedWorksheet(inst, inspectors, day)
     name = form.path.name
-    for line, row in form.rows:
-        raw = {k: (None if v is None else str(v)) for k, v in row.items()}
-        sid = text(row.get("suspect_id"))
-
-        def reject(fld: str, reason: str) -> None:
-            out.rejects.append(Reject(name, line, fld, reason, sid, raw))
-
-        if not sid:
-            reject("suspect_id", "suspect_id missing / 缺少疑点编号")
-            continue
+    for line, row, sid, raw, reject in answer_rows(form, out.rejects):
         if not any(text(row.get(k)) for k in ("conclusion", "recovered_amount", "notes")):
             out.not_concluded.append(line)
             continue
