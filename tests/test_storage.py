@@ -2,6 +2,8 @@
 DuckDB-written Parquet committed as one Delta version."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -58,3 +60,41 @@ def test_write_query_commits_partitioned_parquet_in_one_version(tmp_path):
     h0 = [r["k"] for r in got.to_pylist() if r["fixmedins_code"] == "H0"]
     assert h0 and min(h0) >= 100
     assert lake.read("silver/t", version=0).num_rows == 30
+
+
+def test_native_files_name_the_snapshot_files_and_refuse_what_a_plain_reader_cannot_read(tmp_path):
+    lake = Lake(tmp_path)
+    t = pa.table({"fixmedins_code": ["H1", "H2", None], "period": ["2023-01", "2023-02", "2023-01"], "k": [1, 2, 3]})
+    lake.append("silver/t", t, ["fixmedins_code", "period"])
+    lake.replace_where("silver/t", t.slice(0, 1), "fixmedins_code = 'H1'", ["fixmedins_code", "period"])
+    snap = lake.native_files("silver/t")
+    assert snap.partition_by == ["fixmedins_code", "period"]
+    assert snap.schema.names == ["fixmedins_code", "period", "k"]
+    assert sorted(snap.files) == sorted(str(lake.path("silver/t") / p) for p in
+                                        pa.table(lake.delta("silver/t").get_add_actions()).column("path").to_pylist())
+    assert len(snap.files) == 3 and all(Path(f).is_file() for f in snap.files)
+    v0 = lake.native_files("silver/t", version=0).files
+    assert len(v0) == 3 and set(v0) != set(snap.files)   # the replaced H1 file belongs to version 0 only
+    # a value that needs escaping in its folder name is left to delta-rs
+    lake.append("silver/t", pa.table({"fixmedins_code": ["H 2/x"], "period": ["2023-01"], "k": [4]}))
+    assert lake.native_files("silver/t") is None
+    # a file outside Hive folders (Delta allows any path) is left to delta-rs
+    con = duckdb.connect()
+    con.execute("CREATE TABLE u AS SELECT 1 AS k")
+    lake.write_query("silver/u", con, "SELECT * FROM u")
+    assert lake.native_files("silver/u").partition_by == []
+    lake.overwrite("silver/v", pa.table({"k": pa.array([], pa.int64())}))
+    assert lake.native_files("silver/v") is None      # no files: nothing to read natively
+
+
+def test_constant_partition_copy_writes_one_folder_and_commits_the_value(tmp_path):
+    lake = Lake(tmp_path)
+    con = duckdb.connect()
+    copied = lake.copy_query("bronze/x", con, "SELECT i AS k, 'drop 1/é' AS _drop FROM range(5) r(i)", ["_drop"],
+                             constant={"_drop": "drop 1/é"})
+    assert len(copied.files) == 1 and copied.rows == 5
+    lake.commit_copied(copied)
+    got = lake.read("bronze/x")
+    assert got.schema.names == ["k", "_drop"]
+    assert set(got.column("_drop").to_pylist()) == {"drop 1/é"} and got.num_rows == 5
+    assert lake.partition_values("bronze/x", "_drop") == {"drop 1/é"}

@@ -428,7 +428,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         con.execute("SET preserve_insertion_order = true")   # row_number() OVER () in file order
         try:
             copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM (SELECT {sel}, "
-                                     f"row_number() OVER () + 1 AS _line FROM {src(1)})", ["_drop"])
+                                     f"row_number() OVER () + 1 AS _line FROM {src(1)})", ["_drop"],
+                                     constant={"_drop": drop_id})
         finally:
             con.execute("SET preserve_insertion_order = false")
         made += [f"{rej}_1", f"{rejscan}_1"]
@@ -463,7 +464,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
             else:
                 body = f"SELECT * EXCLUDE (_rn), _rn + 1 AS _line FROM {raw}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM ({body}) WHERE NOT ({blank})")
-            copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM {view}", ["_drop"])
+            copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM {view}", ["_drop"],
+                                    constant={"_drop": drop_id})
             source = view
         else:
             files = ", ".join(nodes.lit(str(f)) for f in copied.files)

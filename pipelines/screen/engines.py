@@ -40,26 +40,74 @@ class DuckDBEngine:
     def __init__(self, threads: int | None = None, memory_limit: str | None = None):
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
+        # no rule depends on scan order (results are sorted; windows order explicitly): scans run unordered,
+        # which halves the cost of reading many small partition files
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self._keep: list = []
+        self._fast: dict[str, tuple] = {}    # view -> (snapshot, materialize) read without union_by_name
 
-    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None) -> None:
+    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None,
+                       materialize: bool = False) -> None:
+        """One snapshot as a view (or, with `materialize`, a temp table read once).
+
+        Read with DuckDB's own parallel Parquet reader over the snapshot's files when a plain reader may
+        read them (`Lake.native_files`): first as if every file had the table's columns (the common case;
+        cheapest), then with `union_by_name` when a file lacks one (schema evolution); through delta-rs'
+        Arrow dataset when neither binds. A view read the first way that meets a file without a column
+        is re-read the second way (`create_view` retries)."""
+        kind = "TABLE" if materialize else "VIEW"
+        snap = lake.native_files(table, version)
+        self._fast.pop(view, None)
+        for union in (False, True):
+            select = native_select(snap, union=union) if snap is not None else None
+            if select is None:
+                break
+            try:
+                self._create(kind, view, select)
+            except (duckdb.BinderException, duckdb.InvalidInputException):
+                continue   # a file without one of the table's columns
+            if not union and not materialize:
+                self._fast[view] = (snap, materialize)
+            return
         ds = lake.dataset(table, version)
         self._keep.append(ds)
         self.con.register(f"__ds_{view}", ds)
-        self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "__ds_{view}"')
+        self._create(kind, view, f'SELECT * FROM "__ds_{view}"')
+
+    def _reread_with_union(self) -> bool:
+        """Re-register every view read without union_by_name with it (after a schema mismatch)."""
+        fast, self._fast = self._fast, {}
+        for view, (snap, materialize) in fast.items():
+            self._create("TABLE" if materialize else "VIEW", view, native_select(snap, union=True))
+        return bool(fast)
+
+    def _create(self, kind: str, name: str, select: str) -> None:
+        """CREATE TEMP VIEW/TABLE `name`, replacing a view or table of that name."""
+        old = self.con.execute("SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = ? UNION ALL "
+                               "SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                               [name, name]).fetchall()
+        for (k,) in old:
+            self.con.execute(f'DROP {k} "{name}"')
+        self.con.execute(f'CREATE TEMP {kind} "{name}" AS {select}')
 
     def register_arrow(self, view: str, data: pa.Table) -> None:
         self._keep.append(data)
         self.con.register(f"__ds_{view}", data)
-        self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "__ds_{view}"')
+        self._create("VIEW", view, f'SELECT * FROM "__ds_{view}"')
 
     def create_view(self, view: str, spark_sql: str, materialize: bool = False) -> None:
         kind = "TABLE" if materialize else "VIEW"
-        self.con.execute(f'CREATE OR REPLACE TEMP {kind} "{view}" AS {to_duckdb(spark_sql)}')
+        try:
+            self._create(kind, view, to_duckdb(spark_sql))
+        except duckdb.InvalidInputException:
+            if not self._reread_with_union():
+                raise
+            self._create(kind, view, to_duckdb(spark_sql))
 
     def query(self, spark_sql: str) -> pa.Table:
         return self.con.sql(to_duckdb(spark_sql)).to_arrow_table()
@@ -73,6 +121,47 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+
+
+def native_select(snap, union: bool = True) -> str | None:
+    """DuckDB SELECT over a snapshot's files, in the table's column order and types; partition columns come
+    from the Hive folders (read as text, null folders as NULL, then cast to the table's type). Without
+    `union`, columns are matched by name to the first file's (cheaper; fails on a file missing a column).
+    None when a partition column has a type this does not map."""
+    from pipelines.storage import HIVE_NULLS
+
+    def lit(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+
+    files = ", ".join(lit(f) for f in snap.files)
+    parts = set(snap.partition_by)
+    hive = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in snap.partition_by)
+    nulls = ", ".join(lit(v) for v in HIVE_NULLS)
+    cols = []
+    for f in snap.schema:
+        q = '"' + f.name.replace('"', '""') + '"'
+        if f.name in parts:
+            typ = _duck_type(f.type)
+            if typ is None:
+                return None
+            cols.append(f"CAST(CASE WHEN {q} IN ({nulls}) THEN NULL ELSE {q} END AS {typ}) AS {q}")
+        else:
+            cols.append(q)
+    opts = f"union_by_name = {str(union).lower()}" + (f", hive_partitioning = true, hive_types = {{{hive}}}"
+                                                        if parts else ", hive_partitioning = false")
+    return f"SELECT {', '.join(cols)} FROM read_parquet([{files}], {opts})"
+
+
+def _duck_type(t: pa.DataType) -> str | None:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_date32(t):
+        return "DATE"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ spark
@@ -138,8 +227,10 @@ class SparkEngine:
             return self.spark.createDataFrame([], StructType(schema.fields))
         return self.spark.read.schema(schema).option("basePath", path).parquet(*files)
 
-    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None) -> None:
-        self.read_delta(lake, table, version).createOrReplaceTempView(view)
+    def register_table(self, view: str, lake: Lake, table: str, version: int | None = None,
+                       materialize: bool = False) -> None:
+        df = self.read_delta(lake, table, version)
+        (df.cache() if materialize else df).createOrReplaceTempView(view)
         self._views.append(view)
 
     def register_arrow(self, view: str, data: pa.Table) -> None:

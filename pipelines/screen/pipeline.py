@@ -26,6 +26,9 @@ STAGING = "staging/suspects"
 PARTITION_BY = ["fixmedins_code", "period"]
 #: the shared views every rule may read, materialised once per run
 MATERIALISED_VIEWS = {"fee", "visit"}
+#: inputs read only through a materialised view (`fee_list` → `fee`, `mdtrt` → `visit`): rules read the view,
+#: so the input stays a view over its files; every other input is materialised once per run
+VIEWED_INPUTS = {"fee_list", "mdtrt"}
 
 
 @dataclass
@@ -63,7 +66,7 @@ def register_inputs(engine, lake: Lake, versions: dict[str, int] | None) -> dict
         pinned_absent = versions is not None and table not in versions
         if lake.exists(table) and not pinned_absent:
             version = versions.get(table) if versions is not None else lake.version(table)
-            engine.register_table(view, lake, table, version)
+            engine.register_table(view, lake, table, version, materialize=view not in VIEWED_INPUTS)
             used[table] = version
         else:
             engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())

@@ -19,7 +19,7 @@ prefixes AS (
 visit_diag AS (
   SELECT mdtrt_id, upper(replace(trim(diag_code), '.', '')) AS code FROM diag WHERE diag_code IS NOT NULL
   UNION
-  SELECT mdtrt_id, upper(replace(trim(dscg_maindiag_code), '.', '')) AS code FROM mdtrt
+  SELECT mdtrt_id, upper(replace(trim(dscg_maindiag_code), '.', '')) AS code FROM visit
   WHERE dscg_maindiag_code IS NOT NULL
 ),
 matched AS (

@@ -34,7 +34,7 @@ moves AS (
 billed AS (
   SELECT f.fixmedins_code, f.hilist_code, {{ month('f.fee_ocur_time') }} AS period,
          sum(f.cnt) AS billed_cnt, min(f.pric) AS min_pric
-  FROM fee_list f
+  FROM fee f
   JOIN items i ON i.fixmedins_code = f.fixmedins_code AND i.hilist_code = f.hilist_code
   WHERE i.st_time IS NULL OR f.fee_ocur_time >= i.st_time
   GROUP BY f.fixmedins_code, f.hilist_code, {{ month('f.fee_ocur_time') }}
@@ -42,7 +42,7 @@ billed AS (
 horizon AS (
   -- the last month the drop has data for: a shortfall persists through months without activity
   SELECT max(p) AS last_period FROM (
-    SELECT {{ month('max(fee_ocur_time)') }} AS p FROM fee_list
+    SELECT {{ month('max(fee_ocur_time)') }} AS p FROM fee
     UNION ALL
     SELECT {{ month('max(occur_time)') }} AS p FROM inv_movement) x
 ),
