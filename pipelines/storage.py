@@ -176,6 +176,16 @@ class Lake:
             return set()
         return {v for v in actions.column(col).to_pylist() if v is not None}
 
+    def distinct_values(self, name: str, column: str, version: int | None = None) -> set:
+        """Distinct non-null values of one column of a snapshot (a partition column is read from the log)."""
+        if column in self.delta(name, version).metadata().partition_columns:
+            return self.partition_values(name, column, version)
+        import pyarrow.compute as pc
+        ds = self.dataset(name, version)
+        if column not in ds.schema.names:
+            return set()
+        return set(pc.unique(ds.to_table(columns=[column]).column(column).drop_null()).to_pylist())
+
     def merge(self, name: str, data: pa.Table, keys: Sequence[str],
               partition_by: Sequence[str] | None = None) -> int:
         """Upsert on `keys`: a row whose key exists replaces it, a new key is inserted."""

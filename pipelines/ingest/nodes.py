@@ -39,17 +39,17 @@ def lit(value: str) -> str:
 
 
 def silver_columns(entity: str) -> list[str]:
-    """Column order of silver/<entity>: fields (PII as `<name>_hash`), `period`, lineage."""
+    """Column order of silver/<entity>: fields (PII as `<name>_hash`), `period`, `period_year`, lineage."""
     ent = contract.ENTITIES[entity]
     cols = [f"{f.name}_hash" if f.pii else f.name for f in ent.fields]
     if ent.period_from:
-        cols.append("period")
+        cols += ["period", contract.PERIOD_YEAR]
     return [*cols, *LINEAGE]
 
 
 def data_columns(entity: str) -> list[str]:
     """Silver columns that carry the record (what 'an identical row' compares)."""
-    return [c for c in silver_columns(entity) if c not in LINEAGE and c != "period"]
+    return [c for c in silver_columns(entity) if c not in LINEAGE and c not in ("period", contract.PERIOD_YEAR)]
 
 
 def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
@@ -114,6 +114,7 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
         pf = ent.field(ent.period_from)
         src = q("_t_" + pf.name) if pf.type in (TS, DATE) else q(pf.name)
         sel.append(f"strftime({src}, '%Y-%m') AS period")
+        sel.append(f"strftime({src}, '%Y') AS {contract.PERIOD_YEAR}")
     sel += [f"{lit(drop)} AS _drop", f"{lit(file)} AS _file", "_line", f"{int(ord_)} AS _ord"]
     err_cols = ", ".join(f"{e} AS {q('_e_' + n)}" for n, e in errs) or "NULL AS _e_none"
     names = [q("_e_" + n) for n, _ in errs] or ["_e_none"]

@@ -21,7 +21,7 @@ from pipelines.storage import Lake, sql_literal
 
 GOLD = "gold/suspects"
 PARTITION_BY = ["fixmedins_code", "period"]
-#: silver tables whose `period` partitions tell which months a run without --period computed
+#: silver tables whose `period` values tell which months a run without --period computed
 PERIOD_SOURCES = ("silver/fee_list_net", "silver/mdtrt", "silver/setl", "silver/inv_movement")
 META_PREFIX = "fundguard."
 _YEAR, _MONTH = re.compile(r"^\d{4}$"), re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -47,7 +47,7 @@ def computed_months(lake: Lake, suspects: pa.Table, periods: Iterable[str] | Non
     months = set(suspects.column("period").drop_null().unique().to_pylist()) if suspects.num_rows else set()
     for table in PERIOD_SOURCES:
         if lake.exists(table):
-            months |= {m for m in lake.partition_values(table, "period") if _MONTH.match(m)}
+            months |= {m for m in lake.distinct_values(table, "period") if _MONTH.match(m)}
     return sorted(months)
 
 
