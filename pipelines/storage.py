@@ -309,6 +309,40 @@ class Lake:
         ordered = pa.schema([*(f for f in schema if f.name not in pb), *(schema.field(c) for c in pb)])
         return CopiedFiles(name, files, stats, ordered, pb)
 
+    def copy_batches(self, name: str, batches, constant: Mapping[str, str] | None = None,
+                     max_rows_per_file: int = 1_000_000) -> "CopiedFiles":
+        """Arrow record batches written as new Parquet files under the table root (all threads: pyarrow's
+        dataset writer), NOT committed, like `copy_query`. `constant` names the partition columns and their
+        one value (the batches do not carry them): the files go into that partition's folder. A failed
+        write leaves nothing behind."""
+        import uuid
+        from urllib.parse import quote
+
+        import pyarrow.dataset as pads_
+
+        root = self.path(name)
+        constant = dict(constant or {})
+        folder = root.joinpath(*(f"{c}={quote(str(v), safe='')}" for c, v in constant.items()))
+        folder.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex
+        written: list = []
+        opts = pads_.ParquetFileFormat().make_write_options(compression="zstd", compression_level=1)
+        try:
+            pads_.write_dataset(batches, str(folder), format="parquet", file_options=opts,
+                                basename_template=f"part-{tag}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
+                                max_rows_per_file=max_rows_per_file, max_rows_per_group=min(max_rows_per_file, 1 << 20),
+                                file_visitor=lambda f: written.append((f.path, f.size, f.metadata.num_rows)))
+        except BaseException:
+            for f in folder.glob(f"part-{tag}-*.parquet"):
+                f.unlink(missing_ok=True)
+            raise
+        files = [Path(p) for p, _, _ in written]
+        stats = {str(Path(p)): (int(size), int(rows)) for p, size, rows in written}
+        schema = batches.schema
+        for c in constant:
+            schema = schema.append(pa.field(c, pa.string()))
+        return CopiedFiles(name, files, stats, schema, list(constant))
+
     def commit_copied(self, copied: "CopiedFiles", mode: str = "append", partition_filters: list | None = None) -> int:
         name, schema = copied.name, copied.schema
         if not copied.files and self.exists(name) and mode == "append":

@@ -381,15 +381,15 @@ FAST_REJECTS = ("MISSING COLUMNS", "TOO MANY COLUMNS")
 
 def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str, now,
                 q_row, staged: set[str], report: LoadReport) -> bool:
-    """Fast path for UTF-8 CSV/TSV: DuckDB reads the file itself (all threads), bronze is written by COPY and
-    the rows are typed in one SQL pass; no row passes through Python.
+    """Fast path for UTF-8 CSV/TSV: no row passes through Python; bronze is written in one pass over the file,
+    and the rows are typed in one DuckDB SQL pass over the bronze files.
 
-    Attempt 1 streams the CSV straight into bronze Parquet (line = row number + 1) and keeps it only if the
-    scan rejected nothing and every physical line became a row. Otherwise attempt 2 materialises the raw
-    strings, places the rejected lines (short/long rows, quarantined) and numbers the rows around them.
-    Returns False, having written nothing, when the file is not plain enough for the line accounting to be
-    exact (blank lines, lone CRs, quoted newlines, other parse errors): the caller then streams it through the
-    pyarrow reader."""
+    Attempt 1 streams the CSV straight into bronze Parquet with pyarrow's threaded CSV reader and dataset
+    writer (line = row number + 1) and keeps it only if every physical line became a row of the header's
+    width. Otherwise attempt 2 has DuckDB's CSV reader materialise the raw strings, place the rejected lines
+    (short/long rows, quarantined) and number the rows around them. Returns False, having written nothing,
+    when the file is not plain enough for the line accounting to be exact (blank lines, lone CRs, quoted
+    newlines, other parse errors): the caller then streams it through the pyarrow reader."""
     st = info.text_stats
     if not st or st["blank"] or st["lone_cr"] or not info.mapping:
         return False
@@ -424,18 +424,18 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         return con.execute(f"SELECT line, error_type::VARCHAR, csv_line FROM {rej}_{n} ORDER BY line").fetchall()
 
     try:
-        # attempt 1: CSV -> bronze parquet in one pass
-        con.execute("SET preserve_insertion_order = true")   # row_number() OVER () in file order
+        # attempt 1: CSV -> bronze parquet in one pass (pyarrow's threaded reader and writer; line = row + 1);
+        # kept only if every physical line became a row of the header's width
+        invalid: list[int] = []
         try:
-            copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM (SELECT {sel}, "
-                                     f"row_number() OVER () + 1 AS _line FROM {src(1)})", ["_drop"],
-                                     constant={"_drop": drop_id})
-        finally:
-            con.execute("SET preserve_insertion_order = false")
-        made += [f"{rej}_1", f"{rejscan}_1"]
-        rejects = rejects_of(1)
-        if rejects or copied.rows != data_lines:
-            lake.discard_copied(copied)
+            copied = lake.copy_batches(bronze, _arrow_bronze(info, ent, delim, drop_id, now, invalid),
+                                       constant={"_drop": drop_id})
+        except pa.ArrowInvalid:        # e.g. bytes that are not UTF-8 after all
+            copied, invalid = None, [0]
+        rejects = []
+        if invalid or copied.rows != data_lines:
+            if copied is not None:
+                lake.discard_copied(copied)
             copied = None
             # attempt 2: raw strings materialised, rejected lines placed
             con.execute("SET preserve_insertion_order = true")
@@ -514,6 +514,42 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         con.execute(f"DROP VIEW IF EXISTS {view}")
         for t in made:
             con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _arrow_bronze(info: FileInfo, ent, delim: str, drop_id: str, now, invalid: list) -> pa.RecordBatchReader:
+    """The file's rows as bronze batches (contract fields as strings, `_line`, lineage but `_drop`), read with
+    pyarrow's multi-threaded CSV reader. Rows of the wrong width are counted in `invalid`, not returned."""
+    import numpy as np
+    import pyarrow.csv as pacsv
+
+    ncol = len(info.headers)
+    raw_names = [f"c{i}" for i in range(ncol)]
+    by_field = {c: i for i, c in info.mapping.items()}
+
+    def bad(row) -> str:
+        invalid.append(row.number if row.number is not None else -1)
+        return "skip"
+
+    read = pacsv.ReadOptions(column_names=raw_names, skip_rows=1, block_size=8 << 20)
+    parse = pacsv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True, escape_char=False,
+                               newlines_in_values=False, invalid_row_handler=bad)
+    conv = pacsv.ConvertOptions(column_types={n: pa.string() for n in raw_names}, strings_can_be_null=False,
+                                quoted_strings_can_be_null=False)
+    source = pa.input_stream(str(info.path), compression="gzip" if info.format == "csv.gz" else None)
+    reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=conv)
+    schema = _bronze_schema(info.entity).remove(_bronze_schema(info.entity).get_field_index("_drop"))
+    loaded_at = pa.scalar(now, pa.timestamp("us", tz="UTC"))
+
+    def batches():
+        line = 2
+        for b in reader:
+            n = b.num_rows
+            cols = [b.column(by_field[f]) if f in by_field else pa.nulls(n, pa.string()) for f in ent.names]
+            cols += [pa.array(np.arange(line, line + n, dtype=np.int64)), pa.repeat(info.name, n),
+                     pa.repeat(info.sha256, n), pa.repeat(loaded_at, n)]
+            line += n
+            yield pa.RecordBatch.from_arrays(cols, schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _stage_file(typist: _Typist, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str,
