@@ -8,8 +8,12 @@ WITH pairs AS (
   FROM kb_item_pair
   WHERE hilist_code_a <> hilist_code_b
 ),
-fund AS (
-  SELECT * FROM fee WHERE is_fund
+-- the fund lines of the pairs' items, each side read once (a CTE read twice would be materialised whole)
+b_lines AS (
+  SELECT * FROM fee WHERE is_fund AND hilist_code IN (SELECT hilist_code_b FROM pairs)
+),
+a_lines AS (
+  SELECT * FROM fee WHERE is_fund AND hilist_code IN (SELECT hilist_code_a FROM pairs)
 ),
 hits AS (
   SELECT b.*, p.relation, p.win, a.hilist_code AS a_code, a.mdtrt_id AS a_mdtrt_id, a.feedetl_sn AS a_sn,
@@ -18,8 +22,8 @@ hits AS (
                             ORDER BY p.hilist_code_a, a.fee_ocur_time, a.mdtrt_id, {{ sn_key('a.feedetl_sn') }},
                                      p.relation, p.win) AS rn
   FROM pairs p
-  JOIN fund b ON b.hilist_code = p.hilist_code_b
-  JOIN fund a ON a.hilist_code = p.hilist_code_a AND a.psn_no = b.psn_no
+  JOIN b_lines b ON b.hilist_code = p.hilist_code_b
+  JOIN a_lines a ON a.hilist_code = p.hilist_code_a AND a.psn_no = b.psn_no
   WHERE (p.win = 'day' AND a.fee_date = b.fee_date)
      OR (p.win = 'visit' AND a.mdtrt_id = b.mdtrt_id)
      OR (p.win = 'hour' AND abs(timestampdiff(SECOND, a.fee_ocur_time, b.fee_ocur_time)) <= 3600)

@@ -2,25 +2,25 @@
 -- different feedetl_sn; the line with the smallest feedetl_sn stays, the others are suspects. feedetl_sn is
 -- ordered by sn_key: leading zeros dropped, then (length, string) — numeric order for digit strings.
 -- Parameter chrgitm_types: the line's med_chrgitm_type ('' = none) this instance covers.
-WITH fund AS (
-  SELECT * FROM fee WHERE is_fund
-),
--- the groups of identical lines, found by one aggregation; only their lines are ranked
-same AS (
-  SELECT mdtrt_id, hilist_code, fee_ocur_time, cnt, pric, count(*) AS n_same
-  FROM fund
-  GROUP BY mdtrt_id, hilist_code, fee_ocur_time, cnt, pric
+-- Set-based: one aggregation over a hash of the five columns finds the candidate groups (a hash collision only
+-- adds a candidate: the ranking below partitions by the columns themselves), and only their lines are ranked.
+-- fee is read twice rather than through a CTE, which DuckDB would materialise whole.
+WITH same AS (
+  SELECT hash(mdtrt_id, hilist_code, fee_ocur_time, cnt, pric) AS h
+  FROM fee
+  WHERE is_fund
+  GROUP BY hash(mdtrt_id, hilist_code, fee_ocur_time, cnt, pric)
   HAVING count(*) > 1
 ),
 ranked AS (
-  SELECT f.*, s.n_same,
+  SELECT f.*,
+         count(*) OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric) AS n_same,
          row_number() OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric
                             ORDER BY {{ sn_key('f.feedetl_sn') }}) AS rn,
          first_value(f.feedetl_sn) OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric
                                          ORDER BY {{ sn_key('f.feedetl_sn') }}) AS kept_sn
-  FROM fund f
-  JOIN same s ON s.mdtrt_id <=> f.mdtrt_id AND s.hilist_code <=> f.hilist_code
-             AND s.fee_ocur_time <=> f.fee_ocur_time AND s.cnt <=> f.cnt AND s.pric <=> f.pric
+  FROM fee f
+  WHERE f.is_fund AND hash(f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric) IN (SELECT h FROM same)
 )
 SELECT
   r.fixmedins_code, r.psn_no, r.mdtrt_id, r.setl_id, r.feedetl_sn, r.hilist_code,

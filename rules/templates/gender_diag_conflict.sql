@@ -21,7 +21,9 @@ hits AS (
   FROM visit v
   JOIN psn p ON p.psn_no = v.psn_no
   JOIN visit_diag d ON d.mdtrt_id = v.mdtrt_id
-  JOIN prefixes x ON x.gend = p.gend AND substr(d.code, 1, length(x.prefix)) = x.prefix
+  -- the first letter is an equi-join key, so each diagnosis meets only the prefixes of its chapter letter
+  JOIN prefixes x ON x.gend = p.gend AND substr(d.code, 1, 1) = substr(x.prefix, 1, 1)
+                 AND substr(d.code, 1, length(x.prefix)) = x.prefix
 )
 SELECT
   h.fixmedins_code, h.psn_no, h.mdtrt_id, CAST(NULL AS STRING) AS setl_id, CAST(NULL AS STRING) AS feedetl_sn,

@@ -29,8 +29,16 @@ matched AS (
   JOIN prefixes p ON p.hilist_code = l.hilist_code
   WHERE substr(d.code, 1, length(p.prefix)) = p.prefix
 ),
+flagged AS (
+  SELECT l.* FROM limited l
+  LEFT ANTI JOIN matched m ON m.mdtrt_id = l.mdtrt_id AND m.hilist_code = l.hilist_code
+),
+-- the diagnoses cited in the evidence, listed for the flagged visits only
 diag_list AS (
-  SELECT mdtrt_id, array_join(array_sort(collect_set(code)), '、') AS codes FROM visit_diag GROUP BY mdtrt_id
+  SELECT d.mdtrt_id, array_join(array_sort(collect_set(d.code)), '、') AS codes
+  FROM visit_diag d
+  LEFT SEMI JOIN flagged f ON f.mdtrt_id = d.mdtrt_id
+  GROUP BY d.mdtrt_id
 )
 SELECT
   l.fixmedins_code, l.psn_no, l.mdtrt_id, l.setl_id, l.feedetl_sn, l.hilist_code,
@@ -40,6 +48,5 @@ SELECT
   concat('“', l.item_name, '”(', l.hilist_code, ')限诊断', replace(l.lmt_diag, '|', '/'), '使用，就诊', l.mdtrt_id,
          '的诊断为', coalesce(dl.codes, '（无诊断）'), '，均不符合；', {{ ymd('l.fee_date') }}, '计费',
          {{ num('l.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
-FROM limited l
+FROM flagged l
 LEFT JOIN diag_list dl ON dl.mdtrt_id = l.mdtrt_id
-LEFT ANTI JOIN matched m ON m.mdtrt_id = l.mdtrt_id AND m.hilist_code = l.hilist_code
