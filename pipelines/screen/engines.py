@@ -49,11 +49,12 @@ class DuckDBEngine:
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self._keep: list = []
-        self._fast: dict[str, tuple] = {}    # view -> (snapshot, materialize) read without union_by_name
+        self._fast: dict[str, tuple] = {}    # view -> (snapshot, columns) read without union_by_name
 
     def register_table(self, view: str, lake: Lake, table: str, version: int | None = None,
-                       materialize: bool = False) -> None:
-        """One snapshot as a view (or, with `materialize`, a temp table read once).
+                       materialize: bool = False, columns: Sequence[str] | None = None) -> None:
+        """One snapshot as a view (or, with `materialize`, a temp table read once), with `columns` only when
+        given.
 
         Read with DuckDB's own parallel Parquet reader over the snapshot's files when a plain reader may
         read them (`Lake.native_files`): first as if every file had the table's columns (the common case;
@@ -64,7 +65,7 @@ class DuckDBEngine:
         snap = lake.native_files(table, version)
         self._fast.pop(view, None)
         for union in (False, True):
-            select = native_select(snap, union=union) if snap is not None else None
+            select = native_select(snap, union=union, columns=columns) if snap is not None else None
             if select is None:
                 break
             try:
@@ -72,18 +73,19 @@ class DuckDBEngine:
             except (duckdb.BinderException, duckdb.InvalidInputException):
                 continue   # a file without one of the table's columns
             if not union and not materialize:
-                self._fast[view] = (snap, materialize)
+                self._fast[view] = (snap, columns)
             return
         ds = lake.dataset(table, version)
         self._keep.append(ds)
         self.con.register(f"__ds_{view}", ds)
-        self._create(kind, view, f'SELECT * FROM "__ds_{view}"')
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) if columns else "*"
+        self._create(kind, view, f'SELECT {cols} FROM "__ds_{view}"')
 
     def _reread_with_union(self) -> bool:
         """Re-register every view read without union_by_name with it (after a schema mismatch)."""
         fast, self._fast = self._fast, {}
-        for view, (snap, materialize) in fast.items():
-            self._create("TABLE" if materialize else "VIEW", view, native_select(snap, union=True))
+        for view, (snap, columns) in fast.items():
+            self._create("VIEW", view, native_select(snap, union=True, columns=columns))
         return bool(fast)
 
     def _create(self, kind: str, name: str, select: str) -> None:
@@ -123,11 +125,11 @@ class DuckDBEngine:
         self.con.close()
 
 
-def native_select(snap, union: bool = True) -> str | None:
+def native_select(snap, union: bool = True, columns: Sequence[str] | None = None) -> str | None:
     """DuckDB SELECT over a snapshot's files, in the table's column order and types; partition columns come
     from the Hive folders (read as text, null folders as NULL, then cast to the table's type). Without
     `union`, columns are matched by name to the first file's (cheaper; fails on a file missing a column).
-    None when a partition column has a type this does not map."""
+    `columns` selects some of the table's columns. None when a partition column has a type this does not map."""
     from pipelines.storage import HIVE_NULLS
 
     def lit(v: str) -> str:
@@ -138,7 +140,10 @@ def native_select(snap, union: bool = True) -> str | None:
     hive = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in snap.partition_by)
     nulls = ", ".join(lit(v) for v in HIVE_NULLS)
     cols = []
+    wanted = set(columns) if columns else None
     for f in snap.schema:
+        if wanted is not None and f.name not in wanted:
+            continue
         q = '"' + f.name.replace('"', '""') + '"'
         if f.name in parts:
             typ = _duck_type(f.type)
@@ -228,8 +233,10 @@ class SparkEngine:
         return self.spark.read.schema(schema).option("basePath", path).parquet(*files)
 
     def register_table(self, view: str, lake: Lake, table: str, version: int | None = None,
-                       materialize: bool = False) -> None:
+                       materialize: bool = False, columns: Sequence[str] | None = None) -> None:
         df = self.read_delta(lake, table, version)
+        if columns:
+            df = df.select(*columns)
         (df.cache() if materialize else df).createOrReplaceTempView(view)
         self._views.append(view)
 

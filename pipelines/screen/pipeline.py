@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from pipelines import contract
 from pipelines.screen.catalog import Catalog, Rule
 from pipelines.screen.engines import SUSPECT_SCHEMA
-from pipelines.screen.sql import input_versions_json, literal, rule_query, view_query
+from pipelines.screen.sql import input_versions_json, literal, referenced_columns, rule_query, view_query
 from pipelines.storage import Lake
 
 #: SQL view name -> lake table the rules read. `fee_list` is the refund-netted table.
@@ -25,7 +25,7 @@ INPUT_TABLES: dict[str, str] = {
 STAGING = "staging/suspects"
 PARTITION_BY = ["fixmedins_code", "period"]
 #: the shared views every rule may read, materialised once per run
-MATERIALISED_VIEWS = {"fee", "visit"}
+MATERIALISED_VIEWS = {"fee", "visit", "visit_fund"}
 #: inputs read only through a materialised view (`fee_list` → `fee`, `mdtrt` → `visit`): rules read the view,
 #: so the input stays a view over its files; every other input is materialised once per run
 VIEWED_INPUTS = {"fee_list", "mdtrt"}
@@ -55,18 +55,24 @@ def entity_of_view(view: str) -> str:
     return {"fee_list": "fee_list"}.get(view, view)
 
 
-def register_inputs(engine, lake: Lake, versions: dict[str, int] | None) -> dict[str, int]:
+def register_inputs(engine, lake: Lake, versions: dict[str, int] | None,
+                    columns: set[str] | None = None) -> dict[str, int]:
     """Register every input table at its version and return the versions used.
 
     Without `versions`, each table is read at its current version. With recorded `versions` (reproduce),
     inputs are pinned exactly: a table the recorded run did not have is registered empty, as it was then.
-    Tables the lake does not have are empty tables of the contract schema."""
+    Tables the lake does not have are empty tables of the contract schema. With `columns` (the names the
+    rules and views use, `sql.referenced_columns`), a table is read with those of its columns only."""
     used: dict[str, int] = {}
     for view, table in INPUT_TABLES.items():
         pinned_absent = versions is not None and table not in versions
         if lake.exists(table) and not pinned_absent:
             version = versions.get(table) if versions is not None else lake.version(table)
-            engine.register_table(view, lake, table, version, materialize=view not in VIEWED_INPUTS)
+            keep = None
+            if columns is not None:
+                keep = [c for c in lake.delta(table, version).schema().to_arrow().names if c.lower() in columns]
+            engine.register_table(view, lake, table, version, materialize=view not in VIEWED_INPUTS,
+                                  columns=keep or None)
             used[table] = version
         else:
             engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())
@@ -97,7 +103,7 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
            versions: dict[str, int] | None = None, write_staging: bool = True,
            progress: bool = True) -> ScreenResult:
     """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects."""
-    used = register_inputs(engine, lake, versions)
+    used = register_inputs(engine, lake, versions, referenced_columns(catalog, rules))
     build_views(engine, catalog)
     fingerprint = catalog.fingerprint(rules)
     vjson = input_versions_json(used)

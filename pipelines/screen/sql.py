@@ -80,6 +80,18 @@ FROM (
 ) rule_output"""
 
 
+def referenced_columns(catalog: Catalog, rules) -> set[str]:
+    """Every column name (lower case) the shared views and these rules' queries name: an input column named
+    nowhere cannot reach a suspect, so engines need not read it."""
+    sqls = [view_query(v) for v in catalog.views.values()] + [rule_query(catalog, r) for r in rules]
+    return {c.name.lower() for sql in sqls for c in _parse_spark(sql).find_all(exp.Column)}
+
+
+@lru_cache(maxsize=1024)
+def _parse_spark(spark_sql: str) -> exp.Expression:
+    return sqlglot.parse_one(spark_sql, read="spark")
+
+
 def view_query(view_sql: str) -> str:
     return render_template(view_sql, {})
 
@@ -94,7 +106,7 @@ def _fix_duckdb(node: exp.Expression) -> exp.Expression:
 @lru_cache(maxsize=1024)
 def to_duckdb(spark_sql: str) -> str:
     """Transpile Spark SQL to DuckDB SQL."""
-    tree = sqlglot.parse_one(spark_sql, read="spark")
+    tree = _parse_spark(spark_sql).copy()
     tree = tree.transform(_fix_duckdb)
     return tree.sql(dialect="duckdb")
 

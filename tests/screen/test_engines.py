@@ -117,3 +117,11 @@ def test_duckdb_reads_files_of_an_evolved_schema_through_union_by_name(tmp_path)
     assert duck.query("SELECT k, extra FROM zz ORDER BY k").to_pylist() == want
     assert duck.query("SELECT k, extra FROM zt ORDER BY k").to_pylist() == want
     assert "read_parquet" in duck.con.sql("SELECT sql FROM duckdb_views() WHERE view_name = 'z'").fetchall()[0][0]
+
+
+def test_duckdb_registers_only_the_columns_asked_for(tmp_path):
+    lake = Lake(tmp_path)
+    lake.append("silver/x", rows(("H1", "2023-01", 1)), ["fixmedins_code", "period"])
+    duck = DuckDBEngine()
+    duck.register_table("x", lake, "silver/x", columns=["k", "fixmedins_code"], materialize=True)
+    assert duck.query("SELECT * FROM x").to_pylist() == [{"fixmedins_code": "H1", "k": 1}]

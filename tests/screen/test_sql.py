@@ -33,3 +33,17 @@ def test_param_text_macro():
     con.execute("CREATE TABLE kb_param AS SELECT * FROM (VALUES ('p', 'O|N70')) t(key, value)")
     assert con.execute(to_duckdb(render_template("SELECT {{ param_text('p') }} AS v", {}))).fetchone()[0] == "O|N70"
     assert con.execute(to_duckdb(render_template("SELECT {{ param_text('missing') }} AS v", {}))).fetchone()[0] is None
+
+
+def test_referenced_columns_are_what_the_library_names():
+    """Inputs are read with the columns the views and rules name; a column no rule names is not read."""
+    from pipelines.screen.catalog import load_catalog
+    from pipelines.screen.sql import referenced_columns
+    catalog = load_catalog()
+    rules = catalog.select()
+    cols = referenced_columns(catalog, rules)
+    assert {"hilist_code", "fee_ocur_time", "inscp_scp_amt", "chrgitm_lv", "die_date", "max_cnt_per_day"} <= cols
+    assert not {"medins_list_codg", "bilg_dr_codg", "_line", "_file"} & cols
+    # a narrower selection names fewer columns
+    only = [r for r in rules if r.family == "daily_cap"]
+    assert "die_date" not in referenced_columns(catalog, only)
