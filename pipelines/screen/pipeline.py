@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from pipelines import contract
 from pipelines.screen.catalog import Catalog, Rule
 from pipelines.screen.engines import SUSPECT_SCHEMA
-from pipelines.screen.sql import input_versions_json, literal, referenced_columns, rule_query, view_query
+from pipelines.screen.sql import (input_versions_json, literal, referenced_columns, referenced_tables, rule_query,
+                                  view_query)
 from pipelines.storage import Lake
 
 #: SQL view name -> lake table the rules read. `fee_list` is the refund-netted table.
@@ -25,7 +26,7 @@ INPUT_TABLES: dict[str, str] = {
 STAGING = "staging/suspects"
 PARTITION_BY = ["fixmedins_code", "period"]
 #: the shared views every rule may read, materialised once per run
-MATERIALISED_VIEWS = {"fee", "visit", "visit_fund"}
+MATERIALISED_VIEWS = {"fee", "visit", "visit_fund", "visit_diag", "fee_dup_groups"}
 #: inputs read only through a materialised view (`fee_list` → `fee`, `mdtrt` → `visit`): rules read the view,
 #: so the input stays a view over its files; every other input is materialised once per run
 VIEWED_INPUTS = {"fee_list", "mdtrt"}
@@ -79,10 +80,31 @@ def register_inputs(engine, lake: Lake, versions: dict[str, int] | None,
     return used
 
 
-def build_views(engine, catalog: Catalog) -> None:
+def view_name(stem: str) -> str:
+    """`rules/views/20_fee.sql` defines the view `fee` (the number orders the views)."""
+    return stem.split("_", 1)[1] if stem[:2].isdigit() else stem
+
+
+def needed_views(catalog: Catalog, rules: list[Rule]) -> set[str]:
+    """The shared views these rules read, directly or through other views."""
+    queries = {view_name(s): view_query(sql) for s, sql in catalog.views.items()}
+    need: set[str] = set()
+    todo = [rule_query(catalog, r) for r in rules]
+    while todo:
+        for t in referenced_tables(todo.pop()):
+            if t in queries and t not in need:
+                need.add(t)
+                todo.append(queries[t])
+    return need
+
+
+def build_views(engine, catalog: Catalog, rules: list[Rule] | None = None) -> None:
+    """Create the shared views (those `rules` read, when given), materialising MATERIALISED_VIEWS once."""
+    need = needed_views(catalog, rules) if rules is not None else None
     for stem, sql in sorted(catalog.views.items()):
-        name = stem.split("_", 1)[1] if stem[:2].isdigit() else stem
-        engine.create_view(name, view_query(sql), materialize=name in MATERIALISED_VIEWS)
+        name = view_name(stem)
+        if need is None or name in need:
+            engine.create_view(name, view_query(sql), materialize=name in MATERIALISED_VIEWS)
 
 
 def scoped_query(catalog: Catalog, rule: Rule, *, run_id: str, fingerprint: str, versions_json: str,
@@ -104,7 +126,7 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
            progress: bool = True) -> ScreenResult:
     """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects."""
     used = register_inputs(engine, lake, versions, referenced_columns(catalog, rules))
-    build_views(engine, catalog)
+    build_views(engine, catalog, rules)
     fingerprint = catalog.fingerprint(rules)
     vjson = input_versions_json(used)
     parts, timings = [], {}

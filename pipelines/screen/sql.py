@@ -87,6 +87,11 @@ def referenced_columns(catalog: Catalog, rules) -> set[str]:
     return {c.name.lower() for sql in sqls for c in _parse_spark(sql).find_all(exp.Column)}
 
 
+def referenced_tables(spark_sql: str) -> set[str]:
+    """The table and view names a query reads (its CTE names included)."""
+    return {t.name for t in _parse_spark(spark_sql).find_all(exp.Table)}
+
+
 @lru_cache(maxsize=1024)
 def _parse_spark(spark_sql: str) -> exp.Expression:
     return sqlglot.parse_one(spark_sql, read="spark")

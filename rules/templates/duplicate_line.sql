@@ -2,17 +2,9 @@
 -- different feedetl_sn; the line with the smallest feedetl_sn stays, the others are suspects. feedetl_sn is
 -- ordered by sn_key: leading zeros dropped, then (length, string) — numeric order for digit strings.
 -- Parameter chrgitm_types: the line's med_chrgitm_type ('' = none) this instance covers.
--- Set-based: one aggregation over a hash of the five columns finds the candidate groups (a hash collision only
--- adds a candidate: the ranking below partitions by the columns themselves), and only their lines are ranked.
--- fee is read twice rather than through a CTE, which DuckDB would materialise whole.
-WITH same AS (
-  SELECT hash(mdtrt_id, hilist_code, fee_ocur_time, cnt, pric) AS h
-  FROM fee
-  WHERE is_fund
-  GROUP BY hash(mdtrt_id, hilist_code, fee_ocur_time, cnt, pric)
-  HAVING count(*) > 1
-),
-ranked AS (
+-- Set-based: the shared view fee_dup_groups holds the hashes of the groups of identical fund lines (one
+-- aggregation per run); only the lines of those groups are ranked, by the five columns themselves.
+WITH ranked AS (
   SELECT f.*,
          count(*) OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric) AS n_same,
          row_number() OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric
@@ -20,7 +12,7 @@ ranked AS (
          first_value(f.feedetl_sn) OVER (PARTITION BY f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric
                                          ORDER BY {{ sn_key('f.feedetl_sn') }}) AS kept_sn
   FROM fee f
-  WHERE f.is_fund AND hash(f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric) IN (SELECT h FROM same)
+  WHERE f.is_fund AND hash(f.mdtrt_id, f.hilist_code, f.fee_ocur_time, f.cnt, f.pric) IN (SELECT h FROM fee_dup_groups)
 )
 SELECT
   r.fixmedins_code, r.psn_no, r.mdtrt_id, r.setl_id, r.feedetl_sn, r.hilist_code,

@@ -9,12 +9,6 @@ WITH prefixes AS (
         SELECT '2' AS gend, explode(split({{ param_text('diag_male_only_prefixes') }}, '[|]')) AS prefix) x
   WHERE x.prefix IS NOT NULL AND trim(x.prefix) <> ''
 ),
-visit_diag AS (
-  SELECT mdtrt_id, upper(replace(trim(diag_code), '.', '')) AS code FROM diag WHERE diag_code IS NOT NULL
-  UNION
-  SELECT mdtrt_id, upper(replace(trim(dscg_maindiag_code), '.', '')) AS code FROM visit
-  WHERE dscg_maindiag_code IS NOT NULL
-),
 hits AS (
   SELECT v.*, p.gend, d.code,
          row_number() OVER (PARTITION BY v.mdtrt_id ORDER BY d.code) AS rn

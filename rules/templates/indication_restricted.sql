@@ -16,12 +16,6 @@ prefixes AS (
         FROM kb_hilist k WHERE k.lmt_diag IS NOT NULL) x
   WHERE trim(x.prefix) <> ''
 ),
-visit_diag AS (
-  SELECT mdtrt_id, upper(replace(trim(diag_code), '.', '')) AS code FROM diag WHERE diag_code IS NOT NULL
-  UNION
-  SELECT mdtrt_id, upper(replace(trim(dscg_maindiag_code), '.', '')) AS code FROM visit
-  WHERE dscg_maindiag_code IS NOT NULL
-),
 matched AS (
   SELECT DISTINCT l.mdtrt_id, l.hilist_code
   FROM (SELECT DISTINCT mdtrt_id, hilist_code FROM limited) l

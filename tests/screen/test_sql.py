@@ -47,3 +47,15 @@ def test_referenced_columns_are_what_the_library_names():
     # a narrower selection names fewer columns
     only = [r for r in rules if r.family == "daily_cap"]
     assert "die_date" not in referenced_columns(catalog, only)
+
+
+def test_a_run_builds_only_the_shared_views_its_rules_read():
+    from pipelines.screen.catalog import load_catalog
+    from pipelines.screen.pipeline import needed_views
+    catalog = load_catalog()
+    by_family = lambda f: [r for r in catalog.select() if r.family == f]  # noqa: E731
+    assert needed_views(catalog, by_family("daily_cap")) == {"fee"}
+    assert needed_views(catalog, by_family("duplicate_line")) == {"fee", "fee_dup_groups"}
+    # through another view: visit_diag reads visit
+    assert {"visit_diag", "visit"} <= needed_views(catalog, by_family("indication_restricted"))
+    assert needed_views(catalog, []) == set()
