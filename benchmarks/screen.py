@@ -77,7 +77,8 @@ def main() -> int:
         secs = time.perf_counter() - t0
         results[name] = (secs, res.suspects.num_rows)
         slowest = sorted(res.seconds_per_rule.items(), key=lambda kv: -kv[1])[:3]
-        print(f"{name:<7} {secs:8.1f}s  {fee_lines / secs:>12,.0f} fee lines/s  {res.suspects.num_rows:>9,} suspects"
+        target = "  (target ≥ 500,000)" if name == "duckdb" else ""
+        print(f"{name:<7} {secs:8.1f}s  {fee_lines / secs:>12,.0f} fee lines/s{target}  {res.suspects.num_rows:>9,} suspects"
               f"   slowest: {', '.join(f'{k} {v:.1f}s' for k, v in slowest)}")
         engine.close()
 
@@ -88,7 +89,8 @@ def main() -> int:
     # family has one knowledge-base row per item, as a district's catalogue would
     duck.con.execute("CREATE OR REPLACE TEMP TABLE kb_all AS SELECT * REPLACE "
                      "(coalesce(max_cnt_per_day, 1000000000) AS max_cnt_per_day) FROM kb_hilist")
-    duck.con.execute("CREATE OR REPLACE TEMP VIEW kb_hilist AS SELECT * FROM kb_all")
+    duck.con.execute("DROP TABLE kb_hilist")       # inputs are materialised tables: swap in the capped one
+    duck.con.execute("CREATE TEMP VIEW kb_hilist AS SELECT * FROM kb_all")
     rule = next(r for r in rules if r.family == "daily_cap")
     t0 = time.perf_counter()
     set_hits = duck.query(f"SELECT count(*) AS n FROM ({render_template(catalog.templates[rule.template], rule.params)}) t")
