@@ -102,14 +102,20 @@ class DuckDBEngine:
         self.con.register(f"__ds_{view}", data)
         self._create("VIEW", view, f'SELECT * FROM "__ds_{view}"')
 
-    def create_view(self, view: str, spark_sql: str, materialize: bool = False) -> None:
+    def create_view(self, view: str, spark_sql: str, materialize: bool = False,
+                    cluster_by: str | None = None) -> None:
+        """A view, or with `materialize` a table computed once; `cluster_by` orders the stored table, so that
+        scans filtered or joined on that column skip row groups by their min/max."""
         kind = "TABLE" if materialize else "VIEW"
+        sql = to_duckdb(spark_sql)
+        if materialize and cluster_by:
+            sql = f'SELECT * FROM ({sql}) ORDER BY "{cluster_by}"'
         try:
-            self._create(kind, view, to_duckdb(spark_sql))
+            self._create(kind, view, sql)
         except duckdb.InvalidInputException:
             if not self._reread_with_union():
                 raise
-            self._create(kind, view, to_duckdb(spark_sql))
+            self._create(kind, view, sql)
 
     def query(self, spark_sql: str) -> pa.Table:
         return self.con.sql(to_duckdb(spark_sql)).to_arrow_table()
@@ -248,7 +254,8 @@ class SparkEngine:
         return self.spark.createDataFrame(data, schema=arrow_to_spark_schema(data.schema))
 
     def create_view(self, view: str, spark_sql: str, materialize: bool = False,
-                    partition_by: str | None = None) -> None:
+                    partition_by: str | None = None, cluster_by: str | None = None) -> None:
+        """`cluster_by` is a storage hint for engines with block skipping; Spark's cache has none to use."""
         df = self.spark.sql(spark_sql)
         if partition_by:
             df = df.repartition(partition_by)

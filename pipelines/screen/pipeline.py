@@ -27,6 +27,10 @@ STAGING = "staging/suspects"
 PARTITION_BY = ["fixmedins_code", "period"]
 #: the shared views every rule may read, materialised once per run
 MATERIALISED_VIEWS = {"fee", "visit", "visit_fund", "visit_diag", "fee_dup_groups"}
+#: the order a materialised view is stored in, for engines that skip storage blocks by min/max (DuckDB): most
+#: families join fee lines with the few knowledge-base items they restrict, so fee clustered by item lets a
+#: scan skip the blocks of other items (the 44 rules' own time halves; the sort costs ~4 s on 10 M lines)
+CLUSTER_BY = {"fee": "hilist_code"}
 #: inputs read only through a materialised view (`fee_list` → `fee`, `mdtrt` → `visit`): rules read the view,
 #: so the input stays a view over its files; every other input is materialised once per run
 VIEWED_INPUTS = {"fee_list", "mdtrt"}
@@ -104,7 +108,8 @@ def build_views(engine, catalog: Catalog, rules: list[Rule] | None = None) -> No
     for stem, sql in sorted(catalog.views.items()):
         name = view_name(stem)
         if need is None or name in need:
-            engine.create_view(name, view_query(sql), materialize=name in MATERIALISED_VIEWS)
+            engine.create_view(name, view_query(sql), materialize=name in MATERIALISED_VIEWS,
+                               cluster_by=CLUSTER_BY.get(name))
 
 
 def scoped_query(catalog: Catalog, rule: Rule, *, run_id: str, fingerprint: str, versions_json: str,

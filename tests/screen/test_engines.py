@@ -125,3 +125,12 @@ def test_duckdb_registers_only_the_columns_asked_for(tmp_path):
     duck = DuckDBEngine()
     duck.register_table("x", lake, "silver/x", columns=["k", "fixmedins_code"], materialize=True)
     assert duck.query("SELECT * FROM x").to_pylist() == [{"fixmedins_code": "H1", "k": 1}]
+
+
+def test_duckdb_clustered_view_is_stored_in_that_order(tmp_path):
+    duck = DuckDBEngine()
+    duck.register_arrow("src", pa.table({"k": [3, 1, 2, 1], "v": ["c", "a", "b", "a2"]}))
+    duck.create_view("t", "SELECT * FROM src", materialize=True, cluster_by="k")
+    stored = duck.con.sql("SELECT k FROM t ORDER BY rowid").fetchall()
+    assert [r[0] for r in stored] == [1, 1, 2, 3]
+    assert duck.query("SELECT count(*) AS n FROM t").column("n")[0].as_py() == 4
