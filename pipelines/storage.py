@@ -330,7 +330,7 @@ class Lake:
         try:
             pads_.write_dataset(batches, str(folder), format="parquet", file_options=opts,
                                 basename_template=f"part-{tag}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
-                                max_rows_per_file=max_rows_per_file, max_rows_per_group=min(max_rows_per_file, 1 << 20),
+                                max_rows_per_file=max_rows_per_file, max_rows_per_group=min(max_rows_per_file, 131_072),
                                 file_visitor=lambda f: written.append((f.path, f.size, f.metadata.num_rows)))
         except BaseException:
             for f in folder.glob(f"part-{tag}-*.parquet"):

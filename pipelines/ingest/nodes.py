@@ -172,7 +172,7 @@ AMOUNTS = ("det_item_fee_sumamt", "inscp_scp_amt", "fulamt_ownpay_amt")
 #: never materialised (NOT MATERIALIZED); only the small refund/match sets are.
 NET_SQL = """
 WITH lines AS NOT MATERIALIZED (SELECT * FROM {lines}),
-refund AS MATERIALIZED (SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0),
+refund AS MATERIALIZED ({refund}),
 pos AS NOT MATERIALIZED (SELECT * FROM lines WHERE NOT (cnt < 0 OR det_item_fee_sumamt < 0)),
 by_sn AS (
     SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
@@ -186,7 +186,7 @@ by_day AS (
     WHERE r.init_feedetl_sn IS NULL
     QUALIFY row_number() OVER (PARTITION BY r.mdtrt_id, r.feedetl_sn
                                ORDER BY p.fee_ocur_time DESC, p.feedetl_sn DESC) = 1),
-matched AS MATERIALIZED (SELECT * FROM by_sn UNION ALL SELECT * FROM by_day),
+matched AS MATERIALIZED ({matched}),
 adj AS MATERIALIZED (
     SELECT m.mdtrt_id, m.target_sn,
            sum(r.cnt) AS d_cnt,
@@ -213,10 +213,16 @@ SELECT * FROM {out}
 """
 
 
-def net_sql(lines: str, out: str = "net") -> str:
-    if out not in ("net", "unmatched"):
+def net_sql(lines: str, out: str = "net", refund: str | None = None, matched: str | None = None) -> str:
+    """NET_SQL selecting `out`: `net`, `unmatched`, `refund` (the refund lines) or `matched` (refund ->
+    target line). `refund` / `matched` name tables already holding those (small) sets, so that netting a
+    large table scans its lines once for each set instead of once per query."""
+    if out not in ("net", "unmatched", "refund", "matched"):
         raise ValueError(out)
-    return NET_SQL.format(lines=lines, out=out)
+    return NET_SQL.format(
+        lines=lines, out=out,
+        refund=f"SELECT * FROM {refund}" if refund else "SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0",
+        matched=f"SELECT * FROM {matched}" if matched else "SELECT * FROM by_sn UNION ALL SELECT * FROM by_day")
 
 
 def net_fee_lines(con: duckdb.DuckDBPyConnection, lines) -> tuple[pa.Table, pa.Table]:

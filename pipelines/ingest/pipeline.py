@@ -658,13 +658,17 @@ def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
             con.register("_silver_fee", lake.dataset("silver/fee_list"))
             inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
             src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
-        unmatched = con.sql(nodes.net_sql(src, "unmatched")).to_arrow_table()
+        # the refunds and their targets once (small tables); each query below then scans the lines once
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _net_refund AS {nodes.net_sql(src, 'refund')}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _net_matched AS {nodes.net_sql(src, 'matched', '_net_refund')}")
+        staged = {"refund": "_net_refund", "matched": "_net_matched"}
+        unmatched = con.sql(nodes.net_sql(src, "unmatched", **staged)).to_arrow_table()
         for r in unmatched.to_pylist():
             report.warnings.append(
                 f"refund not netted, target line not found 退费未找到原明细: mdtrt_id={r['mdtrt_id']} "
                 f"feedetl_sn={r['feedetl_sn']} init_feedetl_sn={r['init_feedetl_sn']} "
                 f"hilist_code={r['hilist_code']} fee_ocur_time={r['fee_ocur_time']}")
-        select = f"SELECT * FROM ({nodes.net_sql(src, 'net')})"
+        select = f"SELECT * FROM ({nodes.net_sql(src, 'net', **staged)})"
         pb = ent.partition_by
         if not lake.exists(NET):
             lake.write_query(NET, con, select, pb)

@@ -69,3 +69,19 @@ def test_pipeline_nets_across_drops_and_warns(tmp_path, lake, load):
     assert lake.read("silver/fee_list").num_rows == 8     # silver keeps every line, refunds included
     assert any("feedetl_sn=R2" in w for w in rep.warnings)
     assert not any("feedetl_sn=R1" in w for w in rep.warnings)
+
+
+def test_netting_with_staged_refunds_and_matches_gives_the_same_lines():
+    """The load stages the refunds and their targets once (small tables) and nets from them: the same netted
+    lines and unmatched refunds as the one-statement form."""
+    con = duckdb.connect()
+    con.register("src", _table())
+    one = {o: con.sql(nodes.net_sql("src", o)).to_arrow_table().sort_by("feedetl_sn").to_pylist()
+           for o in ("net", "unmatched")}
+    con.execute(f"CREATE TEMP TABLE r AS {nodes.net_sql('src', 'refund')}")
+    con.execute(f"CREATE TEMP TABLE m AS {nodes.net_sql('src', 'matched', refund='r')}")
+    assert con.execute("SELECT count(*) FROM r").fetchall()[0][0] == 5       # A2, B2, C3, E1, E2
+    assert sorted(x[0] for x in con.execute("SELECT target_sn FROM m").fetchall()) == ["A1", "B1", "C2"]
+    staged = {o: con.sql(nodes.net_sql("src", o, refund="r", matched="m")).to_arrow_table()
+              .sort_by("feedetl_sn").to_pylist() for o in ("net", "unmatched")}
+    assert staged == one and one["net"] and one["unmatched"]
