@@ -27,9 +27,10 @@ SINGLE_TABLES = {"quarantine": "quarantine"}
 _PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-#: Parquet settings of every file an engine writes through `copy_query`: zstd at level 1 (about a quarter
-#: cheaper to write than the default level 3, files ~15 % larger). Readable by every Delta reader.
-PARQUET_OPTIONS = ("COMPRESSION zstd", "COMPRESSION_LEVEL 1")
+#: compression of every file written through `copy_query` (DuckDB) and `copy_batches` (pyarrow): zstd at level 1
+#: (about a quarter cheaper to write than the default level 3, files ~15 % larger). Readable by every Delta reader.
+PARQUET_CODEC, PARQUET_LEVEL = "zstd", 1
+PARQUET_OPTIONS = (f"COMPRESSION {PARQUET_CODEC}", f"COMPRESSION_LEVEL {PARQUET_LEVEL}")
 
 
 class StorageError(RuntimeError):
@@ -269,7 +270,6 @@ class Lake:
         when every partition column is constant the rows go straight into that one partition folder, without
         DuckDB's partitioned writer (which costs about a third more per row)."""
         import uuid
-        from urllib.parse import quote
 
         root = self.path(name)
         root.mkdir(parents=True, exist_ok=True)
@@ -279,8 +279,7 @@ class Lake:
         tag = uuid.uuid4().hex
         opts = ["FORMAT parquet", *PARQUET_OPTIONS, "RETURN_STATS true"]
         if pb and set(pb) <= set(constant):
-            folder = root.joinpath(*(f"{c}={quote(str(constant[c]), safe='')}" for c in pb))
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = _constant_folder(root, {c: constant[c] for c in pb})
             target = folder / f"part-{tag}.parquet"
             body = f"SELECT * EXCLUDE ({', '.join(pb)}) FROM ({select})"
             cleanup = [target]
@@ -316,17 +315,15 @@ class Lake:
         one value (the batches do not carry them): the files go into that partition's folder. A failed
         write leaves nothing behind."""
         import uuid
-        from urllib.parse import quote
 
         import pyarrow.dataset as pads_
 
-        root = self.path(name)
         constant = dict(constant or {})
-        folder = root.joinpath(*(f"{c}={quote(str(v), safe='')}" for c, v in constant.items()))
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _constant_folder(self.path(name), constant)
         tag = uuid.uuid4().hex
         written: list = []
-        opts = pads_.ParquetFileFormat().make_write_options(compression="zstd", compression_level=1)
+        opts = pads_.ParquetFileFormat().make_write_options(compression=PARQUET_CODEC,
+                                                             compression_level=PARQUET_LEVEL)
         try:
             pads_.write_dataset(batches, str(folder), format="parquet", file_options=opts,
                                 basename_template=f"part-{tag}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
@@ -398,6 +395,15 @@ class CopiedFiles:
     @property
     def rows(self) -> int:
         return sum(r for _, r in self.stats.values())
+
+
+def _constant_folder(root: Path, values: Mapping[str, str]) -> Path:
+    """The (created) Hive folder of one partition, e.g. `<root>/_drop=<drop id, escaped>`."""
+    from urllib.parse import quote
+
+    folder = root.joinpath(*(f"{c}={quote(str(v), safe='')}" for c, v in values.items()))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _pb(partition_by):

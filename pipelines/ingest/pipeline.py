@@ -537,7 +537,8 @@ def _arrow_bronze(info: FileInfo, ent, delim: str, drop_id: str, now, invalid: l
                                 quoted_strings_can_be_null=False)
     source = pa.input_stream(str(info.path), compression="gzip" if info.format == "csv.gz" else None)
     reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=conv)
-    schema = _bronze_schema(info.entity).remove(_bronze_schema(info.entity).get_field_index("_drop"))
+    bronze = _bronze_schema(info.entity)
+    schema = bronze.remove(bronze.get_field_index("_drop"))
     loaded_at = pa.scalar(now, pa.timestamp("us", tz="UTC"))
 
     def batches():

@@ -78,7 +78,7 @@ class DuckDBEngine:
         ds = lake.dataset(table, version)
         self._keep.append(ds)
         self.con.register(f"__ds_{view}", ds)
-        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns) if columns else "*"
+        cols = ", ".join(_ident(c) for c in columns) if columns else "*"
         self._create(kind, view, f'SELECT {cols} FROM "__ds_{view}"')
 
     def _reread_with_union(self) -> bool:
@@ -136,10 +136,7 @@ def native_select(snap, union: bool = True, columns: Sequence[str] | None = None
     from the Hive folders (read as text, null folders as NULL, then cast to the table's type). Without
     `union`, columns are matched by name to the first file's (cheaper; fails on a file missing a column).
     `columns` selects some of the table's columns. None when a partition column has a type this does not map."""
-    from pipelines.storage import HIVE_NULLS
-
-    def lit(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
+    from pipelines.storage import HIVE_NULLS, sql_literal as lit
 
     files = ", ".join(lit(f) for f in snap.files)
     parts = set(snap.partition_by)
@@ -150,7 +147,7 @@ def native_select(snap, union: bool = True, columns: Sequence[str] | None = None
     for f in snap.schema:
         if wanted is not None and f.name not in wanted:
             continue
-        q = '"' + f.name.replace('"', '""') + '"'
+        q = _ident(f.name)
         if f.name in parts:
             typ = _duck_type(f.type)
             if typ is None:
@@ -161,6 +158,10 @@ def native_select(snap, union: bool = True, columns: Sequence[str] | None = None
     opts = f"union_by_name = {str(union).lower()}" + (f", hive_partitioning = true, hive_types = {{{hive}}}"
                                                         if parts else ", hive_partitioning = false")
     return f"SELECT {', '.join(cols)} FROM read_parquet([{files}], {opts})"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _duck_type(t: pa.DataType) -> str | None:
