@@ -133,7 +133,10 @@ class Lake:
                     return None
         root = self.path(name)
         schema = pa.schema(dt.schema().to_arrow())
-        return NativeSnapshot([str(root / p) for p in paths], partition_by, schema)
+        rows = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else None
+        return NativeSnapshot([str(root / p) for p in paths], partition_by, schema,
+                              [{c: vals[i] for c, vals in zip(partition_by, values)} for i in range(len(paths))],
+                              rows)
 
     def history(self, name: str) -> list[dict]:
         return self.delta(name).history()
@@ -261,19 +264,21 @@ class Lake:
                                   partition_filters=partition_filters)
 
     def copy_query(self, name: str, con, select: str, partition_by: Sequence[str] | None = None,
-                   constant: Mapping[str, str] | None = None) -> "CopiedFiles":
+                   constant: Mapping[str, str] | None = None, schema: pa.Schema | None = None) -> "CopiedFiles":
         """DuckDB COPY of a query into new Parquet files under the table root, NOT committed: readers of the
         table do not see them until `commit_copied`; `discard_copied` removes them. A failed COPY leaves
         nothing behind.
 
         `constant` names partition columns whose value is the same on every row (e.g. bronze's `_drop`):
         when every partition column is constant the rows go straight into that one partition folder, without
-        DuckDB's partitioned writer (which costs about a third more per row)."""
+        DuckDB's partitioned writer (which costs about a third more per row). `schema`, the query's own when
+        the caller knows it, spares planning the query twice (which counts for many small COPYs)."""
         import uuid
 
         root = self.path(name)
         root.mkdir(parents=True, exist_ok=True)
-        schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
+        if schema is None:
+            schema = con.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
         pb = list(partition_by or [])
         constant = dict(constant or {})
         tag = uuid.uuid4().hex
@@ -381,6 +386,18 @@ class NativeSnapshot:
     files: list[str]
     partition_by: list[str]
     schema: pa.Schema      # the table's schema (partition columns included)
+    values: list[dict] | None = None       # each file's partition values, as the log records them
+    rows: list[int | None] | None = None   # each file's row count, where the log records it
+
+    def by_partition(self) -> dict[tuple, "NativeSnapshot"]:
+        """The snapshot split into one per partition (key: the partition values in `partition_by` order)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, v in enumerate(self.values or [{}] * len(self.files)):
+            groups.setdefault(tuple(v.get(c) for c in self.partition_by), []).append(i)
+        return {k: NativeSnapshot([self.files[i] for i in ix], self.partition_by, self.schema,
+                                  [self.values[i] for i in ix] if self.values else None,
+                                  [self.rows[i] for i in ix] if self.rows else None)
+                for k, ix in groups.items()}
 
 
 @dataclass
@@ -395,6 +412,72 @@ class CopiedFiles:
     @property
     def rows(self) -> int:
         return sum(r for _, r in self.stats.values())
+
+    @staticmethod
+    def combine(name: str, copies: Sequence["CopiedFiles"], schema: pa.Schema,
+                partition_by: Sequence[str]) -> "CopiedFiles":
+        """Several uncommitted writes into one table as one set of files (committed together)."""
+        files, stats = [], {}
+        for c in copies:
+            if c.name != name:
+                raise StorageError(f"files of {c.name} cannot be committed to {name}")
+            files += c.files
+            stats.update(c.stats)
+        return CopiedFiles(name, files, stats, schema, list(partition_by))
+
+
+def native_select(snap, union: bool = True, columns: Sequence[str] | None = None) -> str | None:
+    """DuckDB SELECT over a snapshot's files, in the table's column order and types; partition columns come
+    from the Hive folders (read as text, null folders as NULL, then cast to the table's type). Without
+    `union`, columns are matched by name to the first file's (cheaper; fails on a file missing a column).
+    `columns` selects some of the table's columns. None when a partition column has a type this does not map.
+
+    When every file sits in one partition whose values the snapshot knows, they are literals and the
+    folders are not parsed (cheaper to plan, which counts for many small reads)."""
+    lit = sql_literal
+    files = ", ".join(lit(f) for f in snap.files)
+    parts = set(snap.partition_by)
+    one = None
+    if parts and snap.values and all(v == snap.values[0] for v in snap.values):
+        one = snap.values[0]
+    hive = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in snap.partition_by)
+    nulls = ", ".join(lit(v) for v in HIVE_NULLS)
+    cols = []
+    wanted = set(columns) if columns else None
+    for f in snap.schema:
+        if wanted is not None and f.name not in wanted:
+            continue
+        q = sql_ident(f.name)
+        if f.name in parts:
+            typ = _duck_type(f.type)
+            if typ is None:
+                return None
+            if one is not None:
+                cols.append(f"CAST({lit(one[f.name])} AS {typ}) AS {q}")
+            else:
+                cols.append(f"CAST(CASE WHEN {q} IN ({nulls}) THEN NULL ELSE {q} END AS {typ}) AS {q}")
+        else:
+            cols.append(q)
+    opts = f"union_by_name = {str(union).lower()}" + (f", hive_partitioning = true, hive_types = {{{hive}}}"
+                                                        if parts and one is None else ", hive_partitioning = false")
+    return f"SELECT {', '.join(cols)} FROM read_parquet([{files}], {opts})"
+
+
+def _duck_type(t: pa.DataType) -> str | None:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_date32(t):
+        return "DATE"
+    return None
+
+
+def sql_ident(name: str) -> str:
+    """A column or table name quoted for SQL."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _constant_folder(root: Path, values: Mapping[str, str]) -> Path:

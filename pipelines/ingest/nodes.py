@@ -54,12 +54,17 @@ def data_columns(entity: str) -> list[str]:
 
 def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
     fmts = "[" + ", ".join(lit(x) for x in TIME_FORMATS) + "]"
+    # the list is tried in order, so trying its first (the canonical) format alone first changes no result;
+    # it only spares the list's overhead on the common case
+    ts = f"coalesce(try_strptime({v}, {lit(TIME_FORMATS[0])}), try_strptime({v}, {fmts}))"
     if f.type == TS:
-        return f"try_strptime({v}, {fmts})"
+        return ts
     if f.type == DATE:
-        return f"CAST(try_strptime({v}, {fmts}) AS DATE)"
+        return f"CAST({ts} AS DATE)"
     if f.type in (MONEY, PRIC, CNT, DEC):
-        return f"TRY_CAST(replace({v}, ',', '') AS {SQL_TYPES[f.type]})"
+        # a value with a thousands separator never casts as it is, so the plain cast first changes no result
+        typ = SQL_TYPES[f.type]
+        return f"coalesce(TRY_CAST({v} AS {typ}), TRY_CAST(replace({v}, ',', '') AS {typ}))"
     if f.type == INT:
         return (f"coalesce(TRY_CAST({v} AS BIGINT), CASE WHEN TRY_CAST({v} AS DOUBLE) = "
                 f"floor(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT) END)")
@@ -74,13 +79,18 @@ def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
     return expr
 
 
-def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int) -> str:
+def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int, checks: str = "report") -> str:
     """SELECT that types one batch of bronze strings (`source`) into silver columns + `_err`, `_errf`.
 
     `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
     `_errf` names the failing fields. PII fields come out only as salted SHA-256 (`<name>_hash`).
-    Each value is typed once (CTE `typed`), then checked.
+    Each value is typed once (CTE `typed`), then checked. `checks` = "report": every row with `_err` and
+    `_errf`; "none": every row, unchecked, in the silver columns (where only some typed columns are read,
+    e.g. keys). (A plain predicate instead of `_err = ''` is slower: DuckDB pushes it below the projection
+    and types the values twice.)
     """
+    if checks not in ("report", "none"):
+        raise ValueError(checks)
     ent = contract.ENTITIES[entity]
     pre = ", ".join(f"nullif(trim({q(f.name)}), '') AS {q(f.name)}" for f in ent.fields)
     typed_cols, sel, errs = [], [], []
@@ -96,20 +106,20 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
             sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({lit(salt)} || {v}) END AS {q(f.name + '_hash')}")
         else:
             sel.append(f"{t} AS {q(f.name)}")
-        checks = []
+        whens = []      # (condition, message)
         if f.required:
-            checks.append(f"WHEN {v} IS NULL THEN {lit(f'{f.name}: required field missing / 必填字段缺失')}")
+            whens.append((f"{v} IS NULL", lit(f"{f.name}: required field missing / 必填字段缺失")))
         if f.type in _TYPE_REASON:
             en, zh = _TYPE_REASON[f.type]
-            checks.append(f"WHEN {v} IS NOT NULL AND {t} IS NULL THEN {lit(f.name + ': ' + en + ' ')} || {quote}"
-                          f" || {v} || {quote} || {lit(' / ' + (f.label or f.name) + zh)}")
+            whens.append((f"{v} IS NOT NULL AND {t} IS NULL", f"{lit(f.name + ': ' + en + ' ')} || {quote}"
+                          f" || {v} || {quote} || {lit(' / ' + (f.label or f.name) + zh)}"))
         if f.codes:
             codes = ", ".join(lit(c) for c in f.codes)
-            checks.append(f"WHEN {v} IS NOT NULL AND {t} NOT IN ({codes}) THEN "
+            whens.append((f"{v} IS NOT NULL AND {t} NOT IN ({codes})",
                           f"{lit(f.name + ': unknown code ')} || {quote} || {v} || {quote} || "
-                          f"{lit(' / ' + (f.label or f.name) + '未知代码')}")
-        if checks:
-            errs.append((f.name, f"CASE {' '.join(checks)} END"))
+                          f"{lit(' / ' + (f.label or f.name) + '未知代码')}"))
+        if whens:
+            errs.append((f.name, "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in whens) + " END"))
     if ent.period_from:
         pf = ent.field(ent.period_from)
         src = q("_t_" + pf.name) if pf.type in (TS, DATE) else q(pf.name)
@@ -120,6 +130,10 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     names = [q("_e_" + n) for n, _ in errs] or ["_e_none"]
     errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {lit(n)} END" for (n, _), c in zip(errs, names))
     typed = ", ".join(typed_cols)
+    if checks == "none":
+        return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
+                f"typed AS (SELECT *{', ' + typed if typed else ''} FROM pre) "
+                f"SELECT {', '.join(sel)} FROM typed")
     return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
             f"typed AS (SELECT *{', ' + typed if typed else ''} FROM pre), "
             f"chk AS (SELECT *, {err_cols} FROM typed) "
@@ -129,6 +143,12 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
 
 def _key_join(keys: Sequence[str], a: str, b: str) -> str:
     return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}" for k in keys)
+
+
+def dup_keys_sql(entity: str, keys: str) -> str:
+    """The keys that `keys` (a SELECT of an entity's key columns) holds more than once."""
+    kc = ", ".join(q(k) for k in contract.ENTITIES[entity].key)
+    return f"SELECT {kc} FROM ({keys}) GROUP BY {kc} HAVING count(*) > 1"
 
 
 def dedup_sql(entity: str, staged: str) -> dict[str, str]:
@@ -169,17 +189,18 @@ AMOUNTS = ("det_item_fee_sumamt", "inscp_scp_amt", "fulamt_ownpay_amt")
 #: feedetl_sn) of the same mdtrt_id, hilist_code and calendar day. A line whose netted cnt is 0 (or
 #: below) is gone; refund lines are never in the result. `{out}` selects: `net` (netted lines in the
 #: columns of `lines`) or `unmatched` (refunds whose target was not found). DuckDB: the lines are scanned,
-#: never materialised (NOT MATERIALIZED); only the small refund/match sets are.
+#: never materialised (NOT MATERIALIZED); only the small refund/match/adjustment sets are. `matched` and `adj`
+#: carry the target line's fixmedins_code, so that one institution's lines can be netted on their own.
 NET_SQL = """
 WITH lines AS NOT MATERIALIZED (SELECT * FROM {lines}),
 refund AS MATERIALIZED ({refund}),
-pos AS NOT MATERIALIZED (SELECT * FROM lines WHERE NOT (cnt < 0 OR det_item_fee_sumamt < 0)),
+pos AS NOT MATERIALIZED (SELECT * FROM lines WHERE {positive}),
 by_sn AS (
-    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
+    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn, p.fixmedins_code
     FROM refund r JOIN pos p ON p.mdtrt_id = r.mdtrt_id AND p.feedetl_sn = r.init_feedetl_sn
     WHERE r.init_feedetl_sn IS NOT NULL),
 by_day AS (
-    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn
+    SELECT r.mdtrt_id, r.feedetl_sn AS refund_sn, p.feedetl_sn AS target_sn, p.fixmedins_code
     FROM refund r JOIN pos p
       ON p.mdtrt_id = r.mdtrt_id AND p.hilist_code = r.hilist_code
      AND CAST(p.fee_ocur_time AS DATE) = CAST(r.fee_ocur_time AS DATE)
@@ -187,15 +208,17 @@ by_day AS (
     QUALIFY row_number() OVER (PARTITION BY r.mdtrt_id, r.feedetl_sn
                                ORDER BY p.fee_ocur_time DESC, p.feedetl_sn DESC) = 1),
 matched AS MATERIALIZED ({matched}),
-adj AS MATERIALIZED (
-    SELECT m.mdtrt_id, m.target_sn,
-           sum(r.cnt) AS d_cnt,
-           sum(r.det_item_fee_sumamt) AS d_det_item_fee_sumamt,
-           sum(r.inscp_scp_amt) AS d_inscp_scp_amt,
-           sum(r.fulamt_ownpay_amt) AS d_fulamt_ownpay_amt
-    FROM matched m JOIN refund r ON r.mdtrt_id = m.mdtrt_id AND r.feedetl_sn = m.refund_sn
-    GROUP BY m.mdtrt_id, m.target_sn),
-net AS (
+adj AS MATERIALIZED ({adj}),
+net AS ({net}),
+unmatched AS (
+    SELECT r.mdtrt_id, r.feedetl_sn, r.init_feedetl_sn, r.hilist_code, r.fee_ocur_time, r.fixmedins_code
+    FROM refund r ANTI JOIN matched m ON m.mdtrt_id = r.mdtrt_id AND m.refund_sn = r.feedetl_sn)
+SELECT * FROM {out}
+"""
+
+
+#: the netted lines: every positive line with the change its refunds make (`pos`, `adj` of NET_SQL)
+NET_LINES = """
     SELECT p.* REPLACE (
         CAST(p.cnt + coalesce(a.d_cnt, 0) AS DECIMAL(16,4)) AS cnt,
         CAST(p.det_item_fee_sumamt + coalesce(a.d_det_item_fee_sumamt, 0) AS DECIMAL(16,2)) AS det_item_fee_sumamt,
@@ -205,24 +228,46 @@ net AS (
              ELSE coalesce(p.fulamt_ownpay_amt, 0) + coalesce(a.d_fulamt_ownpay_amt, 0) END AS DECIMAL(16,2))
              AS fulamt_ownpay_amt)
     FROM pos p LEFT JOIN adj a ON a.mdtrt_id = p.mdtrt_id AND a.target_sn = p.feedetl_sn
-    WHERE p.cnt + coalesce(a.d_cnt, 0) > 0),
-unmatched AS (
-    SELECT r.mdtrt_id, r.feedetl_sn, r.init_feedetl_sn, r.hilist_code, r.fee_ocur_time, r.fixmedins_code
-    FROM refund r ANTI JOIN matched m ON m.mdtrt_id = r.mdtrt_id AND m.refund_sn = r.feedetl_sn)
-SELECT * FROM {out}
+    WHERE p.cnt + coalesce(a.d_cnt, 0) > 0"""
+
+#: a refund is a line with a negative cnt or amount; every other line is positive
+POSITIVE = "NOT (cnt < 0 OR det_item_fee_sumamt < 0)"
+
+#: `net` when the adjustments are staged: nothing but the lines and the adjustments (much less to plan,
+#: which counts when each partition is netted by a query of its own)
+NET_STAGED_SQL = """
+WITH pos AS NOT MATERIALIZED (SELECT * FROM {lines} WHERE {positive}),
+adj AS MATERIALIZED (SELECT * FROM {adj}),
+net AS ({net})
+SELECT * FROM net
 """
 
+ADJ_SQL = """
+    SELECT m.mdtrt_id, m.target_sn, m.fixmedins_code,
+           sum(r.cnt) AS d_cnt,
+           sum(r.det_item_fee_sumamt) AS d_det_item_fee_sumamt,
+           sum(r.inscp_scp_amt) AS d_inscp_scp_amt,
+           sum(r.fulamt_ownpay_amt) AS d_fulamt_ownpay_amt
+    FROM matched m JOIN refund r ON r.mdtrt_id = m.mdtrt_id AND r.feedetl_sn = m.refund_sn
+    GROUP BY m.mdtrt_id, m.target_sn, m.fixmedins_code"""
 
-def net_sql(lines: str, out: str = "net", refund: str | None = None, matched: str | None = None) -> str:
-    """NET_SQL selecting `out`: `net`, `unmatched`, `refund` (the refund lines) or `matched` (refund ->
-    target line). `refund` / `matched` name tables already holding those (small) sets, so that netting a
-    large table scans its lines once for each set instead of once per query."""
-    if out not in ("net", "unmatched", "refund", "matched"):
+
+def net_sql(lines: str, out: str = "net", refund: str | None = None, matched: str | None = None,
+            adj: str | None = None) -> str:
+    """NET_SQL selecting `out`: `net`, `unmatched`, `refund` (the refund lines), `matched` (refund ->
+    target line) or `adj` (the change each target line gets). `refund` / `matched` / `adj` name tables (or
+    parenthesised SELECTs) already holding those (small) sets, so that netting a large table scans its lines
+    once for each set instead of once per query, and so that a part of the lines can be netted alone with
+    the adjustments of the whole."""
+    if out not in ("net", "unmatched", "refund", "matched", "adj"):
         raise ValueError(out)
+    if out == "net" and adj:
+        return NET_STAGED_SQL.format(lines=lines, adj=adj, net=NET_LINES, positive=POSITIVE)
     return NET_SQL.format(
-        lines=lines, out=out,
-        refund=f"SELECT * FROM {refund}" if refund else "SELECT * FROM lines WHERE cnt < 0 OR det_item_fee_sumamt < 0",
-        matched=f"SELECT * FROM {matched}" if matched else "SELECT * FROM by_sn UNION ALL SELECT * FROM by_day")
+        lines=lines, out=out, net=NET_LINES, positive=POSITIVE,
+        refund=f"SELECT * FROM {refund}" if refund else f"SELECT * FROM lines WHERE NOT ({POSITIVE})",
+        matched=f"SELECT * FROM {matched}" if matched else "SELECT * FROM by_sn UNION ALL SELECT * FROM by_day",
+        adj=f"SELECT * FROM {adj}" if adj else ADJ_SQL)
 
 
 def net_fee_lines(con: duckdb.DuckDBPyConnection, lines) -> tuple[pa.Table, pa.Table]:

@@ -35,7 +35,7 @@ import pyarrow.dataset as pads
 from pipelines import contract
 from pipelines.ingest import nodes
 from pipelines.ingest.readers import FileInfo, IngestError, RefusedFile, inspect_file, list_drop, read_batches
-from pipelines.storage import Lake, utcnow
+from pipelines.storage import CopiedFiles, Lake, NativeSnapshot, native_select, utcnow
 
 __all__ = ["ingest_drop", "load_knowledge_base", "LoadReport", "FileReport", "IngestError", "RefusedFile"]
 
@@ -45,6 +45,18 @@ REPORT = "_meta/load_report"
 WARNINGS = "_meta/load_warnings"
 NET = "silver/fee_list_net"
 MERGE_CHUNK = 1_000_000
+#: memory the staging DuckDB may use (FUNDGUARD_INGEST_MEMORY overrides): with Python and Arrow beside it the
+#: load stays under 4 GB
+INGEST_MEMORY = "3GB"
+#: DuckDB's partitioned writer holds a file's rows until it closes it, and with many small partitions that
+#: is all of them; a fresh silver table is therefore written by one COPY per chunk of rows, a chunk being
+#: what fits in this share of the memory limit at about BUFFERED_BYTES_PER_COLUMN per value (measured:
+#: 5 M fee lines, 26 columns, held 1.9 GB). Each partition gets one file per chunk.
+CHUNK_MEMORY_SHARE = 0.65
+BUFFERED_BYTES_PER_COLUMN = 16
+#: silver/fee_list_net is netted one partition at a time from silver/fee_list's files (a plain COPY into
+#: the partition's folder); partitions smaller than this go together through one partitioned COPY
+NET_PARTITION_MIN_ROWS = 5_000
 
 
 @dataclass
@@ -122,8 +134,9 @@ def _trace(msg: str) -> None:
     if os.environ.get("FUNDGUARD_INGEST_TRACE"):
         import resource
         import time
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-        print(f"[ingest {time.perf_counter():.1f}s peak {rss:.2f} GB] {msg}", file=sys.stderr, flush=True)
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        rss, cpu = use.ru_maxrss / 1024 / 1024, use.ru_utime + use.ru_stime
+        print(f"[ingest {time.perf_counter():.1f}s cpu {cpu:.1f}s peak {rss:.2f} GB] {msg}", file=sys.stderr, flush=True)
 
 
 def _pad(s: str, width: int) -> str:
@@ -211,10 +224,25 @@ def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int 
 def _staging_connection(tmp: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(tmp / "staging.duckdb"))
     con.execute(f"SET temp_directory = '{tmp / 'spill'}'")
-    con.execute(f"SET memory_limit = '{os.environ.get('FUNDGUARD_INGEST_MEMORY', '2GB')}'")
+    con.execute(f"SET memory_limit = '{_memory_limit()}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def _memory_limit() -> str:
+    return os.environ.get("FUNDGUARD_INGEST_MEMORY", INGEST_MEMORY)
+
+
+def _chunk_rows(entity: str, memory_limit: str) -> int:
+    """Rows per COPY of a fresh silver table (see CHUNK_MEMORY_SHARE)."""
+    import re
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(i?B)?\s*", memory_limit, re.IGNORECASE)
+    if not m:
+        raise IngestError(f"memory limit {memory_limit!r} is not a size like 3GB / 内存上限格式错误")
+    unit = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[m.group(2).upper()]
+    width = BUFFERED_BYTES_PER_COLUMN * len(nodes.silver_columns(entity))
+    return max(100_000, int(float(m.group(1)) * unit * CHUNK_MEMORY_SHARE / width))
 
 
 def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: str, load_id: str,
@@ -232,13 +260,13 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
                            "loaded_at": now})
 
     try:
-        staged: set[str] = set()
+        staging = _Staging(salt, drop_id)
         slow: list[tuple[int, FileInfo]] = []
         for ord_, info in enumerate(todo):
             fr = by_name[info.name]
-            if not _stage_fast(con, lake, info, ord_, fr, drop_id, salt, now, q_row, staged, report):
+            if not _stage_fast(con, lake, info, ord_, fr, drop_id, now, q_row, staging, report):
                 slow.append((ord_, info))
-        typist = _Typist(con, salt, q_row, staged)
+        typist = _Typist(con, salt, q_row, staging.tables)
         try:
             for ord_, info in slow:
                 fr = by_name[info.name]
@@ -249,13 +277,14 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
                 _trace(f"bronze + staging {info.name}")
         finally:
             typist.close()
-        staged = typist.staged
+        for entity in staging.entities:
+            staging.create_view(con, entity)
 
         netting = None
         for entity in entities:
-            if entity not in staged:
+            if entity not in staging.entities:
                 continue
-            _dedup_and_write(con, lake, entity, report, drop_id, salt, q_row, before)
+            _dedup_and_write(con, lake, entity, report, drop_id, salt, q_row, staging)
             _trace(f"silver/{entity}")
             if entity == "fee_list":
                 fresh = before["silver/fee_list"] is None or not _has_rows(lake, "silver/fee_list",
@@ -266,8 +295,8 @@ def _load(con, todo: list[FileInfo], lake: Lake, report: LoadReport, drop_id: st
             _trace("silver/fee_list_net")
         if quarantine:
             report.versions[QUARANTINE] = lake.append(QUARANTINE, nodes.quarantine_table(quarantine))
-        _reconcile(con, report, quarantine, todo)
-        report.incomplete = _incomplete(con, lake, quarantine, staged)
+        _reconcile(con, report, quarantine, staging)
+        report.incomplete = _incomplete(con, lake, quarantine, staging)
 
         if validate is not None:
             silver_before = {n: before[n] for n in silver_names}
@@ -321,10 +350,10 @@ class _Typist:
     """Types bronze batches into the DuckDB staging tables on a worker thread (DuckDB releases the GIL,
     so typing runs while delta-rs encodes the bronze parquet). At most two batches wait in the queue."""
 
-    def __init__(self, con, salt: str, q_row, staged: set[str]):
+    def __init__(self, con, salt: str, q_row, tables: set[str]):
         self.cur = con.cursor()
         self.salt, self.q_row = salt, q_row
-        self.staged = staged
+        self.tables = tables
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ingest-typist", daemon=True)
@@ -356,8 +385,8 @@ class _Typist:
         cur.register("_b", t)
         cur.execute(f"CREATE OR REPLACE TEMP TABLE _t AS {sql}")
         cur.unregister("_b")
-        _ensure_stg(cur, entity, "SELECT * FROM _t", self.staged)
-        cur.execute(f"INSERT INTO {stg}_all SELECT *, {nodes.row_hash_sql(entity)} AS _h FROM _t WHERE _err = ''")
+        _ensure_stg(cur, entity, "SELECT * FROM _t", self.tables)
+        cur.execute(f"INSERT INTO {stg}_all SELECT * FROM _t WHERE _err = ''")
         bad = cur.sql("SELECT _line, _err, _errf FROM _t WHERE _err <> '' ORDER BY _line").to_arrow_table()
         if bad.num_rows:
             raws = t.filter(pc.is_in(t.column("_line"), value_set=bad.column("_line")))
@@ -366,23 +395,121 @@ class _Typist:
                 self.q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
 
 
-def _ensure_stg(cur, entity: str, typed_select: str, staged: set[str]) -> None:
-    """`stg_<entity>_all` holds typed rows with their `_err` ('' = good); the view `stg_<entity>` the good ones."""
-    if entity in staged:
+def _ensure_stg(cur, entity: str, typed_select: str, tables: set[str]) -> None:
+    """`stg_<entity>_all` holds the good typed rows of the files read through Python (their `_err` is '')."""
+    if entity in tables:
         return
-    cur.execute(f"CREATE TABLE stg_{entity}_all AS SELECT *, {nodes.row_hash_sql(entity)} AS _h "
-                f"FROM ({typed_select}) WHERE false")
-    cur.execute(f"CREATE VIEW stg_{entity} AS SELECT * EXCLUDE (_err, _errf) FROM stg_{entity}_all WHERE _err = ''")
-    staged.add(entity)
+    cur.execute(f"CREATE TABLE stg_{entity}_all AS SELECT * FROM ({typed_select}) WHERE false")
+    tables.add(entity)
+
+
+@dataclass
+class _LazyPart:
+    """A file staged without a copy: its rows are typed again from its bronze files whenever they are read
+    (typing is cheaper to repeat than a staged copy is to write and read back)."""
+    info: FileInfo
+    ord_: int
+    source: str               # SELECT of the file's bronze rows: contract fields as text, `_line`
+    rows: int                 # rows in bronze
+    bad: int | None = None    # rows that fail typing (quarantined); None until counted
+
+
+class _Staging:
+    """What a load staged, per entity: a table of rows typed in Python batches (`tables`) and/or lazy parts.
+
+    `stg_<entity>` (a view) unions their good rows in the silver columns plus `_ord`; `keys_sql` selects
+    the keys of every row, good or bad, without checking them (a superset of the good rows' keys)."""
+
+    def __init__(self, salt: str, drop_id: str):
+        self.salt, self.drop_id = salt, drop_id
+        self.tables: set[str] = set()
+        self.parts: dict[str, list[_LazyPart]] = defaultdict(list)
+        self.deduplicated: set[str] = set()     # entities whose out_<entity> is a table (keys were repeated)
+
+    @property
+    def entities(self) -> list[str]:
+        return sorted(self.tables | set(self.parts))
+
+    def typed(self, part: _LazyPart, checks: str = "report") -> str:
+        return nodes.typing_sql(part.info.entity, part.source, self.salt, self.drop_id, part.info.name,
+                                part.ord_, checks=checks)
+
+    def _union(self, entity: str, table: str | None, part) -> str:
+        branches = ([table] if entity in self.tables and table else []) + [part(p) for p in self.parts[entity]]
+        return " UNION ALL ".join(branches)
+
+    def create_view(self, con, entity: str) -> None:
+        cols = ", ".join(nodes.q(c) for c in [*nodes.silver_columns(entity), "_ord"])
+        body = self._union(entity, f"SELECT {cols} FROM stg_{entity}_all WHERE _err = ''",
+                           lambda p: f"SELECT {cols} FROM ({self.typed(p)}) WHERE _err = ''")
+        con.execute(f"CREATE OR REPLACE VIEW stg_{entity} AS {body}")
+
+    def keys_sql(self, entity: str) -> str:
+        kc = ", ".join(nodes.q(k) for k in contract.ENTITIES[entity].key)
+        return self._union(entity, f"SELECT {kc} FROM stg_{entity}_all",
+                           lambda p: f"SELECT {kc} FROM ({self.typed(p, 'none')})")
+
+    def chunks(self, con, entity: str, rows: int) -> list[str]:
+        """Predicates over `_file`/`_line` that split the entity's staged rows into chunks of about `rows`
+        (whole small files together; a large file by ranges of lines). Together they cover every row once."""
+        items: list[tuple[int, str]] = []
+        if entity in self.tables:
+            for f, n in con.execute(f"SELECT _file, count(*) FROM stg_{entity}_all GROUP BY _file ORDER BY _file").fetchall():
+                items.append((n, f"_file = {nodes.lit(f)}"))
+        for p in self.parts[entity]:
+            k = max(1, -(-p.rows // rows))
+            step = -(-p.rows // k)
+            for j in range(k):
+                # the part's lines run from 2 (some may be missing): the first and last range are open
+                lo = f" AND _line >= {2 + j * step}" if j else ""
+                hi = f" AND _line < {2 + (j + 1) * step}" if j < k - 1 else ""
+                items.append((min(step, p.rows - j * step), f"(_file = {nodes.lit(p.info.name)}{lo}{hi})"))
+        chunks: list[list] = []          # [rows, predicates]
+        for n, where in items:
+            if chunks and chunks[-1][0] + n <= rows:
+                chunks[-1][0] += n
+                chunks[-1][1].append(where)
+            else:
+                chunks.append([n, [where]])
+        if len(chunks) <= 1:
+            return ["true"]
+        return [" OR ".join(w) for _, w in chunks]
+
+    def table_rows(self, con, entity: str) -> int:
+        if entity not in self.tables:
+            return 0
+        return con.execute(f"SELECT count(*) FROM stg_{entity}_all").fetchall()[0][0]
+
+    def quarantine_parts(self, con, entity: str, q_row) -> None:
+        """Put the rows of `entity`'s lazy parts that fail typing in quarantine (once per part)."""
+        for p in self.parts[entity]:
+            if p.bad is not None:
+                continue
+            bad = con.sql(f"SELECT _line, _err, _errf FROM ({self.typed(p)}) WHERE _err <> '' "
+                          f"ORDER BY _line").to_arrow_table()
+            p.bad = bad.num_rows
+            if not bad.num_rows:
+                continue
+            con.register("_bad_lines", bad.select(["_line"]))
+            raws = con.sql(f"SELECT v.* FROM {p.source} v SEMI JOIN _bad_lines b ON v._line = b._line").to_arrow_table()
+            con.unregister("_bad_lines")
+            raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
+            for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
+                q_row(p.info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
+
+    def all_good(self, entity: str) -> None:
+        """Record that no row of `entity`'s lazy parts fails typing (shown by the rows a write kept)."""
+        for p in self.parts[entity]:
+            p.bad = 0
 
 
 FAST_REJECTS = ("MISSING COLUMNS", "TOO MANY COLUMNS")
 
 
-def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str, now,
-                q_row, staged: set[str], report: LoadReport) -> bool:
+def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, now,
+                q_row, staging: _Staging, report: LoadReport) -> bool:
     """Fast path for UTF-8 CSV/TSV: no row passes through Python; bronze is written in one pass over the file,
-    and the rows are typed in one DuckDB SQL pass over the bronze files.
+    and the file is staged as a lazy part: its rows are typed by DuckDB SQL over its bronze files when read.
 
     Attempt 1 streams the CSV straight into bronze Parquet with pyarrow's threaded CSV reader and dataset
     writer (line = row number + 1) and keeps it only if every physical line became a row of the header's
@@ -466,10 +593,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM ({body}) WHERE NOT ({blank})")
             copied = lake.copy_query(bronze, con, f"SELECT {names}, _line, {lineage} FROM {view}", ["_drop"],
                                     constant={"_drop": drop_id})
-            source = view
-        else:
-            files = ", ".join(nodes.lit(str(f)) for f in copied.files)
-            source = f"(SELECT {names}, _line FROM read_parquet([{files}]))" if copied.files else None
+        files = ", ".join(nodes.lit(str(f)) for f in copied.files)
+        source = f"(SELECT {names}, _line FROM read_parquet([{files}]))" if copied.files else None
         seen = set()
         for line, _etype, text in rejects:
             if line in seen:
@@ -488,21 +613,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         report.versions[bronze] = lake.commit_copied(copied)
         copied, committed = None, True
         _trace(f"bronze {info.name}")
-        if not rows:
-            return True
-        typed = nodes.typing_sql(entity, source, salt, drop_id, info.name, ord_)
-        _ensure_stg(con, entity, typed, staged)
-        con.execute(f"INSERT INTO stg_{entity}_all SELECT *, {nodes.row_hash_sql(entity)} AS _h FROM ({typed})")
-        bad = con.sql(f"SELECT _line, _err, _errf FROM stg_{entity}_all WHERE _file = {nodes.lit(info.name)} "
-                      f"AND _err <> '' ORDER BY _line").to_arrow_table()
-        if bad.num_rows:
-            con.register("_bad_lines", bad.select(["_line"]))
-            raws = con.sql(f"SELECT v.* FROM {source} v SEMI JOIN _bad_lines b ON v._line = b._line").to_arrow_table()
-            con.unregister("_bad_lines")
-            raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
-            for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
-                q_row(info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], salt))
-        _trace(f"staging {info.name}")
+        if rows:
+            staging.parts[entity].append(_LazyPart(info, ord_, source, rows))
         return True
     except duckdb.Error:
         if copied is not None:
@@ -586,20 +698,29 @@ def _has_rows(lake: Lake, name: str, version: int | None = None) -> bool:
 
 
 def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: str, salt: str, q_row,
-                     before: dict) -> None:
+                     staging: _Staging) -> None:
+    """In-drop duplicates resolved (`nodes.dedup_sql`), then silver/<entity> written; the lazy parts' bad rows
+    quarantined. A fresh table is written in one COPY per chunk; when they kept every staged row, no row
+    failed typing and the parts need no second pass to find bad rows."""
     ent = contract.ENTITIES[entity]
-    sql = nodes.dedup_sql(entity, f"stg_{entity}")
-    con.execute(f"CREATE OR REPLACE TABLE _groups AS {sql['groups']}")
-    if con.execute("SELECT count(*) FROM _groups").fetchall()[0][0] == 0:
+    cols = ", ".join(nodes.q(c) for c in nodes.silver_columns(entity))
+    # a cheap superset first: the keys of every row, good or bad, unchecked
+    repeated = con.execute(f"SELECT EXISTS ({nodes.dup_keys_sql(entity, staging.keys_sql(entity))})").fetchall()[0][0]
+    if repeated:
+        hashed = f"(SELECT *, {nodes.row_hash_sql(entity)} AS _h FROM stg_{entity})"
+        sql = nodes.dedup_sql(entity, hashed)
+        con.execute(f"CREATE OR REPLACE TABLE _groups AS {sql['groups']}")
+        repeated = con.execute("SELECT count(*) FROM _groups").fetchall()[0][0] > 0
+    if not repeated:
         # no key sent twice: the staged rows are the rows (no copy)
-        cols = ", ".join(nodes.q(c) for c in nodes.silver_columns(entity))
         con.execute(f"CREATE VIEW out_{entity} AS SELECT {cols} FROM stg_{entity}")
     else:
+        staging.deduplicated.add(entity)
         conflicts = con.sql(sql["conflicts"]).to_arrow_table()
         if conflicts.num_rows:
             _quarantine_conflicts(lake, entity, conflicts, drop_id, salt, q_row)
         con.execute(f"CREATE TABLE out_{entity} AS {sql['rows']}")
-    con.execute("DROP TABLE _groups")
+    con.execute("DROP TABLE IF EXISTS _groups")
     _trace(f"dedup {entity}")
     name = f"silver/{entity}"
     pb = ent.partition_by or None
@@ -607,12 +728,31 @@ def _dedup_and_write(con, lake: Lake, entity: str, report: LoadReport, drop_id: 
         reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
         report.versions[name] = lake.overwrite(name, reader)
     elif not _has_rows(lake, name):
-        report.versions[name] = lake.write_query(name, con, f"SELECT * FROM out_{entity}", pb)
+        copied = _write_chunks(con, lake, name, entity, staging, pb)
+        report.versions[name] = lake.commit_copied(copied)
+        staged = staging.table_rows(con, entity) + sum(p.rows for p in staging.parts[entity])
+        if not repeated and copied.rows == staged:
+            staging.all_good(entity)
     else:
         target = lake.schema(name)
         for batch in con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK):
             data = pa.Table.from_batches([batch]).select(target.names).cast(target)
             report.versions[name] = _upsert(lake, name, data, ent.key)
+    staging.quarantine_parts(con, entity, q_row)
+
+
+def _write_chunks(con, lake: Lake, name: str, entity: str, staging: _Staging, pb) -> CopiedFiles:
+    """out_<entity> written (not committed) into a fresh silver table, one COPY per chunk (`_chunk_rows`)."""
+    copies: list = []
+    try:
+        for where in staging.chunks(con, entity, _chunk_rows(entity, _memory_limit())):
+            copies.append(lake.copy_query(name, con, f"SELECT * FROM out_{entity} WHERE {where}", pb))
+            _trace(f"silver/{entity} chunk {len(copies)}")
+    except BaseException:
+        for c in copies:
+            lake.discard_copied(c)
+        raise
+    return CopiedFiles.combine(name, copies, copies[0].schema, copies[0].partition_by)
 
 
 def _upsert(lake: Lake, name: str, data: pa.Table, keys) -> int:
@@ -649,52 +789,128 @@ def _quarantine_conflicts(lake: Lake, entity: str, conflicts: pa.Table, drop_id:
 
 
 def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
-    """silver/fee_list_net for the institutions this load touched (all of them on a fresh table)."""
+    """silver/fee_list_net for the institutions this load touched (all of them on a fresh table).
+
+    On a fresh table the lines are read back from silver/fee_list's Parquet (cheaper than typing them
+    again) and netted one partition at a time (`_net_by_partition`)."""
     ent = contract.ENTITIES["fee_list"]
     try:
-        touched = [r[0] for r in con.execute("SELECT DISTINCT fixmedins_code FROM out_fee_list").fetchall()]
-        if fresh:
-            src = "out_fee_list"
+        snap = lake.native_files("silver/fee_list") if fresh else None
+        if snap is not None:
+            src = f"({native_select(snap, union=False)})"
+            touched = sorted(lake.distinct_values("silver/fee_list", "fixmedins_code"))
         else:
-            con.register("_silver_fee", lake.dataset("silver/fee_list"))
-            inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
-            src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
-        # the refunds and their targets once (small tables); each query below then scans the lines once
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _net_refund AS {nodes.net_sql(src, 'refund')}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _net_matched AS {nodes.net_sql(src, 'matched', '_net_refund')}")
-        staged = {"refund": "_net_refund", "matched": "_net_matched"}
+            touched = [r[0] for r in con.execute("SELECT DISTINCT fixmedins_code FROM out_fee_list").fetchall()]
+            if fresh:
+                src = "out_fee_list"
+            else:
+                con.register("_silver_fee", lake.dataset("silver/fee_list"))
+                inlist = ", ".join(nodes.lit(c) for c in touched) or "NULL"
+                src = f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"
+        # the refunds, their targets and the targets' changes once (small tables, shared by the cursors of
+        # `_net_by_partition`); each query below then scans the lines once
+        con.execute(f"CREATE OR REPLACE TABLE _net_refund AS {nodes.net_sql(src, 'refund')}")
+        con.execute(f"CREATE OR REPLACE TABLE _net_matched AS {nodes.net_sql(src, 'matched', '_net_refund')}")
+        con.execute(f"CREATE OR REPLACE TABLE _net_adj AS {nodes.net_sql(src, 'adj', '_net_refund', '_net_matched')}")
+        staged = {"refund": "_net_refund", "matched": "_net_matched", "adj": "_net_adj"}
+        _trace("netting: refunds, targets and adjustments staged")
         unmatched = con.sql(nodes.net_sql(src, "unmatched", **staged)).to_arrow_table()
         for r in unmatched.to_pylist():
             report.warnings.append(
                 f"refund not netted, target line not found 退费未找到原明细: mdtrt_id={r['mdtrt_id']} "
                 f"feedetl_sn={r['feedetl_sn']} init_feedetl_sn={r['init_feedetl_sn']} "
                 f"hilist_code={r['hilist_code']} fee_ocur_time={r['fee_ocur_time']}")
-        select = f"SELECT * FROM ({nodes.net_sql(src, 'net', **staged)})"
         pb = ent.partition_by
+        if snap is not None:
+            copied = _net_by_partition(con, lake, snap, staged)
+            _trace(f"netting: {len(copied.files)} files written")
+        else:
+            copied = lake.copy_query(NET, con, f"SELECT * FROM ({nodes.net_sql(src, 'net', **staged)})", pb)
         if not lake.exists(NET):
-            lake.write_query(NET, con, select, pb)
+            lake.commit_copied(copied)
         elif lake.schema(NET).names != lake.schema("silver/fee_list").names:
-            lake.write_query(NET, con, select, pb, mode="overwrite")
+            lake.commit_copied(copied, mode="overwrite")
         elif touched:
-            lake.write_query(NET, con, select, pb, mode="overwrite",
-                             partition_filters=[("fixmedins_code", "in", touched)])
+            lake.commit_copied(copied, mode="overwrite", partition_filters=[("fixmedins_code", "in", touched)])
+        else:
+            lake.discard_copied(copied)
         report.versions[NET] = lake.version(NET)
     finally:
+        for t in ("_net_refund", "_net_matched", "_net_adj"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
         con.close()
 
 
-def _reconcile(con, report: LoadReport, quarantine: list[dict], todo: list[FileInfo]) -> None:
+def _net_by_partition(con, lake: Lake, snap, staged: dict[str, str]) -> CopiedFiles:
+    """Netted lines of a snapshot of silver/fee_list, written (not committed) into silver/fee_list_net with
+    the same partitions. A line and its netting stay in their partition (a refund's target is a line of the
+    same visit, hence institution; its year is the target's own), so each partition is netted from its own
+    files with the adjustments of its institution, and written with a plain COPY into its folder: two
+    cursors at a time, no partitioned writer (which costs as much again per row). Small partitions, and any
+    with a null partition value, go together through one partitioned COPY."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pb = snap.partition_by
+    parts = snap.by_partition()
+    small = [k for k, p in parts.items() if None in k or sum(r or 0 for r in (p.rows or [0])) < NET_PARTITION_MIN_ROWS]
+    local = threading.local()
+    cursors: list = []
+
+    def net_of(part, fixmedins: str | None) -> str:
+        # the staged sets narrowed to the partition's institution (each is materialised by the query)
+        mine = {k: t if fixmedins is None else f"(SELECT * FROM {t} WHERE fixmedins_code = {nodes.lit(fixmedins)})"
+                for k, t in staged.items()}
+        return nodes.net_sql(f"({native_select(part, union=False)})", "net", **mine)
+
+    def one(key) -> CopiedFiles:
+        if not hasattr(local, "cur"):
+            local.cur = con.cursor()
+            cursors.append(local.cur)
+        values = dict(zip(pb, key))
+        return lake.copy_query(NET, local.cur, f"SELECT * FROM ({net_of(parts[key], values.get('fixmedins_code'))})",
+                               pb, constant=values, schema=snap.schema)
+
+    copies: list[CopiedFiles] = []
+    error: BaseException | None = None
+    try:
+        if small:
+            rest = NativeSnapshot([f for k in small for f in parts[k].files], pb, snap.schema)
+            copies.append(lake.copy_query(NET, con, f"SELECT * FROM ({net_of(rest, None)})", pb))
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingest-net") as pool:
+            futures = [pool.submit(one, k) for k in parts if k not in small]
+            for fut in futures:          # every write is waited for, so that a failure leaves no file behind
+                try:
+                    copies.append(fut.result())
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    error = error or exc
+    except BaseException as exc:  # noqa: BLE001 - re-raised below
+        error = exc
+    finally:
+        for cur in cursors:
+            cur.close()
+    if error is not None:
+        for c in copies:
+            lake.discard_copied(c)
+        raise error
+    schema = pa.schema([*(f for f in snap.schema if f.name not in pb), *(snap.schema.field(c) for c in pb)])
+    return CopiedFiles.combine(NET, copies, schema, pb)
+
+
+def _reconcile(con, report: LoadReport, quarantine: list[dict], staging: _Staging) -> None:
     qcount = Counter(r["file"] for r in quarantine)
-    staged_n: Counter = Counter()
-    kept_n: Counter = Counter()
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    for entity in {i.entity for i in todo}:
-        if f"out_{entity}" not in tables:
-            continue
-        for f, n in con.execute(f"SELECT _file, count(*) FROM stg_{entity} GROUP BY _file").fetchall():
-            staged_n[f] += n
-        for f, n in con.execute(f"SELECT _file, count(*) FROM out_{entity} GROUP BY _file").fetchall():
-            kept_n[f] += n
+    staged_n: Counter = Counter()        # good rows staged per file
+    kept_n: Counter = Counter()          # rows per file in out_<entity> (one copy of identical rows)
+    for entity in staging.entities:
+        mine: Counter = Counter()
+        if entity in staging.tables:
+            mine.update(dict(con.execute(f"SELECT _file, count(*) FROM stg_{entity}_all GROUP BY _file").fetchall()))
+        for p in staging.parts[entity]:
+            mine[p.info.name] += p.rows - p.bad
+        staged_n.update(mine)
+        if entity in staging.deduplicated:
+            kept_n.update(dict(con.execute(f"SELECT _file, count(*) FROM out_{entity} GROUP BY _file").fetchall()))
+        else:
+            kept_n.update(mine)
     conflict_n = Counter(r["file"] for r in quarantine if r["_kind"] == "conflict")
     for fr in report.files:
         if fr.status != "loaded":
@@ -707,7 +923,7 @@ def _reconcile(con, report: LoadReport, quarantine: list[dict], todo: list[FileI
                                    f"quarantined {fr.rows_quarantined} / 对账不平衡")
 
 
-def _incomplete(con, lake: Lake, quarantine: list[dict], staged: set[str]) -> list[str]:
+def _incomplete(con, lake: Lake, quarantine: list[dict], staging: _Staging) -> list[str]:
     """Loaded visits/settlements some of whose rows (fee lines, diagnoses...) were quarantined."""
     refs = defaultdict(lambda: defaultdict(list))  # (col, id) -> entity -> [file:line]
     for r in quarantine:
@@ -721,22 +937,36 @@ def _incomplete(con, lake: Lake, quarantine: list[dict], staged: set[str]) -> li
             v = (raw.get(col) or "").strip() if isinstance(raw.get(col), str) else None
             if v and not (col == "setl_id" and r["entity"] == "setl") and not (col == "mdtrt_id" and r["entity"] == "mdtrt"):
                 refs[(col, v)][r["entity"]].append(f"{r['file']}:{r['line']}")
+    parent_of = {"setl_id": "setl", "mdtrt_id": "mdtrt"}
+    wanted = defaultdict(set)
+    for col, v in refs:
+        wanted[col].add(v)
+    loaded = {col: _loaded_values(con, lake, parent_of[col], col, vals, staging) for col, vals in wanted.items()}
     out = []
     for (col, v), by_entity in sorted(refs.items()):
-        parent = "setl" if col == "setl_id" else "mdtrt"
-        if not _record_loaded(con, lake, parent, col, v, staged):
+        if v not in loaded[col]:
             continue
         what = "; ".join(f"{e} rows quarantined 被隔离: {', '.join(ls)}" for e, ls in sorted(by_entity.items()))
-        out.append(f"{parent} {col}={v}: {what}")
+        out.append(f"{parent_of[col]} {col}={v}: {what}")
     return out
 
 
-def _record_loaded(con, lake: Lake, entity: str, col: str, value: str, staged: set[str]) -> bool:
-    if entity in staged:
-        if con.execute(f"SELECT count(*) FROM out_{entity} WHERE {col} = ?", [value]).fetchall()[0][0]:
-            return True
+def _loaded_values(con, lake: Lake, entity: str, col: str, values: set[str], staging: _Staging) -> set[str]:
+    """Those of `values` that a record of `entity` carries in `col`, loaded now or before (one query each)."""
+    found: set[str] = set()
+    wanted = pa.table({"v": pa.array(sorted(values), pa.string())})
+    if entity in staging.entities:
+        con.register("_wanted", wanted)
+        try:
+            found |= {r[0] for r in con.execute(f"SELECT DISTINCT {nodes.q(col)} FROM out_{entity} "
+                                                f"WHERE {nodes.q(col)} IN (SELECT v FROM _wanted)").fetchall()}
+        finally:
+            con.unregister("_wanted")
     name = f"silver/{entity}"
-    return lake.exists(name) and lake.dataset(name).count_rows(filter=pads.field(col) == value) > 0
+    if lake.exists(name) and values - found:
+        t = lake.dataset(name).to_table(columns=[col], filter=pads.field(col).isin(sorted(values - found)))
+        found |= set(t.column(col).to_pylist())
+    return found
 
 
 def _restore(lake: Lake, before: dict, names: list[str]) -> None:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipelines import config
 from pipelines.screen.sql import to_duckdb
-from pipelines.storage import Lake
+from pipelines.storage import Lake, native_select, sql_ident
 
 SUSPECT_SCHEMA = pa.schema([
     ("suspect_id", pa.string()), ("rule_id", pa.string()), ("rule_version", pa.int32()),
@@ -78,7 +78,7 @@ class DuckDBEngine:
         ds = lake.dataset(table, version)
         self._keep.append(ds)
         self.con.register(f"__ds_{view}", ds)
-        cols = ", ".join(_ident(c) for c in columns) if columns else "*"
+        cols = ", ".join(sql_ident(c) for c in columns) if columns else "*"
         self._create(kind, view, f'SELECT {cols} FROM "__ds_{view}"')
 
     def _reread_with_union(self) -> bool:
@@ -129,51 +129,6 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
-
-
-def native_select(snap, union: bool = True, columns: Sequence[str] | None = None) -> str | None:
-    """DuckDB SELECT over a snapshot's files, in the table's column order and types; partition columns come
-    from the Hive folders (read as text, null folders as NULL, then cast to the table's type). Without
-    `union`, columns are matched by name to the first file's (cheaper; fails on a file missing a column).
-    `columns` selects some of the table's columns. None when a partition column has a type this does not map."""
-    from pipelines.storage import HIVE_NULLS, sql_literal as lit
-
-    files = ", ".join(lit(f) for f in snap.files)
-    parts = set(snap.partition_by)
-    hive = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in snap.partition_by)
-    nulls = ", ".join(lit(v) for v in HIVE_NULLS)
-    cols = []
-    wanted = set(columns) if columns else None
-    for f in snap.schema:
-        if wanted is not None and f.name not in wanted:
-            continue
-        q = _ident(f.name)
-        if f.name in parts:
-            typ = _duck_type(f.type)
-            if typ is None:
-                return None
-            cols.append(f"CAST(CASE WHEN {q} IN ({nulls}) THEN NULL ELSE {q} END AS {typ}) AS {q}")
-        else:
-            cols.append(q)
-    opts = f"union_by_name = {str(union).lower()}" + (f", hive_partitioning = true, hive_types = {{{hive}}}"
-                                                        if parts else ", hive_partitioning = false")
-    return f"SELECT {', '.join(cols)} FROM read_parquet([{files}], {opts})"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _duck_type(t: pa.DataType) -> str | None:
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "VARCHAR"
-    if pa.types.is_int64(t):
-        return "BIGINT"
-    if pa.types.is_int32(t):
-        return "INTEGER"
-    if pa.types.is_date32(t):
-        return "DATE"
-    return None
 
 
 # ------------------------------------------------------------------------------------------------ spark
