@@ -314,11 +314,12 @@ class Lake:
         return CopiedFiles(name, files, stats, ordered, pb)
 
     def copy_batches(self, name: str, batches, constant: Mapping[str, str] | None = None,
-                     max_rows_per_file: int = 1_000_000) -> "CopiedFiles":
+                     max_rows_per_file: int = 1_000_000, dictionary: Sequence[str] | None = None) -> "CopiedFiles":
         """Arrow record batches written as new Parquet files under the table root (all threads: pyarrow's
         dataset writer), NOT committed, like `copy_query`. `constant` names the partition columns and their
-        one value (the batches do not carry them): the files go into that partition's folder. A failed
-        write leaves nothing behind."""
+        one value (the batches do not carry them): the files go into that partition's folder. `dictionary`
+        limits Parquet dictionary encoding to those columns (default: all). A failed write leaves nothing
+        behind."""
         import uuid
 
         import pyarrow.dataset as pads_
@@ -327,8 +328,9 @@ class Lake:
         folder = _constant_folder(self.path(name), constant)
         tag = uuid.uuid4().hex
         written: list = []
-        opts = pads_.ParquetFileFormat().make_write_options(compression=PARQUET_CODEC,
-                                                             compression_level=PARQUET_LEVEL)
+        opts = pads_.ParquetFileFormat().make_write_options(
+            compression=PARQUET_CODEC, compression_level=PARQUET_LEVEL,
+            use_dictionary=list(dictionary) if dictionary is not None else True)
         try:
             pads_.write_dataset(batches, str(folder), format="parquet", file_options=opts,
                                 basename_template=f"part-{tag}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",

@@ -98,3 +98,26 @@ def test_constant_partition_copy_writes_one_folder_and_commits_the_value(tmp_pat
     assert got.schema.names == ["k", "_drop"]
     assert set(got.column("_drop").to_pylist()) == {"drop 1/é"} and got.num_rows == 5
     assert lake.partition_values("bronze/x", "_drop") == {"drop 1/é"}
+
+
+def test_a_snapshot_split_by_partition_reads_each_partition_with_its_values_as_literals(tmp_path):
+    from pipelines.storage import native_select
+
+    lake = Lake(tmp_path)
+    t = pa.table({"fixmedins_code": ["H1", "H1", "H2", None], "period_year": ["2022", "2023", "2022", "2022"],
+                  "k": [1, 2, 3, 4]})
+    lake.append("silver/t", t, ["fixmedins_code", "period_year"])
+    lake.append("silver/t", t.slice(0, 1), ["fixmedins_code", "period_year"])
+    snap = lake.native_files("silver/t")
+    assert snap.rows and sum(snap.rows) == 5
+    parts = snap.by_partition()
+    assert set(parts) == {("H1", "2022"), ("H1", "2023"), ("H2", "2022"), (None, "2022")}
+    assert len(parts[("H1", "2022")].files) == 2 and parts[("H1", "2022")].rows == [1, 1]
+    con = duckdb.connect()
+    whole = sorted(con.sql(native_select(snap, union=False)).fetchall(), key=str)
+    one = native_select(parts[("H1", "2022")], union=False)
+    assert "hive_partitioning = false" in one and "'H1'" in one      # literals, no folder parsing
+    assert con.sql(one).fetchall() == [("H1", "2022", 1)] * 2
+    by_parts = sorted((r for p in parts.values() for r in con.sql(native_select(p, union=False)).fetchall()), key=str)
+    assert by_parts == whole
+    assert (None, "2022", 4) in whole            # the null partition is read through its Hive folder

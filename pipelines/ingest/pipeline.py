@@ -452,18 +452,20 @@ class _Staging:
     def chunks(self, con, entity: str, rows: int) -> list[str]:
         """Predicates over `_file`/`_line` that split the entity's staged rows into chunks of about `rows`
         (whole small files together; a large file by ranges of lines). Together they cover every row once."""
-        items: list[tuple[int, str]] = []
+        files: list[tuple[str, int, int, int]] = []        # name, rows, first and last line
         if entity in self.tables:
-            for f, n in con.execute(f"SELECT _file, count(*) FROM stg_{entity}_all GROUP BY _file ORDER BY _file").fetchall():
-                items.append((n, f"_file = {nodes.lit(f)}"))
-        for p in self.parts[entity]:
-            k = max(1, -(-p.rows // rows))
-            step = -(-p.rows // k)
+            files += con.execute(f"SELECT _file, count(*), min(_line), max(_line) FROM stg_{entity}_all "
+                                 f"GROUP BY _file ORDER BY _file").fetchall()
+        files += [(p.info.name, p.rows, 2, p.rows + 1) for p in self.parts[entity]]   # lines from 2, a few may lack
+        items: list[tuple[int, str]] = []
+        for name, n, first, last in files:
+            k = max(1, -(-n // rows))
+            step = max(1, -(-(last - first + 1) // k))
             for j in range(k):
-                # the part's lines run from 2 (some may be missing): the first and last range are open
-                lo = f" AND _line >= {2 + j * step}" if j else ""
-                hi = f" AND _line < {2 + (j + 1) * step}" if j < k - 1 else ""
-                items.append((min(step, p.rows - j * step), f"(_file = {nodes.lit(p.info.name)}{lo}{hi})"))
+                # by ranges of line numbers; the first and last range are open, so every line is in one
+                lo = f" AND _line >= {first + j * step}" if j else ""
+                hi = f" AND _line < {first + (j + 1) * step}" if j < k - 1 else ""
+                items.append((-(-n // k), f"(_file = {nodes.lit(name)}{lo}{hi})"))
         chunks: list[list] = []          # [rows, predicates]
         for n, where in items:
             if chunks and chunks[-1][0] + n <= rows:
@@ -555,8 +557,8 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         # kept only if every physical line became a row of the header's width
         invalid: list[int] = []
         try:
-            copied = lake.copy_batches(bronze, _arrow_bronze(info, ent, delim, drop_id, now, invalid),
-                                       constant={"_drop": drop_id})
+            rows, dictionary = _dictionary_columns(_arrow_bronze(info, ent, delim, drop_id, now, invalid))
+            copied = lake.copy_batches(bronze, rows, constant={"_drop": drop_id}, dictionary=dictionary)
         except pa.ArrowInvalid:        # e.g. bytes that are not UTF-8 after all
             copied, invalid = None, [0]
         rejects = []
@@ -663,6 +665,27 @@ def _arrow_bronze(info: FileInfo, ent, delim: str, drop_id: str, now, invalid: l
             line += n
             yield pa.RecordBatch.from_arrays(cols, schema=schema)
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+#: a bronze column gets a Parquet dictionary when its first batch has at most this share of distinct
+#: values: codes, amounts, the lineage. Trying one on near-unique columns (ids) costs about as much as the
+#: rest of the write and makes the file larger; a dictionary on the others makes typing them cheaper,
+#: since DuckDB then types each distinct value once.
+DICTIONARY_MAX_DISTINCT = 0.3
+
+
+def _dictionary_columns(reader: pa.RecordBatchReader) -> tuple[pa.RecordBatchReader, list[str]]:
+    """The columns of `reader` worth a dictionary (judged on its first batch), and the reader, whole."""
+    import itertools
+    import pyarrow.compute as pc_
+
+    first = next(iter(reader), None)
+    if first is None:
+        return pa.RecordBatchReader.from_batches(reader.schema, []), []
+    n = max(first.num_rows, 1)
+    cols = [f.name for f, col in zip(first.schema, first.columns)
+            if pc_.count_distinct(col).as_py() <= DICTIONARY_MAX_DISTINCT * n]
+    return pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], reader)), cols
 
 
 def _stage_file(typist: _Typist, info: FileInfo, ord_: int, fr: FileReport, drop_id: str, salt: str,

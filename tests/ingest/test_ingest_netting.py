@@ -85,3 +85,49 @@ def test_netting_with_staged_refunds_and_matches_gives_the_same_lines():
     staged = {o: con.sql(nodes.net_sql("src", o, refund="r", matched="m")).to_arrow_table()
               .sort_by("feedetl_sn").to_pylist() for o in ("net", "unmatched")}
     assert staged == one and one["net"] and one["unmatched"]
+
+
+def test_one_institution_netted_with_staged_adjustments_gives_its_lines():
+    """The load nets each partition alone, with the staged refunds, targets and adjustments narrowed to its
+    institution: together the same lines as netting everything in one statement."""
+    t = _table()
+    rows = t.to_pylist()
+    for r in rows:
+        if r["mdtrt_id"] == "V2":
+            r["fixmedins_code"] = "H2"           # a second institution: its own lines and refunds
+    con = duckdb.connect()
+    con.register("src", pa.Table.from_pylist(rows, schema=t.schema))
+    whole = con.sql(nodes.net_sql("src", "net")).to_arrow_table().sort_by("feedetl_sn").to_pylist()
+    con.execute(f"CREATE TABLE r AS {nodes.net_sql('src', 'refund')}")
+    con.execute(f"CREATE TABLE m AS {nodes.net_sql('src', 'matched', 'r')}")
+    con.execute(f"CREATE TABLE a AS {nodes.net_sql('src', 'adj', 'r', 'm')}")
+    assert sorted(x[0] for x in con.execute("SELECT DISTINCT fixmedins_code FROM a").fetchall()) == ["H1"]
+    parts = []
+    for inst in ("H1", "H2"):
+        mine = {k: f"(SELECT * FROM {v} WHERE fixmedins_code = '{inst}')" for k, v in
+                (("refund", "r"), ("matched", "m"), ("adj", "a"))}
+        parts += con.sql(nodes.net_sql(f"(SELECT * FROM src WHERE fixmedins_code = '{inst}')", "net", **mine)) \
+            .to_arrow_table().to_pylist()
+    assert sorted(parts, key=lambda r: (r["feedetl_sn"], r["mdtrt_id"])) == \
+        sorted(whole, key=lambda r: (r["feedetl_sn"], r["mdtrt_id"]))
+    assert len(whole) == 5
+
+
+def test_typing_without_checks_gives_the_checked_silver_columns():
+    """`checks="none"` (used to read the keys of every row) types each value as the checked form does."""
+    con = duckdb.connect()
+    raw = pa.table({n: pa.array([v, " x ", ""], pa.string()) for n, v in
+                    zip(["feedetl_sn", "mdtrt_id", "fee_ocur_time", "cnt", "det_item_fee_sumamt"],
+                        ["F1", "M1", "2022-03-01 09:00:00", "1,000", "12.5"])})
+    raw = raw.append_column("_line", pa.array([2, 3, 4], pa.int64()))
+    from pipelines import contract
+    for n in contract.ENTITIES["fee_list"].names:
+        if n not in raw.column_names:
+            raw = raw.append_column(n, pa.array([None, None, None], pa.string()))
+    con.register("b", raw)
+    cols = ", ".join(nodes.q(c) for c in nodes.silver_columns("fee_list"))
+    checked = con.sql(f"SELECT {cols} FROM ({nodes.typing_sql('fee_list', 'b', 's', 'd', 'f', 0)})").fetchall()
+    plain = con.sql(f"SELECT {cols} FROM ({nodes.typing_sql('fee_list', 'b', 's', 'd', 'f', 0, checks='none')})").fetchall()
+    assert checked == plain
+    assert plain[0][nodes.silver_columns("fee_list").index("cnt")] == D("1000")
+    assert plain[1][0] == "x" and plain[2][0] is None        # trimmed; blank is null
