@@ -866,11 +866,11 @@ def _net_fee_list(con, lake: Lake, report: LoadReport, fresh: bool) -> None:
 
 def _net_by_partition(con, lake: Lake, snap, staged: dict[str, str]) -> CopiedFiles:
     """Netted lines of a snapshot of silver/fee_list, written (not committed) into silver/fee_list_net with
-    the same partitions. A line and its netting stay in their partition (a refund's target is a line of the
-    same visit, hence institution; its year is the target's own), so each partition is netted from its own
-    files with the adjustments of its institution, and written with a plain COPY into its folder: two
-    cursors at a time, no partitioned writer (which costs as much again per row). Small partitions, and any
-    with a null partition value, go together through one partitioned COPY."""
+    the same partitions. A netted line stays in its partition and its change is staged under its own
+    fixmedins_code (`nodes.ADJ_SQL`), wherever its refunds sit; so each partition is netted from its own
+    files with the changes of its institution, and written with a plain COPY into its folder: two cursors at
+    a time, no partitioned writer (which costs about as much again per row). Small partitions, and any with
+    a null partition value, go together through one partitioned COPY."""
     from concurrent.futures import ThreadPoolExecutor
 
     pb = snap.partition_by
