@@ -2,11 +2,14 @@
 
     check every file (entity, format, encoding, headers)     nothing written if one is refused
     skip files already in the ledger (same sha256)
-    per file: stream string batches → bronze (one commit per file), typed + validated into a DuckDB
-              staging database on disk (bounded memory); bad rows → quarantine
+    per file: string rows → bronze (one commit per file). A plain CSV/TSV is staged lazily (its rows are
+              typed by DuckDB from its bronze files when read); other files are typed in Python batches
+              into a DuckDB staging table on disk (bounded memory); bad rows → quarantine
     per entity: in-drop duplicates (identical: once; different values: all quarantined) → silver
-              (append when fresh, null-safe upsert otherwise; knowledge base tables are replaced)
-    fee_list: refund netting of the touched institutions → silver/fee_list_net
+              (a fresh table in memory-sized chunks, null-safe upsert otherwise; knowledge base tables are
+              replaced)
+    fee_list: refund netting of the touched institutions → silver/fee_list_net (a fresh table: one
+              partition at a time, from silver/fee_list's Parquet)
     validate hook (restores every table written by the load on failure), then ledger and report
 """
 from __future__ import annotations
