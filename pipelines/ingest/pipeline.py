@@ -48,6 +48,11 @@ REPORT = "_meta/load_report"
 WARNINGS = "_meta/load_warnings"
 NET = "silver/fee_list_net"
 MERGE_CHUNK = 1_000_000
+#: a fast-path file is staged lazily (typed from bronze when read) when it has at least LAZY_MIN_ROWS rows and
+#: its entity fewer than MAX_LAZY_PARTS lazy files; others are typed into the staging table at once (cheap
+#: for a small file; a union of many lazy files costs more to plan than to read)
+LAZY_MIN_ROWS = 100_000
+MAX_LAZY_PARTS = 16
 #: memory the staging DuckDB may use (FUNDGUARD_INGEST_MEMORY overrides): with Python and Arrow beside it the
 #: load stays under 4 GB
 INGEST_MEMORY = "3GB"
@@ -399,7 +404,8 @@ class _Typist:
 
 
 def _ensure_stg(cur, entity: str, typed_select: str, tables: set[str]) -> None:
-    """`stg_<entity>_all` holds the good typed rows of the files read through Python (their `_err` is '')."""
+    """`stg_<entity>_all` holds typed rows with their `_err` ('' = good): every row of the small fast-path
+    files, the good rows of the files read through Python batches."""
     if entity in tables:
         return
     cur.execute(f"CREATE TABLE stg_{entity}_all AS SELECT * FROM ({typed_select}) WHERE false")
@@ -458,7 +464,7 @@ class _Staging:
         files: list[tuple[str, int, int, int]] = []        # name, rows, first and last line
         if entity in self.tables:
             files += con.execute(f"SELECT _file, count(*), min(_line), max(_line) FROM stg_{entity}_all "
-                                 f"GROUP BY _file ORDER BY _file").fetchall()
+                                 f"WHERE _err = '' GROUP BY _file ORDER BY _file").fetchall()
         files += [(p.info.name, p.rows, 2, p.rows + 1) for p in self.parts[entity]]   # lines from 2, a few may lack
         items: list[tuple[int, str]] = []
         for name, n, first, last in files:
@@ -483,24 +489,41 @@ class _Staging:
     def table_rows(self, con, entity: str) -> int:
         if entity not in self.tables:
             return 0
-        return con.execute(f"SELECT count(*) FROM stg_{entity}_all").fetchall()[0][0]
+        return con.execute(f"SELECT count(*) FROM stg_{entity}_all WHERE _err = ''").fetchall()[0][0]
+
+    def add(self, con, part: _LazyPart, q_row) -> None:
+        """Stage a fast-path file: lazily when it is large and the entity has few lazy parts yet (a view over
+        many of them costs more to plan than to run); else its good rows are copied into the staging table
+        at once and its bad rows quarantined."""
+        entity = part.info.entity
+        if part.rows >= LAZY_MIN_ROWS and len(self.parts[entity]) < MAX_LAZY_PARTS:
+            self.parts[entity].append(part)
+            return
+        typed = self.typed(part)
+        _ensure_stg(con, entity, typed, self.tables)
+        con.execute(f"INSERT INTO stg_{entity}_all SELECT * FROM ({typed})")
+        self._quarantine(con, part, q_row, f"SELECT * FROM stg_{entity}_all WHERE _file = {nodes.lit(part.info.name)}")
 
     def quarantine_parts(self, con, entity: str, q_row) -> None:
         """Put the rows of `entity`'s lazy parts that fail typing in quarantine (once per part)."""
         for p in self.parts[entity]:
-            if p.bad is not None:
-                continue
-            bad = con.sql(f"SELECT _line, _err, _errf FROM ({self.typed(p)}) WHERE _err <> '' "
-                          f"ORDER BY _line").to_arrow_table()
-            p.bad = bad.num_rows
-            if not bad.num_rows:
-                continue
-            con.register("_bad_lines", bad.select(["_line"]))
-            raws = con.sql(f"SELECT v.* FROM {p.source} v SEMI JOIN _bad_lines b ON v._line = b._line").to_arrow_table()
-            con.unregister("_bad_lines")
-            raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
-            for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
-                q_row(p.info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
+            if p.bad is None:
+                self._quarantine(con, p, q_row)
+
+    def _quarantine(self, con, p: _LazyPart, q_row, typed: str | None = None) -> None:
+        """Quarantine the part's rows that fail typing; `typed` selects its typed rows (default: typed anew)."""
+        entity = p.info.entity
+        bad = con.sql(f"SELECT _line, _err, _errf FROM ({typed or self.typed(p)}) WHERE _err <> '' "
+                      f"ORDER BY _line").to_arrow_table()
+        p.bad = bad.num_rows
+        if not bad.num_rows:
+            return
+        con.register("_bad_lines", bad.select(["_line"]))
+        raws = con.sql(f"SELECT v.* FROM {p.source} v SEMI JOIN _bad_lines b ON v._line = b._line").to_arrow_table()
+        con.unregister("_bad_lines")
+        raw_by_line = {r["_line"]: r for r in raws.to_pylist()}
+        for line, err, errf in zip(*(bad.column(c).to_pylist() for c in ("_line", "_err", "_errf"))):
+            q_row(p.info.name, entity, line, errf, err, nodes.raw_json(entity, raw_by_line[line], self.salt))
 
     def all_good(self, entity: str) -> None:
         """Record that no row of `entity`'s lazy parts fails typing (shown by the rows a write kept)."""
@@ -619,7 +642,7 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
         copied, committed = None, True
         _trace(f"bronze {info.name}")
         if rows:
-            staging.parts[entity].append(_LazyPart(info, ord_, source, rows))
+            staging.add(con, _LazyPart(info, ord_, source, rows), q_row)
         return True
     except duckdb.Error:
         if copied is not None:
@@ -929,7 +952,8 @@ def _reconcile(con, report: LoadReport, quarantine: list[dict], staging: _Stagin
     for entity in staging.entities:
         mine: Counter = Counter()
         if entity in staging.tables:
-            mine.update(dict(con.execute(f"SELECT _file, count(*) FROM stg_{entity}_all GROUP BY _file").fetchall()))
+            mine.update(dict(con.execute(f"SELECT _file, count(*) FROM stg_{entity}_all WHERE _err = '' "
+                                         f"GROUP BY _file").fetchall()))
         for p in staging.parts[entity]:
             mine[p.info.name] += p.rows - p.bad
         staged_n.update(mine)

@@ -23,3 +23,11 @@ def load(lake):
         kw.setdefault("progress", False)
         return ingest_drop(folder, kw.pop("lake", lake), **kw)
     return _load
+
+
+@pytest.fixture(autouse=True)
+def lazy_staging(monkeypatch):
+    """Stage every fast-path file lazily, as a large one is (the test files are small); the tests elsewhere,
+    and `test_small_and_lazy_staging_load_the_same`, run the default, where small files are copied."""
+    from pipelines.ingest import pipeline
+    monkeypatch.setattr(pipeline, "LAZY_MIN_ROWS", 0)

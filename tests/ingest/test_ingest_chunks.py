@@ -125,3 +125,27 @@ def test_chunk_rows_follow_the_memory_limit():
     assert pipeline._chunk_rows("fee_list", "1MB") == 100_000          # a floor
     with pytest.raises(pipeline.IngestError, match="not a size"):
         pipeline._chunk_rows("fee_list", "lots")
+
+
+@pytest.mark.parametrize("max_lazy", [0, 1])
+def test_small_and_lazy_staging_load_the_same(tmp_path, load, monkeypatch, max_lazy):
+    """A file staged lazily and one copied into the staging table (small files, or beyond MAX_LAZY_PARTS)
+    give the same silver, quarantine and reconciliation; bad rows included."""
+    from pipelines.storage import Lake
+
+    rows = _fee_rows(60)
+    rows[5][11] = "two"
+    rows[40][13] = "12.x"
+    folder = drops.write_canonical_drop(tmp_path / "d", {"fee_list": [drops.FEE_HEAD, *rows[:30]]})
+    drops.write_csv(folder / "fee_list_part2.csv", [drops.FEE_HEAD, *rows[30:]])
+    lazy = Lake(tmp_path / "lazy")
+    rep_lazy = load(folder, lake=lazy)
+    monkeypatch.setattr(pipeline, "MAX_LAZY_PARTS", max_lazy)
+    copied = Lake(tmp_path / "copied")
+    rep = load(folder, lake=copied)
+    for name in ("silver/fee_list", "silver/fee_list_net"):
+        assert _rows(copied, name) == _rows(lazy, name)
+    strip = lambda t: sorted((r["file"], r["line"], r["field"], r["reason"], r["raw_row"]) for r in t.to_pylist())  # noqa: E731
+    assert strip(copied.read("quarantine")) == strip(lazy.read("quarantine")) and len(strip(lazy.read("quarantine"))) == 2
+    counts = lambda r: [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined) for f in r.files]  # noqa: E731
+    assert counts(rep) == counts(rep_lazy) and rep.balanced
