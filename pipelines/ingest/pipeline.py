@@ -443,8 +443,8 @@ class _Staging:
         return nodes.typing_sql(part.info.entity, part.source, self.salt, self.drop_id, part.info.name,
                                 part.ord_, checks=checks)
 
-    def _union(self, entity: str, table: str | None, part) -> str:
-        branches = ([table] if entity in self.tables and table else []) + [part(p) for p in self.parts[entity]]
+    def _union(self, entity: str, table: str, part) -> str:
+        branches = ([table] if entity in self.tables else []) + [part(p) for p in self.parts[entity]]
         return " UNION ALL ".join(branches)
 
     def create_view(self, con, entity: str) -> None:
@@ -493,8 +493,8 @@ class _Staging:
 
     def add(self, con, part: _LazyPart, q_row) -> None:
         """Stage a fast-path file: lazily when it is large and the entity has few lazy parts yet (a view over
-        many of them costs more to plan than to run); else its good rows are copied into the staging table
-        at once and its bad rows quarantined."""
+        many of them costs more to plan than to run); else its typed rows are copied into the staging table
+        at once (bad ones with their `_err`) and its bad rows quarantined."""
         entity = part.info.entity
         if part.rows >= LAZY_MIN_ROWS and len(self.parts[entity]) < MAX_LAZY_PARTS:
             self.parts[entity].append(part)
@@ -659,7 +659,6 @@ def _stage_fast(con, lake: Lake, info: FileInfo, ord_: int, fr: FileReport, drop
 def _arrow_bronze(info: FileInfo, ent, delim: str, drop_id: str, now, invalid: list) -> pa.RecordBatchReader:
     """The file's rows as bronze batches (contract fields as strings, `_line`, lineage but `_drop`), read with
     pyarrow's multi-threaded CSV reader. Rows of the wrong width are counted in `invalid`, not returned."""
-    import numpy as np
     import pyarrow.csv as pacsv
 
     ncol = len(info.headers)
@@ -703,14 +702,13 @@ DICTIONARY_MAX_DISTINCT = 0.3
 def _dictionary_columns(reader: pa.RecordBatchReader) -> tuple[pa.RecordBatchReader, list[str]]:
     """The columns of `reader` worth a dictionary (judged on its first batch), and the reader, whole."""
     import itertools
-    import pyarrow.compute as pc_
 
     first = next(iter(reader), None)
     if first is None:
         return pa.RecordBatchReader.from_batches(reader.schema, []), []
     n = max(first.num_rows, 1)
     cols = [f.name for f, col in zip(first.schema, first.columns)
-            if pc_.count_distinct(col).as_py() <= DICTIONARY_MAX_DISTINCT * n]
+            if pc.count_distinct(col).as_py() <= DICTIONARY_MAX_DISTINCT * n]
     return pa.RecordBatchReader.from_batches(reader.schema, itertools.chain([first], reader)), cols
 
 
@@ -906,10 +904,10 @@ def _net_by_partition(con, lake: Lake, snap, staged: dict[str, str]) -> CopiedFi
     cursors: list = []
 
     def net_of(part, fixmedins: str | None) -> str:
-        # the staged sets narrowed to the partition's institution (each is materialised by the query)
-        mine = {k: t if fixmedins is None else f"(SELECT * FROM {t} WHERE fixmedins_code = {nodes.lit(fixmedins)})"
-                for k, t in staged.items()}
-        return nodes.net_sql(f"({native_select(part, union=False)})", "net", **mine)
+        # with the changes staged, netting reads only them: those of the partition's institution
+        adj = staged["adj"] if fixmedins is None else \
+            f"(SELECT * FROM {staged['adj']} WHERE fixmedins_code = {nodes.lit(fixmedins)})"
+        return nodes.net_sql(f"({native_select(part, union=False)})", "net", adj=adj)
 
     def one(key) -> CopiedFiles:
         if not hasattr(local, "cur"):
