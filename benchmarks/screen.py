@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import config  # noqa: E402
 from pipelines.run import load_drop  # noqa: E402
-from pipelines.screen.catalog import load_catalog  # noqa: E402
+from pipelines.catalog import load_catalog  # noqa: E402
 from pipelines.screen.engines import DuckDBEngine, SparkEngine  # noqa: E402
 from pipelines.screen.pipeline import build_views, register_inputs, screen  # noqa: E402
 from pipelines.screen.sql import render_template  # noqa: E402

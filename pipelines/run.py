@@ -82,7 +82,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         progress: bool = True) -> RunOutcome:
     """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
     from pipelines.publish.cli import gate_and_publish
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
 

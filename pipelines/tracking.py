@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from pipelines.config import REPO_ROOT
-from pipelines.screen.catalog import CATEGORY_KEYS
+from pipelines.catalog import CATEGORY_KEYS
 from pipelines.storage import Lake
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines import config
 from pipelines.run import load_drop, screen_gate_publish
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 from pipelines.screen.sql import GRAIN_KEYS
 from pipelines.storage import Lake
 from pipelines.synth.generator import generate

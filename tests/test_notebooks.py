@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from nbclient import NotebookClient
 
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 from pipelines.tracking import Tracker, log_rule_precision, metric_key, suspect_metrics, tracking_uri
 

@@ -82,7 +82,7 @@ def export_packages(lake: Lake, pairs, out, *, generated_at, conf: dict | None =
     conf = conf if conf is not None else config.load()
     version = version if version is not None else lake.version(SUSPECTS)
     try:
-        from pipelines.screen.catalog import load_catalog
+        from pipelines.catalog import load_catalog
         rules = rule_info(load_catalog())
     except (OSError, ValueError) as exc:  # names fall back to rule ids
         print(f"warning: rule catalog not loaded ({exc}); rule names fall back to ids", file=sys.stderr)

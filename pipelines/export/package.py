@@ -36,13 +36,12 @@ from typing import Iterable, Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contract import SEVERITY_LABELS, SUSPECT_COLUMNS
-from pipelines.screen.engines import SUSPECT_SCHEMA
-from pipelines.screen.catalog import CATEGORY_EN
+from pipelines import contract
+from pipelines.contract import (UsageError, FEEDBACK_ANSWERS, FEEDBACK_FORM, FEEDBACK_REF_LABELS, SEVERITY_LABELS, SUSPECT_COLUMNS,
+                                SUSPECT_SCHEMA)
+from pipelines.catalog import CATEGORY_EN
 
 FORMAT = "fundguard-export/1"
-INSTITUTION_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
 _PACKAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}_\d{4}(-\d{2})?$")
 
 XLSX, CSV, JSON, HTML, FEEDBACK, MANIFEST = (
@@ -53,17 +52,12 @@ PACKAGE_FILES = (XLSX, CSV, JSON, HTML, FEEDBACK)
 LIST_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     col for c in SUSPECT_COLUMNS for col in ([c, ("rule_name", "规则名称")] if c[0] == "rule_id" else [c]))
 
-#: The feedback template (another step ingests it): columns the institution fills, then read-only context.
-FEEDBACK_COLUMNS = ("suspect_id", "answer", "refund_amount", "reason", "evidence_ref")
-FEEDBACK_REF_COLUMNS = ("ref_rule_name", "ref_category", "ref_amount", "ref_event_time", "ref_evidence")
-FEEDBACK_LABELS = {
-    "suspect_id": "疑点编号", "answer": "答复(确认/申诉)", "refund_amount": "退回金额(元)", "reason": "理由说明",
-    "evidence_ref": "佐证材料编号", "ref_rule_name": "规则名称(参考)", "ref_category": "违规类别(参考)",
-    "ref_amount": "涉及金额(元)(参考)", "ref_event_time": "发生时间(参考)", "ref_evidence": "疑点依据(参考)",
-}
-FEEDBACK_CHOICES = ("确认", "申诉")
-#: Every accepted spelling of an answer → its canonical value.
-FEEDBACK_ANSWERS = {"确认": "confirmed", "申诉": "disputed", "confirmed": "confirmed", "disputed": "disputed"}
+#: The feedback template (contract.FEEDBACK_FORM; the workflow ingests it): columns the institution fills,
+#: then read-only context.
+FEEDBACK_COLUMNS = tuple(FEEDBACK_FORM)
+FEEDBACK_REF_COLUMNS = tuple(FEEDBACK_REF_LABELS)
+FEEDBACK_LABELS = {**{c: labels[0] for c, labels in FEEDBACK_FORM.items()}, **FEEDBACK_REF_LABELS}
+FEEDBACK_CHOICES = tuple(spellings[0] for spellings in FEEDBACK_ANSWERS.values())
 
 #: National 3101/3102 violation result keys (rules-catalog §1.3) plus our record keys.
 NATIONAL_KEYS = ("jr_id", "rule_id", "rule_name", "vola_cont", "vola_amt", "vola_amt_stas", "sev_deg",
@@ -76,27 +70,26 @@ CJK_FONT_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", 
                   "Microsoft YaHei", "PingFang", "Hiragino", "AR PL", "Droid Sans Fallback", "Sarasa")
 
 
-class ExportError(ValueError):
+class ExportError(UsageError):
     """A request the export refuses (bad institution code, bad period, unsafe target)."""
 
 
 # ------------------------------------------------------------------------------------------ arguments
 
 def check_institution(code) -> str:
-    """The institution code if it is a plain code (`^[A-Za-z0-9_-]{1,32}$`), else ExportError."""
-    if not isinstance(code, str) or not INSTITUTION_RE.fullmatch(code):
-        raise ExportError(f"institution code {code!r} refused: one plain code of 1-32 letters, digits, '_' or '-' "
-                          "(机构编号不合法，只能导出单个机构)")
-    return code
+    """One plain institution code (contract.check_institution), else ExportError."""
+    try:
+        return contract.check_institution(code)
+    except UsageError as exc:
+        raise ExportError(f"{exc}; only one institution per package (只能导出单个机构)") from None
 
 
 def period_months(period: str) -> list[str]:
-    """The `YYYY-MM` partitions a period covers: `2023` → 12 months, `2023-03` → one."""
-    m = PERIOD_RE.fullmatch(period or "") if isinstance(period, str) else None
-    if not m:
-        raise ExportError(f"period {period!r} refused: use YYYY or YYYY-MM (期间格式应为 YYYY 或 YYYY-MM)")
-    year, month = m.group(1), m.group(2)
-    return [f"{year}-{month}"] if month else [f"{year}-{i:02d}" for i in range(1, 13)]
+    """The `YYYY-MM` partitions a period covers (contract.period_months), else ExportError."""
+    try:
+        return contract.period_months(period)
+    except UsageError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def package_name(institution: str, period: str) -> str:

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
 
     conf = config.load()
     lake = Lake(args.lake or conf["lake"])

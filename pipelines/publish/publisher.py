@@ -16,11 +16,10 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.contract import GOLD_SUSPECTS as GOLD, SUSPECT_PARTITION_BY, SUSPECT_SCHEMA
 from pipelines.storage import Lake, sql_literal
 
-GOLD = "gold/suspects"
-PARTITION_BY = ["fixmedins_code", "period"]
+PARTITION_BY = list(SUSPECT_PARTITION_BY)
 #: silver tables whose `period` values tell which months a run without --period computed
 PERIOD_SOURCES = ("silver/fee_list_net", "silver/mdtrt", "silver/setl", "silver/inv_movement")
 META_PREFIX = "fundguard."

@@ -87,7 +87,7 @@ def recorded_rules(catalog, fingerprint: str, rule_ids: list[str] | None, publis
 
 
 def reproduce(lake: Lake, run_id: str, *, engine=None, catalog=None) -> Reproduction:
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
     from pipelines.screen.engines import DuckDBEngine
     from pipelines.screen.pipeline import screen
 

@@ -22,12 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import contract
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.quality import gx as qgx
-from pipelines.screen.catalog import Catalog, Rule
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.catalog import Catalog, Rule
 from pipelines.storage import Lake
 
-GOLD = "gold/suspects"
+GOLD = contract.GOLD_SUSPECTS
 #: grain -> the silver table a suspect of that grain must refer to
 REFERENCE_TABLES = {"line": "silver/fee_list_net", "visit": "silver/mdtrt", "settlement": "silver/setl",
                     "item-month": "silver/inv_movement"}

@@ -1,7 +1,7 @@
 """`fundguard rules`: list the catalog (by family, tag, status) and lint it."""
 from __future__ import annotations
 
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 
 
 def add_arguments(p) -> None:

@@ -18,7 +18,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from pipelines.run import UsageError, check_institutions, check_period, group_counts, make_engine
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
 
     conf = config.load()

@@ -18,18 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import config
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.screen.sql import to_duckdb
 from pipelines.storage import Lake, native_select, sql_ident
 
-SUSPECT_SCHEMA = pa.schema([
-    ("suspect_id", pa.string()), ("rule_id", pa.string()), ("rule_version", pa.int32()),
-    ("family", pa.string()), ("category", pa.string()), ("severity", pa.string()),
-    ("fixmedins_code", pa.string()), ("period", pa.string()), ("psn_no", pa.string()),
-    ("mdtrt_id", pa.string()), ("setl_id", pa.string()), ("feedetl_sn", pa.string()),
-    ("hilist_code", pa.string()), ("event_time", pa.timestamp("us")), ("amount", pa.decimal128(16, 2)),
-    ("evidence", pa.string()), ("run_id", pa.string()), ("rule_set_fingerprint", pa.string()),
-    ("input_versions", pa.string()), ("published_at", pa.timestamp("us", tz="UTC")),
-])
 
 
 class DuckDBEngine:

@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import contract
-from pipelines.screen.catalog import Catalog, Rule
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.catalog import Catalog, Rule
 from pipelines.screen.sql import (input_versions_json, literal, referenced_columns, referenced_tables, rule_query,
                                   view_query)
 from pipelines.storage import Lake
@@ -23,8 +22,7 @@ INPUT_TABLES: dict[str, str] = {
     "inv_movement": "silver/inv_movement", "kb_hilist": "silver/kb_hilist",
     "kb_item_pair": "silver/kb_item_pair", "kb_param": "silver/kb_param",
 }
-STAGING = "staging/suspects"
-PARTITION_BY = ["fixmedins_code", "period"]
+STAGING = contract.STAGING_SUSPECTS
 #: the shared views every rule may read, materialised once per run
 MATERIALISED_VIEWS = {"fee", "visit", "visit_fund", "visit_diag", "fee_dup_groups"}
 #: the order a materialised view is stored in, for engines that skip storage blocks by min/max (DuckDB): most
@@ -139,14 +137,14 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
         t0 = time.perf_counter()
         q = scoped_query(catalog, rule, run_id=run_id, fingerprint=fingerprint, versions_json=vjson,
                          period=period, institutions=institutions)
-        parts.append(engine.query(q).cast(SUSPECT_SCHEMA))
+        parts.append(engine.query(q).cast(contract.SUSPECT_SCHEMA))
         timings[rule.id] = time.perf_counter() - t0
         if progress:
             print(f"  [{i}/{len(rules)}] {rule.id:<40} {parts[-1].num_rows:>7} 疑点 suspects "
                   f"{timings[rule.id]:6.2f}s", file=sys.stderr)
-    suspects = pa.concat_tables(parts) if parts else SUSPECT_SCHEMA.empty_table()
+    suspects = pa.concat_tables(parts) if parts else contract.SUSPECT_SCHEMA.empty_table()
     suspects = sort_suspects(suspects)
-    staging_version = engine.write(lake, STAGING, suspects, PARTITION_BY) if write_staging else None
+    staging_version = engine.write(lake, STAGING, suspects, list(contract.SUSPECT_PARTITION_BY)) if write_staging else None
     rows_in = {t: engine_count(engine, v) for v, t in INPUT_TABLES.items() if t in used}
     return ScreenResult(run_id, engine.name, fingerprint, used, rules, suspects, staging_version, timings, rows_in)
 

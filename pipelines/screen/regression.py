@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import contract
-from pipelines.screen.catalog import Catalog, Rule
+from pipelines.catalog import Catalog, Rule
 from pipelines.screen.pipeline import INPUT_TABLES, build_views, entity_of_view
 from pipelines.screen.sql import GRAIN_KEYS, rule_query
 

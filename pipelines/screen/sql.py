@@ -8,7 +8,7 @@ import jinja2
 import sqlglot
 from sqlglot import exp
 
-from pipelines.screen.catalog import Catalog, Family, Rule
+from pipelines.catalog import Catalog, Family, Rule
 
 #: Macros every template may use. They expand to Spark SQL that transpiles identically to DuckDB.
 MACROS = r"""

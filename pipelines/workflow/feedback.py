@@ -12,20 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from pipelines.contract import FEEDBACK_ANSWERS, FEEDBACK_FORM
 from pipelines.workflow.cases import Decision, Reject
 from pipelines.workflow.sheets import Form, RowReject, answer_rows, parse_decision_cells, text
 
-FIELDS: dict[str, tuple[str, ...]] = {
-    "suspect_id": ("疑点编号", "疑点ID"),
-    "answer": ("反馈结论", "答复", "反馈意见", "自查结论", "结论"),
-    "refund_amount": ("退回金额", "退款金额", "确认退回金额", "refund"),
-    "reason": ("申诉理由", "理由说明", "理由", "说明"),
-    "evidence_ref": ("佐证材料编号", "证据材料编号", "佐证材料", "证据材料", "证据编号", "evidence"),
-}
-ANSWER_VALUES: dict[str, tuple[str, ...]] = {
-    "confirmed": ("确认", "confirm", "属实确认", "认可"),
-    "disputed": ("申诉", "dispute", "异议", "有异议"),
-}
+FIELDS = FEEDBACK_FORM
+ANSWER_VALUES = FEEDBACK_ANSWERS
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 from pipelines.workflow import precision as P
 from pipelines.workflow import recheck as R
 from pipelines.workflow.sampling import stratum_of
-from pipelines.screen.catalog import CATEGORY_EN
+from pipelines.catalog import CATEGORY_EN
 
 STRATUM_EN = {"三级": "Tertiary", "二级": "Secondary", "一级": "Primary", "无等级": "Ungraded"}
 STATUS_EN = {"published": "Published", "confirmed": "Confirmed", "disputed": "Disputed", "upheld": "Upheld",

@@ -15,10 +15,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contract import GOLD_SUSPECTS, STAGING_SUSPECTS
 from pipelines.storage import Lake
 from pipelines.workflow import cases as C
 
-SUSPECTS, STAGING = "gold/suspects", "staging/suspects"
+SUSPECTS, STAGING = GOLD_SUSPECTS, STAGING_SUSPECTS
 EVENTS, REJECTS, DRAWS = "gold/case_events", "gold/case_rejects", "gold/inspection_draws"
 FIXMEDINS = "silver/fixmedins"
 CASE_FIELDS = ["suspect_id", "rule_id", "family", "category", "severity", "fixmedins_code", "period", "psn_no",

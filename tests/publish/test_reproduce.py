@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.publish import reproduce as rp
 from pipelines.publish.publisher import publish
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 from pipelines.screen.engines import DuckDBEngine
 from pipelines.screen.pipeline import screen
 from pipelines.screen.regression import typed_csv
@@ -66,7 +66,7 @@ def test_a_changed_rule_set_cannot_reproduce(published, monkeypatch, capsys):
     changed.templates["daily_cap"] = changed.templates["daily_cap"] + "\n-- edited since the run\n"
     with pytest.raises(rp.NotReproducible, match="fingerprint"):
         rp.reproduce(lake, "R1", catalog=changed)
-    monkeypatch.setattr("pipelines.screen.catalog.load_catalog", lambda *a, **k: changed)
+    monkeypatch.setattr("pipelines.catalog.load_catalog", lambda *a, **k: changed)
     assert rp.run(Namespace(run_id="R1", lake=str(lake.root), engine="duckdb")) == 2
     assert "fingerprint" in capsys.readouterr().err
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import contract
-from pipelines.screen.catalog import Catalog, Rule, load_catalog
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.catalog import Catalog, Rule, load_catalog
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 
 D = Decimal

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines import config
 from pipelines.run import load_drop
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 from pipelines.screen.engines import DuckDBEngine
 from pipelines.screen.pipeline import screen
 from pipelines.storage import Lake

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 from pipelines.screen.regression import expected_keys
 
 CATALOG = load_catalog()

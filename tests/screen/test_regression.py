@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 from pipelines.screen.engines import DuckDBEngine
 from pipelines.screen.regression import run_case
 

@@ -37,7 +37,7 @@ def test_param_text_macro():
 
 def test_referenced_columns_are_what_the_library_names():
     """Inputs are read with the columns the views and rules name; a column no rule names is not read."""
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
     from pipelines.screen.sql import referenced_columns
     catalog = load_catalog()
     rules = catalog.select()
@@ -50,7 +50,7 @@ def test_referenced_columns_are_what_the_library_names():
 
 
 def test_a_run_builds_only_the_shared_views_its_rules_read():
-    from pipelines.screen.catalog import load_catalog
+    from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import needed_views
     catalog = load_catalog()
     by_family = lambda f: [r for r in catalog.select() if r.family == f]  # noqa: E731

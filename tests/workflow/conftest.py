@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.contract import arrow_schema
-from pipelines.screen.engines import SUSPECT_SCHEMA
+from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 
 UTC = dt.timezone.utc

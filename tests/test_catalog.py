@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.screen.catalog import load_catalog
+from pipelines.catalog import load_catalog
 
 
 def test_catalog_is_clean():
