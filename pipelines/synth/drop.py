@@ -1,4 +1,5 @@
-"""Writing a drop: streaming CSV/Parquet writers and the batch finaliser shared by background and cases.
+"""Writing a drop: streaming CSV/Parquet writers and the batch finaliser shared by background and cases;
+number formatting is in `formats.py`, person rows in `persons.py`.
 
 A `Batch` holds persons, visits and fee lines of a group of persons as numpy arrays (plain integers:
 day of year, seconds of day, cnt in 1/10,000, pric in 1/1,000,000, money in cents). `DropWriter.write`
@@ -22,59 +23,9 @@ import pyarrow.parquet as pq
 from pipelines.contract import ENTITIES
 
 from . import kb as K
+from .formats import by_unique, fmt_cnt, fmt_fixed, fmt_pric, round_amount
 
 I64 = np.int64
-
-
-# ----------------------------------------------------------------------------------------- formatting
-def fmt_fixed(values: np.ndarray, scale: int) -> pa.Array:
-    """Integers in units of 10**-scale -> decimal strings with exactly `scale` decimals."""
-    v = np.asarray(values, dtype=I64)
-    a = np.abs(v)
-    p = 10 ** scale
-    whole = pc.cast(pa.array(a // p), pa.string())
-    if scale == 0:
-        s = whole
-    else:
-        frac = pc.utf8_lpad(pc.cast(pa.array(a % p), pa.string()), scale, "0")
-        s = pc.binary_join_element_wise(whole, frac, ".")
-    neg = v < 0
-    if neg.any():
-        s = pc.if_else(pa.array(neg), pc.binary_join_element_wise("-", s, ""), s)
-    return s
-
-
-def fmt_cnt(c4: np.ndarray) -> pa.Array:
-    """cnt: integers as '3', others with up to 4 decimals ('12.5')."""
-    c4 = np.asarray(c4, dtype=I64)
-    whole = c4 % 10_000 == 0
-    s_int = fmt_fixed(np.where(whole, c4 // 10_000, 0), 0)
-    s_dec = pc.utf8_rtrim(fmt_fixed(c4, 4), "0")
-    return pc.if_else(pa.array(whole), s_int, s_dec)
-
-
-def fmt_pric(p6: np.ndarray) -> pa.Array:
-    """pric: 2 decimals when exact to the cent, else 6."""
-    p6 = np.asarray(p6, dtype=I64)
-    cent = p6 % 10_000 == 0
-    return pc.if_else(pa.array(cent), fmt_fixed(p6 // 10_000, 2), fmt_fixed(p6, 6))
-
-
-def by_unique(values: np.ndarray, fmt) -> pa.Array:
-    """Format each distinct value once, then gather."""
-    u, inv = np.unique(np.asarray(values), return_inverse=True)
-    return fmt(u).take(pa.array(inv.astype(I64)))
-
-
-def round_amount(c4: np.ndarray, p6: np.ndarray) -> np.ndarray:
-    """det_item_fee_sumamt in cents = round(cnt*pric, 2), half away from zero."""
-    prod = np.abs(c4.astype(I64)) * p6.astype(I64)          # units of 1e-10 yuan
-    cents = (prod + 50_000_000) // 100_000_000
-    return np.where(c4 < 0, -cents, cents)
-
-
-def is_tie(c4: np.ndarray, p6: np.ndarray) -> np.ndarray:
-    return (np.abs(c4.astype(I64)) * p6.astype(I64)) % 100_000_000 == 50_000_000
 
 
 # ----------------------------------------------------------------------------------------- batch
@@ -116,13 +67,7 @@ class Batch:
     v_id: np.ndarray | None = None
 
 
-def empty_lines() -> dict[str, list]:
-    return {k: [] for k in ("l_v", "l_item", "l_day", "l_sec", "l_c4", "l_p6", "l_lv", "l_init", "l_tk",
-                            "l_cap6", "l_resend")}
-
-
 DEPTS = ("A03", "A04", "A05", "A07", "A12", "A13", "A14", "A01", "A10", "A50")   # 内外妇儿眼耳皮... 科别
-DSCG_WAY = {0: None, 1: "1", 5: "5"}
 INPATIENT_MED = (21, 24, 28, 52)
 
 
@@ -419,45 +364,3 @@ class DropWriter:
         self.billed += np.bincount(flat, weights=b.l_c4.astype(np.float64),
                                    minlength=self.billed.size).reshape(self.billed.shape)
         self.last_setl = (setl_day, setl_sec, medfee, s_own)
-
-
-# ----------------------------------------------------------------------------------------- persons
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
-GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国文辉鑫宇浩然子轩梓涵一诺欣怡思远雨桐博文嘉怡佳琪俊杰晨曦志强海燕红梅玉兰淑珍建华春梅永刚丽娟")
-CHECK_W = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=I64)
-CHECK_C = np.array(list("10X98765432"))
-
-
-def persons_table(w: DropWriter, b: Batch, rng: np.random.Generator) -> pa.Table:
-    """psn rows: fake names and 18-character ID numbers consistent with birth date and sex."""
-    n = len(b.p_seq)
-    sur = np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n)]
-    g1 = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]
-    g2 = np.array(GIVEN + [""] * 30)[rng.integers(0, len(GIVEN) + 30, n)]
-    names = np.char.add(np.char.add(sur.astype(str), g1.astype(str)), g2.astype(str))
-    area = np.array([int(a) for a in rng.choice(["330102", "330105", "330106", "330108", "330110", "330122"], n)])
-    order = rng.integers(0, 500, n) * 2 + np.where(b.p_gend == 1, 1, 0)   # odd = male
-    digits = np.zeros((n, 17), dtype=I64)
-    for k, (v, width) in enumerate(((area, 6), (b.p_by.astype(I64), 4), (b.p_bm.astype(I64), 2),
-                                    (b.p_bd.astype(I64), 2), (order.astype(I64), 3))):
-        start = sum(wd for _, wd in ((area, 6), (b.p_by, 4), (b.p_bm, 2), (b.p_bd, 2), (order, 3))[:k])
-        for j in range(width):
-            digits[:, start + j] = v // 10 ** (width - 1 - j) % 10
-    check = CHECK_C[(digits * CHECK_W).sum(1) % 11]
-    body = pc.cast(pa.array(area * 10**11 + b.p_by.astype(I64) * 10**7 + b.p_bm.astype(I64) * 10**5
-                            + b.p_bd.astype(I64) * 10**3 + order.astype(I64)), pa.string())
-    certno = pc.binary_join_element_wise(body, pa.array(check.astype(str)), "")
-    brdy = pc.binary_join_element_wise(
-        pc.cast(pa.array(b.p_by.astype(I64)), pa.string()),
-        pc.utf8_lpad(pc.cast(pa.array(b.p_bm.astype(I64)), pa.string()), 2, "0"),
-        pc.utf8_lpad(pc.cast(pa.array(b.p_bd.astype(I64)), pa.string()), 2, "0"), "-")
-    dies = b.p_die >= 0
-    psn_type = np.where(b.p_insu == 310, np.where(rng.random(n) < 0.25, "1102", "1101"),
-                        np.where(rng.random(n) < 0.2, "1403", "1401"))
-    return pa.table({
-        "psn_no": w.psn_no(b.p_seq), "psn_name": pa.array(names.tolist()), "certno": certno,
-        "gend": pa.array(b.p_gend.astype(str)), "brdy": brdy,
-        "insutype": pa.array(b.p_insu.astype(str)), "psn_type": pa.array(psn_type),
-        "insu_admdvs": pa.array(np.full(n, w.admdvs)),
-        "die_date": pc.if_else(pa.array(dies), w.date(np.maximum(b.p_die, 0)), pa.nulls(n, pa.string())),
-    })

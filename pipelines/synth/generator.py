@@ -70,11 +70,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from . import kb as K
-from .background import DX, Background
-from .cases import CaseBuilder, Injector
-from .drop import DropWriter, Institutions, persons_table
+from .background import Background
+from .case_builder import CaseBuilder
+from .cases import Injector
+from .drop import DropWriter, Institutions
+from .formats import fmt_cnt, fmt_pric
+from .persons import persons_table
+from .profiles import DX
 
 FAMILIES = ("gender_restricted", "age_restricted", "inpatient_only", "hosp_level_restricted",
             "indication_restricted", "daily_cap", "per_diem_over_stay", "min_interval", "pay_days_exceeded",
@@ -281,8 +286,6 @@ def write_inventory(w: DropWriter, tracked: np.ndarray, inj: Injector, rng: np.r
                             hilist_code=kb.codes[j], note="billed quantity above stock supplied to the month's end"))
     rows = all_rows
     if rows:
-        import pyarrow as pa
-        from .drop import fmt_cnt, fmt_pric
         a = list(zip(*rows))
         ii, jj = np.array(a[0]), np.array(a[1])
         p6 = np.array([x if x is not None else -1 for x in a[4]])
