@@ -39,6 +39,48 @@ def confirmed_amount(case) -> Decimal:
     return _dec(case["verdict_amount"] if case["verdict"] == "upheld" else case["answer_amount"])
 
 
+def coverage_by_stratum(inst: pd.DataFrame, strata: dict, *, inspected: set, with_suspects: set,
+                        answered: set) -> list[dict]:
+    """Per stratum (the configured ones first, then any other found): institutions, how many have suspects,
+    answered, were inspected, and the inspection coverage rate."""
+    coverage = []
+    for name in list(strata) + sorted(set(inst["stratum"]) - set(strata)):
+        codes = set(inst.loc[inst["stratum"] == name, "fixmedins_code"])
+        n_insp = len(codes & inspected)
+        coverage.append({"stratum": name, "institutions": len(codes), "with_suspects": len(codes & with_suspects),
+                         "answered": len(codes & answered), "inspected": n_insp,
+                         "coverage_rate": (n_insp / len(codes)) if codes else None})
+    return coverage
+
+
+def findings_by_category(c: pd.DataFrame) -> list[dict]:
+    """Per violation category, largest flagged amount first: findings, amounts flagged, confirmed (needs the
+    `_confirmed_amount` column) and recovered, and positive outcomes."""
+    by_category = []
+    for cat, g in c.groupby("category", sort=True):
+        by_category.append({"category": cat, "findings": len(g), "amount": _sum(g["amount"]),
+                            "positive": int((g["outcome"] == "positive").sum()),
+                            "confirmed_amount": _sum(g["_confirmed_amount"]),
+                            "recovered_amount": _sum(g["recovered_amount"])})
+    by_category.sort(key=lambda r: (-r["amount"], r["category"]))
+    return by_category
+
+
+def onsite_figures(verified: pd.DataFrame, inspected: set) -> dict:
+    """On-site verification: institutions inspected, verified and with an upheld problem; items verified
+    and upheld, and the two rates."""
+    verified_inst = set(verified["fixmedins_code"])
+    with_problems = set(verified.loc[verified["verdict"] == "upheld", "fixmedins_code"])
+    n_upheld = int((verified["verdict"] == "upheld").sum())
+    return {
+        "institutions_inspected": len(inspected), "institutions_verified": len(verified_inst),
+        "institutions_with_problems": len(with_problems),
+        "discovery_rate": (len(with_problems) / len(verified_inst)) if verified_inst else None,
+        "items_verified": len(verified), "items_upheld": n_upheld,
+        "item_upheld_rate": (n_upheld / len(verified)) if len(verified) else None,
+    }
+
+
 def period_figures(cases: pd.DataFrame, *, period: str, institutions: pd.DataFrame, draws: pd.DataFrame,
                    previous_cases: pd.DataFrame | None = None, conf: dict, strata: dict) -> dict:
     """Every figure of the period report (see the module doc). Amounts are exact Decimals."""
@@ -47,44 +89,13 @@ def period_figures(cases: pd.DataFrame, *, period: str, institutions: pd.DataFra
     inst["stratum"] = inst["hosp_lv"].map(lambda lv: stratum_of(lv, strata) or "无等级")
     verified = cases[cases["verdict"].notna()]
     inspected = set(verified["fixmedins_code"]) | set(draws["fixmedins_code"] if not draws.empty else [])
-    with_problems = set(verified.loc[verified["verdict"] == "upheld", "fixmedins_code"])
     with_suspects = set(cases["fixmedins_code"])
     answered = set(cases.loc[cases["answer"].notna(), "fixmedins_code"])
-
-    coverage = []
-    for name in list(strata) + sorted(set(inst["stratum"]) - set(strata)):
-        codes = set(inst.loc[inst["stratum"] == name, "fixmedins_code"])
-        n_insp = len(codes & inspected)
-        coverage.append({"stratum": name, "institutions": len(codes), "with_suspects": len(codes & with_suspects),
-                         "answered": len(codes & answered), "inspected": n_insp,
-                         "coverage_rate": (n_insp / len(codes)) if codes else None})
     total = len(inst)
     covered = len(set(inst["fixmedins_code"]) & inspected)
 
     c = cases.copy()
     c["_confirmed_amount"] = [confirmed_amount(r) for r in c.to_dict("records")] if not c.empty else []
-    by_category = []
-    for cat, g in c.groupby("category", sort=True):
-        by_category.append({"category": cat, "findings": len(g), "amount": _sum(g["amount"]),
-                            "positive": int((g["outcome"] == "positive").sum()),
-                            "confirmed_amount": _sum(g["_confirmed_amount"]),
-                            "recovered_amount": _sum(g["recovered_amount"])})
-    by_category.sort(key=lambda r: (-r["amount"], r["category"]))
-
-    status_counts = {s: int((c["status"] == s).sum()) for s in STATUS_EN}
-    outcome_counts = {o: int((c["outcome"] == o).sum()) for o in ("positive", "negative", "pending", "unanswered")}
-    amounts = {"flagged": _sum(c["amount"]), "confirmed": _sum(c["_confirmed_amount"]),
-               "recovered": _sum(c["recovered_amount"])}
-
-    verified_inst = set(verified["fixmedins_code"])
-    n_upheld = int((verified["verdict"] == "upheld").sum())
-    onsite = {
-        "institutions_inspected": len(inspected), "institutions_verified": len(verified_inst),
-        "institutions_with_problems": len(with_problems),
-        "discovery_rate": (len(with_problems) / len(verified_inst)) if verified_inst else None,
-        "items_verified": len(verified), "items_upheld": n_upheld,
-        "item_upheld_rate": (n_upheld / len(verified)) if len(verified) else None,
-    }
     prec = P.rule_precision(c, min_precision=float(prec_conf["min_precision"]),
                             min_decided=int(prec_conf["min_decided"]))
     recheck_rows = pd.DataFrame(columns=R.COLUMNS)
@@ -93,13 +104,15 @@ def period_figures(cases: pd.DataFrame, *, period: str, institutions: pd.DataFra
     return {
         "period": period,
         "institutions": {"total": total, "inspected": covered, "coverage_rate": covered / total if total else None},
-        "coverage": coverage,
+        "coverage": coverage_by_stratum(inst, strata, inspected=inspected, with_suspects=with_suspects,
+                                        answered=answered),
         "findings": {"total": len(c), "institutions": len(with_suspects)},
-        "by_category": by_category,
-        "status_counts": status_counts,
-        "outcome_counts": outcome_counts,
-        "amounts": amounts,
-        "onsite": onsite,
+        "by_category": findings_by_category(c),
+        "status_counts": {s: int((c["status"] == s).sum()) for s in STATUS_EN},
+        "outcome_counts": {o: int((c["outcome"] == o).sum()) for o in ("positive", "negative", "pending", "unanswered")},
+        "amounts": {"flagged": _sum(c["amount"]), "confirmed": _sum(c["_confirmed_amount"]),
+                    "recovered": _sum(c["recovered_amount"])},
+        "onsite": onsite_figures(verified, inspected),
         "precision": prec.to_dict("records"),
         "rules_to_review": prec.loc[prec["review"], "rule_id"].tolist(),
         "recheck": recheck_rows.to_dict("records"),

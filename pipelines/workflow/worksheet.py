@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from pipelines.workflow.cases import Decision, Reject
+from pipelines.workflow.cases import STATUS_LABELS, Decision, Reject
 from pipelines.workflow.sheets import (CellError, Form, FormError, RowReject, answer_rows, meta_value,
                                        parse_date, parse_decision_cells, text)
 
@@ -63,64 +63,89 @@ def worksheet_id(institution: str, period: str, suspect_ids) -> str:
     return hashlib.sha256("|".join([institution, period, *suspect_ids]).encode()).hexdigest()[:16]
 
 
-def build_worksheet(items: pd.DataFrame, *, institution: str, institution_name: str, period: str,
-                    inspectors: str | None = None, inspection_date: dt.date | None = None) -> bytes:
-    """The worksheet as .xlsx bytes (team block, items, drop-down for the conclusion, instructions)."""
-    import openpyxl
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.worksheet.datavalidation import DataValidation
+FILL_IN = "FFF2CC"          # background of the cells the team fills in
+ON_SITE = ("conclusion", "recovered_amount", "notes")
+INSTRUCTIONS = (
+    ("检查人员 inspectors", "全部检查人员姓名，用顿号分隔 / every inspector of the team"),
+    ("检查日期 inspection_date", "yyyy-mm-dd"),
+    ("核查结论 conclusion", "属实 (upheld) 或 不属实 (dismissed)；未核查的留空 / leave blank if not checked"),
+    ("应追回金额 recovered_amount", "属实时必填，不超过涉及金额，可为0；不属实留空 / upheld: required, ≤ amount"),
+    ("备注 notes", "核查情况说明 / what was found"),
+    ("其他列 other columns", "预填信息，勿改 / pre-filled, do not change"),
+)
 
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "工作底稿"
-    fill_in = PatternFill("solid", fgColor="FFF2CC")
+
+def item_row(no: int, item: dict) -> list:
+    """The worksheet row of one item to verify: pre-filled values as Excel takes them, on-site cells empty."""
+    values = []
+    for col, _ in COLUMNS:
+        if col == "no":
+            v = no
+        elif col == "priority":
+            v = PRIORITY_LABELS[item["priority"]]
+        elif col in ON_SITE:
+            v = None
+        else:
+            v = item.get(col)
+            if v is not None and not isinstance(v, (str, int, float)) and pd.isna(v):
+                v = None
+            if isinstance(v, Decimal):
+                v = float(v)
+            if isinstance(v, pd.Timestamp):
+                v = v.to_pydatetime().replace(tzinfo=None)
+            if col == "status":
+                v = f"{STATUS_LABELS[v]} {v}"
+        values.append(v)
+    return values
+
+
+def _write_team_block(ws, *, institution: str, institution_name: str, period: str, inspectors: str | None,
+                      inspection_date: dt.date | None, suspect_ids: list[str]) -> None:
+    """Title and the block above the table; inspectors and date are highlighted for the team to fill in."""
+    from openpyxl.styles import Font, PatternFill
+
     ws.append(["现场检查工作底稿 On-site inspection worksheet"])
     ws["A1"].font = Font(bold=True, size=14)
     block = [("机构编号 institution", institution), ("机构名称 institution_name", institution_name),
              ("检查期间 period", period), ("检查人员 inspectors", inspectors),
              ("检查日期 inspection_date", inspection_date),
-             ("底稿编号 worksheet_id", worksheet_id(institution, period, items["suspect_id"].tolist()))]
+             ("底稿编号 worksheet_id", worksheet_id(institution, period, suspect_ids))]
     for label, value in block:
         ws.append([label, value])
     for r in (5, 6):
-        ws.cell(row=r, column=2).fill = fill_in
+        ws.cell(row=r, column=2).fill = PatternFill("solid", fgColor=FILL_IN)
     ws.cell(row=6, column=2).number_format = "yyyy-mm-dd"
     ws.append([])
+
+
+def _write_items(ws, items: pd.DataFrame) -> tuple[int, int]:
+    """The table header and one row per item; returns the first and last item row (one row when empty)."""
+    from openpyxl.styles import Alignment, Font
+
     header_row = ws.max_row + 1
     ws.append([h for _, h in COLUMNS])
     for c in ws[header_row]:
         c.font = Font(bold=True)
         c.alignment = Alignment(wrap_text=True, vertical="top")
     for i, r in enumerate(items.to_dict("records"), start=1):
-        values = []
-        for col, _ in COLUMNS:
-            if col == "no":
-                v = i
-            elif col == "priority":
-                v = PRIORITY_LABELS[r["priority"]]
-            elif col in ("conclusion", "recovered_amount", "notes"):
-                v = None
-            else:
-                v = r.get(col)
-                if v is not None and not isinstance(v, (str, int, float)) and pd.isna(v):
-                    v = None
-                if isinstance(v, Decimal):
-                    v = float(v)
-                if isinstance(v, pd.Timestamp):
-                    v = v.to_pydatetime().replace(tzinfo=None)
-                if col == "status":
-                    from pipelines.workflow.cases import STATUS_LABELS
-                    v = f"{STATUS_LABELS[v]} {v}"
-            values.append(v)
-        ws.append(values)
-    first, last = header_row + 1, max(header_row + len(items), header_row + 1)
+        ws.append(item_row(i, r))
+    return header_row + 1, max(header_row + len(items), header_row + 1)
+
+
+def _format_items(ws, first: int, last: int) -> None:
+    """Drop-down for the conclusion, highlighted on-site cells, number formats, widths, frozen header."""
+    from openpyxl.styles import PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     names = [c for c, _ in COLUMNS]
-    letter = {c: openpyxl.utils.get_column_letter(names.index(c) + 1) for c in names}
+    letter = {c: get_column_letter(names.index(c) + 1) for c in names}
     dv = DataValidation(type="list", formula1='"属实,不属实"', allow_blank=True, showErrorMessage=True,
                         error="属实(upheld) 或 不属实(dismissed)")
     ws.add_data_validation(dv)
     dv.add(f"{letter['conclusion']}{first}:{letter['conclusion']}{last}")
-    for col in ("conclusion", "recovered_amount", "notes"):
+    fill_in = PatternFill("solid", fgColor=FILL_IN)
+    for col in ON_SITE:
         for row in range(first, last + 1):
             ws[f"{letter[col]}{row}"].fill = fill_in
     for col in ("amount", "answer_amount", "recovered_amount"):
@@ -135,15 +160,22 @@ def build_worksheet(items: pd.DataFrame, *, institution: str, institution_name: 
     ws.column_dimensions["A"].width = 26
     ws.freeze_panes = ws.cell(row=first, column=3)
 
+
+def build_worksheet(items: pd.DataFrame, *, institution: str, institution_name: str, period: str,
+                    inspectors: str | None = None, inspection_date: dt.date | None = None) -> bytes:
+    """The worksheet as .xlsx bytes (team block, items, drop-down for the conclusion, instructions)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "工作底稿"
+    _write_team_block(ws, institution=institution, institution_name=institution_name, period=period,
+                      inspectors=inspectors, inspection_date=inspection_date,
+                      suspect_ids=items["suspect_id"].tolist())
+    first, last = _write_items(ws, items)
+    _format_items(ws, first, last)
     guide = wb.create_sheet("填写说明 Instructions")
-    for row in (
-        ("检查人员 inspectors", "全部检查人员姓名，用顿号分隔 / every inspector of the team"),
-        ("检查日期 inspection_date", "yyyy-mm-dd"),
-        ("核查结论 conclusion", "属实 (upheld) 或 不属实 (dismissed)；未核查的留空 / leave blank if not checked"),
-        ("应追回金额 recovered_amount", "属实时必填，不超过涉及金额，可为0；不属实留空 / upheld: required, ≤ amount"),
-        ("备注 notes", "核查情况说明 / what was found"),
-        ("其他列 other columns", "预填信息，勿改 / pre-filled, do not change"),
-    ):
+    for row in INSTRUCTIONS:
         guide.append(list(row))
     guide.column_dimensions["A"].width = 28
     guide.column_dimensions["B"].width = 80
