@@ -1,8 +1,10 @@
 """The rule catalog: rules are data (rules/catalog/*.yml), their SQL is a template (rules/templates/*.sql).
 
-A rule instance binds a template's parameters; thresholds come from knowledge-base tables the template
-joins, never from here. `lint()` is the catalog's own test: unique ids, known family, existing template,
-every parameter bound, required metadata present.
+One catalog file per template, named after it: the instances of `rules/templates/daily_cap.sql` live in
+`rules/catalog/daily_cap.yml`. A rule instance binds a template's parameters; thresholds come from
+knowledge-base tables the template joins, never from here. `lint()` is the catalog's own test: unique ids,
+known family, existing template, every parameter bound, required metadata present, each rule in the file
+of its template.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ REQUIRED_KEYS = ("id", "version", "family", "template", "name", "category", "sev
                  "legal_basis", "description")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]+$")
 _PARAM_RE = re.compile(r"\{\{\s*params\.([a-zA-Z_][a-zA-Z0-9_]*)")
+_ITEM_RE = re.compile(r"^(?P<indent> *)- id:\s*['\"]?(?P<id>[^'\"\s#]+)")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ class Rule:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def catalog_file(self) -> str:
+        """The catalog file this rule belongs in: the one named after its template."""
+        return f"{self.template}.yml"
 
 
 @dataclass
@@ -126,6 +134,9 @@ class Catalog:
                 problems.append(f"{where}: unknown family {r.family!r}")
             elif not r.id.startswith(r.family):
                 problems.append(f"{where}: id must start with its family ({r.family}_...)")
+            if r.source and r.source != r.catalog_file:
+                problems.append(f"{where}: a catalog file holds only the rules of the template it is named "
+                                f"after; template {r.template!r} belongs in catalog/{r.catalog_file}")
             if r.template not in self.templates:
                 problems.append(f"{where}: template {r.template!r} not in rules/templates")
             else:
@@ -153,6 +164,29 @@ class Catalog:
         for rid in retired_ids & set(seen):
             problems.append(f"{rid}: id of a deprecated rule reused")
         return problems
+
+    def entry(self, rule: Rule) -> tuple[Path, int, str]:
+        """Where a rule is written: its catalog file, the entry's first line (1-based) and its YAML text."""
+        path = self.rules_dir / "catalog" / rule.source
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return (path, *_entry_lines(lines, rule.id))
+
+
+def _entry_lines(lines: list[str], rule_id: str) -> tuple[int, str]:
+    """The list item `- id: <rule_id>` of a catalog file's lines, up to the next line indented as little."""
+    for start, line in enumerate(lines):
+        m = _ITEM_RE.match(line)
+        if m and m["id"] == rule_id:
+            break
+    else:
+        raise KeyError(rule_id)
+    indent = len(m["indent"])
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return start + 1, "\n".join(lines[start:end]) + "\n"
 
 
 def _rule_dict(r: Rule) -> dict:

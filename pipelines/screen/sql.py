@@ -9,19 +9,11 @@ import sqlglot
 from sqlglot import exp
 
 from pipelines.catalog import Catalog, Family, Rule
+from pipelines.config import REPO_ROOT
+from pipelines.storage import sql_literal
 
-#: Macros every template may use. They expand to Spark SQL that transpiles identically to DuckDB.
-MACROS = r"""
-{%- macro num(x) -%}CAST(CAST({{ x }} AS DECIMAL(18,2)) AS STRING){%- endmacro -%}
-{%- macro ymd(x) -%}date_format({{ x }}, 'yyyy-MM-dd'){%- endmacro -%}
-{%- macro ymdhm(x) -%}date_format({{ x }}, 'yyyy-MM-dd HH:mm'){%- endmacro -%}
-{%- macro month(x) -%}date_format({{ x }}, 'yyyy-MM'){%- endmacro -%}
-{%- macro param(key) -%}(SELECT CAST(max(value) AS DECIMAL(16,6)) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
-{%- macro param_text(key) -%}(SELECT max(value) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
-{%- macro qty(x) -%}CASE WHEN CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) LIKE '%.%' THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING))) ELSE CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) END{%- endmacro -%}
-{%- macro sn_key(x) -%}concat(lpad(CAST(length(regexp_replace({{ x }}, '^0+', '')) AS STRING), 6, '0'), regexp_replace({{ x }}, '^0+', ''), '|', {{ x }}){%- endmacro -%}
-{%- macro age_at(brdy, d) -%}(year({{ d }}) - year({{ brdy }}) - CASE WHEN month({{ d }}) * 100 + day({{ d }}) < month({{ brdy }}) * 100 + day({{ brdy }}) THEN 1 ELSE 0 END){%- endmacro -%}
-"""
+#: The macros every template and view may call (`month`, `num`, `ymd`, `param`, …): a Jinja macros file.
+MACROS_FILE = REPO_ROOT / "rules" / "macros.sql"
 
 SUSPECT_SELECT = ("fixmedins_code", "psn_no", "mdtrt_id", "setl_id", "feedetl_sn", "hilist_code", "event_time",
                   "period", "amount", "evidence")
@@ -32,25 +24,48 @@ GRAIN_KEYS = {
     "item-month": ("fixmedins_code", "hilist_code", "period"),
 }
 
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
+def spark_literal(value) -> str:
+    """A Python value as a Spark SQL literal (lists become `('a', 'b')` for IN).
 
-def literal(value) -> str:
-    """A Python value as a Spark SQL literal (lists become `('a', 'b')` for IN)."""
+    Two SQL dialects meet in FundGuard, so there are two literal helpers, each defined once:
+    `storage.sql_literal` writes standard SQL (a quote doubled, `'it''s'`; a backslash is a plain character)
+    for delta-rs predicates, and this one writes the rule library's Spark SQL, which sqlglot carries to
+    DuckDB. Spark reads a backslash in a string as an escape and `'it''s'` as two adjacent literals
+    concatenated (`its`: the quote is lost), so its strings escape both characters with a backslash. NULL
+    and numbers are the same in both dialects and come from `sql_literal`.
+    """
     if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(literal(v) for v in value) + ")"
-    if value is None:
-        return "NULL"
+        return "(" + ", ".join(spark_literal(v) for v in value) + ")"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if value is None or isinstance(value, (int, float)):
+        return sql_literal(value)
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+#: the name screen/pipeline.py imports; the same function
+literal = spark_literal
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> jinja2.Environment:
+    """The template environment, with every macro of rules/macros.sql as a global."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(MACROS_FILE.parent), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True)
+    module = env.get_template(MACROS_FILE.name).module
+    env.globals.update({k: v for k, v in vars(module).items() if isinstance(v, jinja2.runtime.Macro)})
+    return env
+
+
+def macro_names() -> list[str]:
+    """The macros rules/macros.sql defines."""
+    return sorted(k for k, v in _jinja().globals.items() if isinstance(v, jinja2.runtime.Macro))
+
+
 def render_template(template_sql: str, params: dict) -> str:
-    bound = {k: literal(v) for k, v in params.items()}
-    return _env.from_string(MACROS + template_sql).render(params=bound).strip().rstrip(";")
+    bound = {k: spark_literal(v) for k, v in params.items()}
+    return _jinja().from_string(template_sql).render(params=bound).strip().rstrip(";")
 
 
 def rule_query(catalog: Catalog, rule: Rule) -> str:
@@ -59,12 +74,12 @@ def rule_query(catalog: Catalog, rule: Rule) -> str:
     body = render_template(catalog.templates[rule.template], rule.params)
     keys = ", ".join(f"coalesce(CAST({k} AS STRING), '')" for k in GRAIN_KEYS[family.grain])
     return f"""SELECT
-  sha2(concat_ws('|', {literal(rule.id)}, {keys}), 256) AS suspect_id,
-  {literal(rule.id)} AS rule_id,
+  sha2(concat_ws('|', {spark_literal(rule.id)}, {keys}), 256) AS suspect_id,
+  {spark_literal(rule.id)} AS rule_id,
   {int(rule.version)} AS rule_version,
-  {literal(rule.family)} AS family,
-  {literal(rule.category)} AS category,
-  {literal(rule.severity)} AS severity,
+  {spark_literal(rule.family)} AS family,
+  {spark_literal(rule.category)} AS category,
+  {spark_literal(rule.severity)} AS severity,
   CAST(fixmedins_code AS STRING) AS fixmedins_code,
   CAST(period AS STRING) AS period,
   CAST(psn_no AS STRING) AS psn_no,

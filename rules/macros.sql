@@ -1,0 +1,23 @@
+{#- Macros every rule template and shared view may call: `{{ month('fee_ocur_time') }}`, `{{ param('key') }}`.
+    Loaded by pipelines/screen/sql.py. Each expands to Spark SQL that sqlglot carries to DuckDB unchanged in
+    meaning (tests/screen/test_sql.py runs them on DuckDB).
+
+    num(x)          an amount as text with two decimals: '12.50'
+    ymd(x)          a date or timestamp as 'yyyy-MM-dd'
+    ymdhm(x)        a timestamp as 'yyyy-MM-dd HH:mm'
+    month(x)        the period of a date or timestamp: 'yyyy-MM'
+    param(key)      kb_param's value of `key` as DECIMAL(16,6) (NULL when absent)
+    param_text(key) kb_param's value of `key` as text (NULL when absent)
+    qty(x)          a quantity as text without trailing zeros: 2, 0.5, 12.8
+    sn_key(x)       a sort key ordering digit strings numerically ('2' < '007' < '10'), ties by the text
+    age_at(brdy, d) completed years at date d of a person born on brdy
+-#}
+{%- macro num(x) -%}CAST(CAST({{ x }} AS DECIMAL(18,2)) AS STRING){%- endmacro -%}
+{%- macro ymd(x) -%}date_format({{ x }}, 'yyyy-MM-dd'){%- endmacro -%}
+{%- macro ymdhm(x) -%}date_format({{ x }}, 'yyyy-MM-dd HH:mm'){%- endmacro -%}
+{%- macro month(x) -%}date_format({{ x }}, 'yyyy-MM'){%- endmacro -%}
+{%- macro param(key) -%}(SELECT CAST(max(value) AS DECIMAL(16,6)) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
+{%- macro param_text(key) -%}(SELECT max(value) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
+{%- macro qty(x) -%}CASE WHEN CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) LIKE '%.%' THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING))) ELSE CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) END{%- endmacro -%}
+{%- macro sn_key(x) -%}concat(lpad(CAST(length(regexp_replace({{ x }}, '^0+', '')) AS STRING), 6, '0'), regexp_replace({{ x }}, '^0+', ''), '|', {{ x }}){%- endmacro -%}
+{%- macro age_at(brdy, d) -%}(year({{ d }}) - year({{ brdy }}) - CASE WHEN month({{ d }}) * 100 + day({{ d }}) < month({{ brdy }}) * 100 + day({{ brdy }}) THEN 1 ELSE 0 END){%- endmacro -%}
