@@ -40,25 +40,16 @@ def _s(prefix: str, ints: np.ndarray, width: int = 0) -> pa.Array:
 
 
 def _money(cents: np.ndarray) -> pa.Array:
-    whole = pc.cast(pa.array(cents // 100), pa.string())
     frac = pc.utf8_lpad(pc.cast(pa.array(np.abs(cents) % 100), pa.string()), width=2, padding="0")
     sign = pa.array(np.where(cents < 0, "-", ""))
     whole = pc.cast(pa.array(np.abs(cents) // 100), pa.string())
     return pc.binary_join_element_wise(sign, whole, ".", frac, "")
 
 
-def generate(out: Path, rows: int, institutions: int = 200, seed: int = 7) -> None:
-    """Canonical drop: fee_list_part{1..4}.csv with `rows` lines, plus mdtrt, psn, fixmedins."""
-    from pipelines import contract
-    rng = np.random.default_rng(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    visits = rows // LINES_PER_VISIT + 1
-    persons = max(1, visits // 4)
-    start = np.datetime64("2022-01-01T00:00:00", "s")
-    v_inst = rng.integers(0, institutions, visits)
-    v_psn = rng.integers(0, persons, visits)
-    v_begin = start + rng.integers(0, 365 * 86400, visits).astype("timedelta64[s]")
-
+def _write_visits(out: Path, rng: np.random.Generator, institutions: int, persons: int, v_inst: np.ndarray,
+                  v_psn: np.ndarray, v_begin: np.ndarray) -> None:
+    """fixmedins.csv, psn.csv and mdtrt.csv of the drop (one mdtrt row per visit)."""
+    visits = len(v_inst)
     fix = pa.table({"fixmedins_code": _s("H", np.arange(institutions), 5),
                     "fixmedins_name": _s("医院", np.arange(institutions)),
                     "hosp_lv": pa.array(rng.choice(["01", "02", "05", "08", "11"], institutions)),
@@ -75,48 +66,69 @@ def generate(out: Path, rows: int, institutions: int = 200, seed: int = 7) -> No
                       "begntime": pc.strftime(pa.array(v_begin), format="%Y-%m-%d %H:%M:%S")})
     pacsv.write_csv(mdtrt, out / "mdtrt.csv")
 
+
+def _fee_lines(idx: np.ndarray, rng: np.random.Generator, items: np.ndarray, v_inst: np.ndarray,
+               v_psn: np.ndarray, v_begin: np.ndarray) -> pa.Table:
+    """fee_list rows of line numbers `idx` (consecutive): ~1 % refunds, each naming the line before it
+    (same item and visit)."""
+    n = len(idx)
+    visit = idx // LINES_PER_VISIT
+    cnt = rng.integers(1, 5, n)
+    price = rng.integers(100, 50000, n)
+    refund = (idx % 97 == 96) & (idx % LINES_PER_VISIT != 0)
+    cnt = np.where(refund, -1, cnt)
+    amount = cnt * price
+    t = v_begin[visit] + (idx % LINES_PER_VISIT * 3600).astype("timedelta64[s]")
+    init = np.where(refund, idx - 1, -1)
+    init_s = pc.if_else(pa.array(refund), _s("F", init, 10), pa.scalar(""))
+    table = pa.table({
+        "feedetl_sn": _s("F", idx, 10), "mdtrt_id": _s("M", visit, 10), "setl_id": _s("S", visit, 10),
+        "psn_no": _s("P", v_psn[visit], 9), "fixmedins_code": _s("H", v_inst[visit], 5),
+        "fee_ocur_time": pc.strftime(pa.array(t), format="%Y-%m-%d %H:%M:%S"),
+        "hilist_code": pa.array(items[rng.integers(0, len(items), n)]),
+        "med_chrgitm_type": pa.array(rng.choice(["01", "02", "04", "09"], n)),
+        "chrgitm_lv": pa.array(rng.choice(["01", "02", "03"], n)),
+        "cnt": pc.cast(pa.array(cnt), pa.string()), "pric": _money(price),
+        "det_item_fee_sumamt": _money(amount), "inscp_scp_amt": _money(amount),
+        "fulamt_ownpay_amt": pa.array(["0"] * n), "bilg_dept_codg": _s("D", visit % 30, 3),
+        "bilg_dr_codg": _s("DR", visit % 500, 4), "init_feedetl_sn": init_s,
+    })
+    if refund.any():
+        local = np.arange(n)
+        prev = pc.take(table.column("hilist_code"), pa.array(np.where(refund, np.maximum(local - 1, 0), local)))
+        table = table.set_column(table.schema.get_field_index("hilist_code"), "hilist_code", prev)
+    return table
+
+
+def generate(out: Path, rows: int, institutions: int = 200, seed: int = 7) -> None:
+    """Canonical drop: fee_list_part{1..4}.csv with `rows` lines, plus mdtrt, psn, fixmedins."""
+    from pipelines import contract
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    visits = rows // LINES_PER_VISIT + 1
+    persons = max(1, visits // 4)
+    start = np.datetime64("2022-01-01T00:00:00", "s")
+    v_inst = rng.integers(0, institutions, visits)
+    v_psn = rng.integers(0, persons, visits)
+    v_begin = start + rng.integers(0, 365 * 86400, visits).astype("timedelta64[s]")
+    _write_visits(out, rng, institutions, persons, v_inst, v_psn, v_begin)
+
     items = np.array([f"XA{i:05d}" for i in range(2000)])
     per_part = -(-rows // PARTS)
     written = 0
     for part in range(PARTS):
-        path = out / f"fee_list_part{part + 1}.csv"
         writer = None
         end = min(rows, written + per_part)
         while written < end:
             n = min(CHUNK, end - written)
-            idx = np.arange(written, written + n)
-            visit = idx // LINES_PER_VISIT
-            cnt = rng.integers(1, 5, n)
-            price = rng.integers(100, 50000, n)
-            refund = (idx % 97 == 96) & (idx % LINES_PER_VISIT != 0)   # ~1 % refunds naming the previous line
-            cnt = np.where(refund, -1, cnt)
-            amount = cnt * price
-            t = v_begin[visit] + (idx % LINES_PER_VISIT * 3600).astype("timedelta64[s]")
-            init = np.where(refund, idx - 1, -1)
-            init_s = pc.if_else(pa.array(refund), _s("F", init, 10), pa.scalar(""))
-            table = pa.table({
-                "feedetl_sn": _s("F", idx, 10), "mdtrt_id": _s("M", visit, 10), "setl_id": _s("S", visit, 10),
-                "psn_no": _s("P", v_psn[visit], 9), "fixmedins_code": _s("H", v_inst[visit], 5),
-                "fee_ocur_time": pc.strftime(pa.array(t), format="%Y-%m-%d %H:%M:%S"),
-                "hilist_code": pa.array(items[rng.integers(0, len(items), n)]),
-                "med_chrgitm_type": pa.array(rng.choice(["01", "02", "04", "09"], n)),
-                "chrgitm_lv": pa.array(rng.choice(["01", "02", "03"], n)),
-                "cnt": pc.cast(pa.array(cnt), pa.string()), "pric": _money(price),
-                "det_item_fee_sumamt": _money(amount), "inscp_scp_amt": _money(amount),
-                "fulamt_ownpay_amt": pa.array(["0"] * n), "bilg_dept_codg": _s("D", visit % 30, 3),
-                "bilg_dr_codg": _s("DR", visit % 500, 4), "init_feedetl_sn": init_s,
-            })
-            if refund.any():
-                # a refund line points at the previous line: give it the same item and visit
-                prev = pc.take(table.column("hilist_code"), pa.array(np.where(refund, np.maximum(idx - written - 1, 0),
-                                                                             idx - written)))
-                table = table.set_column(table.schema.get_field_index("hilist_code"), "hilist_code", prev)
+            table = _fee_lines(np.arange(written, written + n), rng, items, v_inst, v_psn, v_begin)
+            assert set(table.column_names) <= set(contract.ENTITIES["fee_list"].names)
             if writer is None:
-                writer = pacsv.CSVWriter(path, table.schema)
+                writer = pacsv.CSVWriter(out / f"fee_list_part{part + 1}.csv", table.schema)
             writer.write_table(table)
             written += n
-        writer.close()
-    assert set(table.column_names) <= set(contract.ENTITIES["fee_list"].names)
+        if writer is not None:
+            writer.close()
     (out / ".complete").write_text(json.dumps({"rows": rows, "institutions": institutions}))
 
 
