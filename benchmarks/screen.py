@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import config  # noqa: E402
-from pipelines.run import load_drop  # noqa: E402
+from pipelines.app.load import load_drop  # noqa: E402
 from pipelines.catalog import load_catalog  # noqa: E402
 from pipelines.screen.engines import DuckDBEngine, SparkEngine  # noqa: E402
 from pipelines.screen.pipeline import build_views, register_inputs, screen  # noqa: E402

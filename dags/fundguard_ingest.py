@@ -3,7 +3,7 @@
 
 One DAG run per landing drop: trigger it with `{"landing": "/path/to/drop", "lake": "/path/to/lake"}`
 (`lake` empty: the configured lake). Calls the same function as `fundguard ingest` / `fundguard run`
-(`pipelines.run.load_drop`): bronze, silver, quarantine, refund netting, the sample knowledge base when
+(`pipelines.app.load.load_drop`): bronze, silver, quarantine, refund netting, the sample knowledge base when
 the lake has none.
 
 - `check_drop`: the drop folder exists and is not empty; resolves the lake.
@@ -20,7 +20,8 @@ from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag, task
 
-from pipelines import orchestration as orch
+from pipelines.app import orchestration as orch
+from pipelines.contract import check_period
 
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]
 
@@ -57,7 +58,7 @@ def fundguard_ingest():
         if not any(landing.iterdir()):
             raise AirflowFailException(f"landing drop is empty / 数据包为空: {landing}")
         return {"landing": str(landing.resolve()), "lake": str(orch.lake_root(params["lake"])),
-                "period": orch.check_period(params["period"])}
+                "period": check_period(params["period"])}
 
     @task(outlets=SILVER_ASSETS)
     def load_drop(plan: dict) -> dict:
@@ -69,11 +70,11 @@ def fundguard_ingest():
 
         from pipelines import config
         from pipelines.ingest.pipeline import IngestError
-        from pipelines.run import load_drop as load
+        from pipelines.app.load import load_drop as load
         from pipelines.storage import Lake
 
         try:
-            report = load(Path(plan["landing"]), Lake(plan["lake"]), config.load(), progress=False)
+            report, _ = load(Path(plan["landing"]), Lake(plan["lake"]), config.load(), progress=False)
         except IngestError as exc:
             raise AirflowFailException(f"drop refused / 数据包被拒收: {exc}") from exc
         logging.getLogger("fundguard.ingest").info("%s", report.to_text())

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
-from pipelines import orchestration as orch
+from pipelines.app import orchestration as orch
 
 
 @dag(
@@ -51,13 +51,14 @@ def fundguard_maintenance():
         from airflow.sdk import get_current_context
 
         from pipelines import config
+        from pipelines.app.maintenance import DEFAULT_RETENTION_HOURS, plan_lake_retention
         from pipelines.storage import utcnow
 
         params = get_current_context()["params"]
         conf = config.load()
         hours = int(params["retention_hours"] or (conf.get("maintenance") or {}).get(
-            "retention_hours", orch.DEFAULT_RETENTION_HOURS))
-        plans = orch.plan_lake_retention(orch.lake_root(params["lake"], conf), hours, now=utcnow())
+            "retention_hours", DEFAULT_RETENTION_HOURS))
+        plans = plan_lake_retention(orch.lake_root(params["lake"], conf), hours, now=utcnow())
         for p in plans:
             logging.getLogger("fundguard.maintenance").info("%s: %s", p["table"], p["reason"])
         return {"lake": str(orch.lake_root(params["lake"], conf)), "dry_run": bool(params["dry_run"]),
@@ -65,20 +66,15 @@ def fundguard_maintenance():
 
     @task
     def optimize_tables(plan: dict) -> dict:
-        from pipelines.storage import Lake
+        from pipelines.app import maintenance
 
-        if plan["dry_run"]:
-            return {}
-        lake = Lake(plan["lake"])
-        return {p["table"]: dict(lake.optimize(p["table"])) for p in plan["tables"]}
+        return maintenance.optimize_tables(plan["lake"], plan["tables"], dry_run=plan["dry_run"])
 
     @task
     def vacuum_tables(plan: dict) -> dict:
-        from pipelines.storage import Lake
+        from pipelines.app import maintenance
 
-        lake = Lake(plan["lake"])
-        return {p["table"]: len(lake.vacuum(p["table"], p["retention_hours"], dry_run=plan["dry_run"]))
-                for p in plan["tables"] if p["vacuum"]}
+        return maintenance.vacuum_tables(plan["lake"], plan["tables"], dry_run=plan["dry_run"])
 
     plan = plan_vacuum()
     optimize_tables(plan) >> vacuum_tables(plan)

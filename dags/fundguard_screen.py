@@ -24,7 +24,7 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
-from pipelines import orchestration as orch
+from pipelines.app import orchestration as orch
 
 ENGINE = orch.dag_engine()
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]
@@ -60,9 +60,10 @@ def fundguard_screen():
 
     @task
     def export_packages(plan: dict, outcome: dict) -> list[str]:
+        from pipelines.app.exports import export_period
         from pipelines.storage import utcnow
 
-        return orch.export_period(plan["lake"], plan["period"], plan["exports"], generated_at=utcnow())
+        return export_period(plan["lake"], plan["period"], plan["exports"], generated_at=utcnow())
 
     plan = plan_run()
     if ENGINE == "spark":
@@ -91,7 +92,8 @@ def fundguard_screen():
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines import config
-            from pipelines.run import UsageError, screen_gate_publish as run
+            from pipelines.app.screening import screen_gate_publish as run
+            from pipelines.contract import UsageError
             from pipelines.storage import Lake
 
             try:

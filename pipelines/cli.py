@@ -1,8 +1,9 @@
-"""`fundguard` command line. Each sub-command lives in the module that owns the capability.
+"""`fundguard` command line: one module per command in `pipelines/commands/`.
 
-A command module exposes `add_arguments(parser)` and `run(args) -> int`; it is imported only when its
-command runs, so `fundguard --help` stays fast and a missing optional extra (Spark, Airflow) only
-affects the commands that need it.
+A command module exposes `add_arguments(parser)` and `run(args) -> int`, and its docstring (description,
+an example, the exit codes) is the command's help; it is imported only when its command runs, so
+`fundguard --help` stays fast and a missing optional extra (Spark, Airflow) only affects the commands
+that need it.
 """
 from __future__ import annotations
 
@@ -12,22 +13,22 @@ import sys
 
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("pipelines.synth.cli", "generate a sample district drop with an answer key 生成样例数据"),
-    "ingest": ("pipelines.ingest.cli", "load a landing drop into bronze/silver Delta tables 数据入湖"),
-    "screen": ("pipelines.screen.cli", "run the rule library into staging 规则筛查"),
-    "gate": ("pipelines.publish.cli", "run the quality gate on staging 质量门禁"),
-    "publish": ("pipelines.publish.cli", "gate then publish staging to gold/suspects 发布疑点清单"),
-    "run": ("pipelines.run", "ingest, screen, gate and publish in one go 一键运行"),
-    "reproduce": ("pipelines.publish.reproduce", "re-screen a published run from its recorded inputs 复现"),
-    "export": ("pipelines.export.cli", "write one institution's audit package 导出机构疑点包"),
-    "rules": ("pipelines.screen.catalog_cli", "list and lint the rule catalog 规则目录"),
-    "feedback": ("pipelines.workflow.cli_feedback", "ingest institution answers 机构自查反馈"),
-    "worksheet": ("pipelines.workflow.cli_worksheet", "on-site worksheets 现场检查工作底稿"),
-    "sample": ("pipelines.workflow.cli_sample", "双随机一公开: draw targets and inspectors"),
-    "report": ("pipelines.workflow.cli_report", "period report 期间报告"),
-    "case": ("pipelines.workflow.cli_case", "case status, history and recovery 案件跟踪与追回"),
-    "recheck": ("pipelines.workflow.cli_recheck", "回头看: problems found last period that persist"),
-    "maintain": ("pipelines.storage_cli", "Delta optimize/vacuum 表维护"),
+    "synth": ("pipelines.commands.synth", "generate a sample district drop with an answer key 生成样例数据"),
+    "ingest": ("pipelines.commands.ingest", "load a landing drop into bronze/silver Delta tables 数据入湖"),
+    "screen": ("pipelines.commands.screen", "run the rule library into staging 规则筛查"),
+    "gate": ("pipelines.commands.publish", "run the quality gate on staging 质量门禁"),
+    "publish": ("pipelines.commands.publish", "gate then publish staging to gold/suspects 发布疑点清单"),
+    "run": ("pipelines.commands.run", "ingest, screen, gate and publish in one go 一键运行"),
+    "reproduce": ("pipelines.commands.reproduce", "re-screen a published run from its recorded inputs 复现"),
+    "export": ("pipelines.commands.export", "write one institution's audit package 导出机构疑点包"),
+    "rules": ("pipelines.commands.rules", "list, lint and show the rule catalog 规则目录"),
+    "feedback": ("pipelines.commands.feedback", "ingest institution answers 机构自查反馈"),
+    "worksheet": ("pipelines.commands.worksheet", "on-site worksheets 现场检查工作底稿"),
+    "sample": ("pipelines.commands.sample", "双随机一公开: draw targets and inspectors"),
+    "report": ("pipelines.commands.report", "period report 期间报告"),
+    "case": ("pipelines.commands.case", "case status, history and recovery 案件跟踪与追回"),
+    "recheck": ("pipelines.commands.recheck", "回头看: problems found last period that persist"),
+    "maintain": ("pipelines.commands.maintain", "Delta optimize/vacuum 表维护"),
 }
 
 
@@ -40,6 +41,7 @@ def build_parser(commands: dict[str, tuple[str, str]] = COMMANDS) -> tuple[argpa
         p = sub.add_parser(name, help=help_)
         if name == wanted:
             mod = importlib.import_module(module)
+            p.description, p.formatter_class = mod.__doc__, argparse.RawDescriptionHelpFormatter
             mod.add_arguments(p)
             modules[name] = mod
     return parser, modules

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines import config
-from pipelines.run import load_drop, screen_gate_publish
+from pipelines.app.load import load_drop
+from pipelines.app.screening import screen_gate_publish
 from pipelines.catalog import load_catalog
 from pipelines.screen.sql import GRAIN_KEYS
 from pipelines.storage import Lake

@@ -1,22 +1,23 @@
-"""What the Airflow DAGs need besides the pipeline itself: asset names, the period of a run, the Spark
-submit settings, the gate-failure message and the failure callback, and the vacuum retention plan.
+"""What the Airflow DAGs need besides the application steps: asset names, the period of a run, the Spark
+submit settings, the outcome file a Spark job leaves for the DAG, the gate-failure message and the failure
+callback.
 
-Pure and light on purpose: the DAG files import this module at parse time, so it imports only the
-standard library and `pipelines.config` (YAML). Nothing here reads a clock: callers pass `now`.
+Light on purpose: the DAG files import this module at parse time, so it imports only the standard library,
+`pipelines.config` (YAML) and `pipelines.contract`. It reads no lake and no clock (callers pass `now`); the
+only files it touches are the outcome files (`write_outcome`/`read_outcome`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import math
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from pipelines import config
+from pipelines.contract import PERIOD_RE, check_period
 
 log = logging.getLogger("fundguard.orchestration")
 
@@ -28,11 +29,6 @@ SILVER_TABLES: tuple[str, ...] = (
     "silver/fee_list_net", "silver/mdtrt", "silver/psn", "silver/fixmedins", "silver/diag", "silver/setl",
     "silver/inv_movement", "silver/kb_hilist", "silver/kb_item_pair", "silver/kb_param",
 )
-GOLD_SUSPECTS = "gold/suspects"
-#: Layers the maintenance DAG looks after (the lake's own list, plus the single quarantine table).
-MAINTAINED_LAYERS = ("bronze", "silver", "staging", "gold", "_meta")
-DEFAULT_RETENTION_HOURS = 168
-_PERIOD_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
 GATE_FAILED = "质量门禁未通过 / quality gate failed"
 
 
@@ -68,7 +64,7 @@ def dag_engine(env: str | None = None) -> str:
 
 def spark_job_path() -> str:
     """The package's own Spark entry point (pipelines/jobs/spark_screen.py)."""
-    return str(Path(__file__).resolve().parent / "jobs" / "spark_screen.py")
+    return str(Path(__file__).resolve().parent.parent / "jobs" / "spark_screen.py")
 
 
 def spark_submit_kwargs(env: str | None = None) -> dict[str, Any]:
@@ -107,14 +103,6 @@ def default_args(retry_minutes: float = 5) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ periods
 
-def check_period(period: str | None) -> str | None:
-    if period in (None, ""):
-        return None
-    if not _PERIOD_RE.match(period):
-        raise ValueError(f"period must be YYYY or YYYY-MM, got {period!r}")
-    return period
-
-
 def period_from_interval(start: dt.datetime, tz: str = TIMEZONE) -> str:
     """The month a monthly data interval covers, `YYYY-MM`, read in the district's time zone.
 
@@ -129,7 +117,7 @@ def period_from_interval(start: dt.datetime, tz: str = TIMEZONE) -> str:
 def covering_period(periods: Iterable[str | None]) -> str | None:
     """The narrowest period that covers all of `periods`: one month, one year, or None (all)."""
     ps = {p for p in periods if p}
-    if not ps or any(not _PERIOD_RE.match(p) for p in ps):
+    if not ps or any(not PERIOD_RE.match(p) for p in ps):
         return None
     if len(ps) == 1:
         return next(iter(ps))
@@ -240,74 +228,6 @@ def on_failure_callback(context: Mapping[str, Any]) -> None:
     log.error(describe_failure(context))
 
 
-# ------------------------------------------------------------------------------------------ maintenance
-
-def referenced_versions(input_versions: Iterable[str | Mapping[str, int] | None]) -> dict[str, int]:
-    """The oldest Delta version of each table still named by a published row's `input_versions`."""
-    oldest: dict[str, int] = {}
-    for value in input_versions:
-        if not value:
-            continue
-        versions = json.loads(value) if isinstance(value, str) else value
-        for table, v in versions.items():
-            if v is None:
-                continue
-            oldest[table] = min(int(v), oldest.get(table, int(v)))
-    return oldest
-
-
-@dataclass(frozen=True)
-class RetentionPlan:
-    table: str
-    retention_hours: int
-    vacuum: bool
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def plan_retention(tables: Iterable[str], *, conf_hours: int, referenced: Mapping[str, int],
-                   version_times: Mapping[str, Mapping[int, dt.datetime]], now: dt.datetime) -> list[RetentionPlan]:
-    """Retention per table that keeps every file `reproduce` needs.
-
-    A file live at version V is tombstoned by a later commit, so it is younger as a tombstone than V's
-    commit. Vacuum removes tombstones older than `now - retention`: a retention of at least the age of
-    the oldest referenced version (rounded up, plus one hour) keeps every file of V and later. So
-    retention = max(conf retention, that age). When the commit time of a referenced version is unknown
-    (its log entry is gone), the table is not vacuumed at all.
-    """
-    plans = []
-    for table in sorted(tables):
-        hours, reason, vacuum = int(conf_hours), f"conf retention {conf_hours} h", True
-        if table in referenced:
-            v = referenced[table]
-            when = (version_times.get(table) or {}).get(v)
-            if when is None:
-                plans.append(RetentionPlan(table, hours, False,
-                                           f"version {v} is referenced by gold/suspects but its commit time "
-                                           "is unknown: not vacuumed"))
-                continue
-            age = math.ceil(max((now - when).total_seconds(), 0) / 3600) + 1
-            if age > hours:
-                hours, reason = age, (f"raised from {conf_hours} h to {age} h: gold/suspects references "
-                                      f"version {v} committed {when.isoformat()}")
-            else:
-                reason += f" (covers referenced version {v})"
-        plans.append(RetentionPlan(table, hours, vacuum, reason))
-    return plans
-
-
-def version_times_from_history(history: Iterable[Mapping[str, Any]]) -> dict[int, dt.datetime]:
-    """{version: commit time (UTC)} from `Lake.history()` (delta-rs: `timestamp` in milliseconds)."""
-    out = {}
-    for h in history:
-        if h.get("version") is None or h.get("timestamp") is None:
-            continue
-        out[int(h["version"])] = dt.datetime.fromtimestamp(int(h["timestamp"]) / 1000, tz=dt.timezone.utc)
-    return out
-
-
 # ------------------------------------------------------------------------------------------ run context
 
 def triggering_extras(context: Mapping[str, Any]) -> list[dict]:
@@ -340,48 +260,3 @@ def plan_screen(context: Mapping[str, Any], conf: Mapping[str, Any] | None = Non
     return {"lake": str(lake), "period": period, "engine": params.get("engine") or "duckdb",
             "asset_triggered": asset_triggered, "outcome_path": str(outcome_path(lake, run_id)),
             "exports": str(Path(params["exports"]) if params.get("exports") else lake / "_exports")}
-
-
-# ------------------------------------------------------------------------------------------ export
-
-def export_period(lake_root_: str | Path, period: str | None, out: str | Path, *,
-                  generated_at: dt.datetime, conf: Mapping[str, Any] | None = None) -> list[str]:
-    """One audit package per institution with published suspects in `period` (every period of the lake
-    when None: one package per institution and month), built by pipelines.export.package. Returns the
-    package folders written."""
-    import pyarrow.compute as pc
-
-    from pipelines.export.cli import export_packages
-    from pipelines.export.package import period_months
-    from pipelines.storage import Lake
-
-    lake = Lake(lake_root_)
-    if not lake.exists(GOLD_SUSPECTS):
-        return []
-    version = lake.version(GOLD_SUSPECTS)
-    filt = pc.field("period").isin(period_months(period)) if period else None
-    rows = lake.read(GOLD_SUSPECTS, version=version, filter=filt)
-    if rows.num_rows == 0:
-        return []
-    pairs = sorted({(r["fixmedins_code"], period or r["period"])
-                    for r in rows.select(["fixmedins_code", "period"]).to_pylist()})
-    done = export_packages(lake, pairs, out, generated_at=generated_at,
-                           conf=conf if conf is not None else config.load(), version=version)
-    return [str(target) for target, _ in done]
-
-
-def plan_lake_retention(root: str | Path, conf_hours: int, *, now: dt.datetime) -> list[dict[str, Any]]:
-    """The retention plan of every table of a lake (see plan_retention), as JSON-able dicts."""
-    from pipelines.storage import Lake
-
-    lake = Lake(root)
-    tables = [t for layer in MAINTAINED_LAYERS for t in lake.tables(layer)]
-    if lake.exists("quarantine"):
-        tables.append("quarantine")
-    referenced: dict[str, int] = {}
-    if lake.exists(GOLD_SUSPECTS):
-        iv = lake.read(GOLD_SUSPECTS, columns=["input_versions"]).column("input_versions").unique().to_pylist()
-        referenced = referenced_versions(iv)
-    times = {t: version_times_from_history(lake.history(t)) for t in referenced if lake.exists(t)}
-    return [p.to_dict() for p in plan_retention(tables, conf_hours=conf_hours, referenced=referenced,
-                                                version_times=times, now=now)]

@@ -1,24 +1,21 @@
-"""`fundguard reproduce --run-id R --lake DIR`: re-screen a published run from its recorded inputs.
+"""Re-screen a published run from its recorded inputs (`fundguard reproduce`).
 
 The published rows of run R (gold/suspects at the version that published R) carry the Delta version of
 each input table and the rule-set fingerprint; the publishing commit also records the run's months,
 institutions and rule ids. The rules are taken from the current catalog and must produce the recorded
 fingerprint (otherwise the run cannot be reproduced with this catalog: exit 2). The inputs are read by
 time travel at the recorded versions, screened without writing staging, and the suspect ids, amounts and
-evidence compared with what was published. Exit 0 when equal, 1 when they differ, 2 when not reproducible.
+evidence compared with what was published.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from pipelines import config
 from pipelines.publish.publisher import GOLD, publication
 from pipelines.storage import Lake
 
@@ -127,34 +124,3 @@ def reproduce(lake: Lake, run_id: str, *, engine=None, catalog=None) -> Reproduc
             if pub[sid][col] != now[sid][col]:
                 out.changed.append((sid, col, pub[sid][col], now[sid][col]))
     return out
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-id", required=True, help="the run to reproduce (gold/suspects.run_id)")
-    parser.add_argument("--lake", help="lake root (default: conf `lake`)")
-    parser.add_argument("--engine", choices=("duckdb", "spark"), help="engine (default: conf `engine`)")
-
-
-def run(args) -> int:
-    from pipelines.screen.engines import make_engine
-
-    conf = config.load()
-    lake = Lake(args.lake or conf["lake"])
-    try:
-        res = reproduce(lake, args.run_id, engine=make_engine(args.engine or conf.get("engine", "duckdb")))
-    except NotReproducible as exc:
-        print(f"无法复现 cannot reproduce: {exc}", file=sys.stderr)
-        return 2
-    print(f"运行 run {res.run_id}: gold/suspects version {res.gold_version}, fingerprint {res.fingerprint}")
-    print(f"  已发布 published {res.published.num_rows} suspects, 复现 re-screened {res.rescreened.num_rows}")
-    if res.equal:
-        print("  一致 identical: same suspect ids, amounts and evidence")
-        return 0
-    for sid in res.missing[:20]:
-        print(f"  - 已发布但未复现 published, not found again: {sid}")
-    for sid in res.extra[:20]:
-        print(f"  + 复现多出 found again, not published: {sid}")
-    for sid, col, a, b in res.changed[:20]:
-        print(f"  ~ {sid} {col}: published {a!r}, now {b!r}")
-    print(f"  不一致 differs: {len(res.missing)} missing, {len(res.extra)} extra, {len(res.changed)} changed")
-    return 1

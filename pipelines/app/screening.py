@@ -1,40 +1,16 @@
-"""`fundguard run`: load the drop, screen, gate and publish in one go (contract §6).
-
-The same functions back the single-step commands and the Airflow tasks:
-`load_drop` (ingest + knowledge base), `screen_step` (rules → staging), `gate_and_publish`.
-Exit codes: 0 published; 1 the gate blocked publication; 2 bad input or usage (refused file, bad period).
+"""Screening as the commands and the DAGs run it: rules → staging (`screen_to_staging`), or screen, gate
+and publish in one MLflow run (`screen_gate_publish`, what `fundguard run` and the screening DAG call).
 """
 from __future__ import annotations
 
-import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from pipelines import config
-from pipelines.storage import Lake, utcnow
-
-EXIT_PUBLISHED, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_PERIOD_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$")
-
-
-class UsageError(ValueError):
-    pass
-
-
-def check_period(period: str | None) -> str | None:
-    if period and not _PERIOD_RE.match(period):
-        raise UsageError(f"--period must be YYYY or YYYY-MM, got {period!r}")
-    return period
-
-
-def check_institutions(codes: list[str] | None) -> list[str] | None:
-    for c in codes or []:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", c):
-            raise UsageError(f"not an institution code: {c!r}")
-    return codes or None
+from pipelines.contract import UsageError, check_institutions, check_period
+from pipelines.storage import Lake
 
 
 @dataclass
@@ -48,22 +24,6 @@ class RunOutcome:
     report_path: Path | None = None
     screen: object = None
     gate: object = None
-
-
-def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True):
-    """Ingest a landing drop; make sure a knowledge base is in silver (the shipped sample otherwise)."""
-    from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
-    from pipelines.quality.silver import validate_silver
-
-    report = ingest_drop(Path(landing), lake, salt=conf["pii_salt"], batch_rows=int(conf["ingest"]["batch_rows"]),
-                         progress=progress, validate=validate_silver)
-    if not lake.exists("silver/kb_hilist"):
-        kb_dir = Path(conf["kb_dir"])
-        if not kb_dir.is_absolute():
-            kb_dir = config.REPO_ROOT / kb_dir
-        load_knowledge_base(kb_dir, lake, salt=conf["pii_salt"], batch_rows=int(conf["ingest"]["batch_rows"]),
-                            progress=False)
-    return report
 
 
 def make_engine(engine_name: str, spark=None):
@@ -81,7 +41,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         publish_result: bool = True, spark=None, conf: dict | None = None,
                         progress: bool = True) -> RunOutcome:
     """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
-    from pipelines.publish.cli import gate_and_publish
+    from pipelines.app.publication import gate_and_publish
     from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
@@ -125,80 +85,39 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
         return outcome
 
 
+def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None,
+                      institutions: list[str] | None = None, tags: list[str] | None = None,
+                      families: list[str] | None = None, rule_ids: list[str] | None = None,
+                      conf: dict | None = None, progress: bool = True):
+    """The rule library over the lake into staging/suspects (no gate, no publication), in one MLflow run.
+    Returns (ScreenResult, rules); UsageError for a bad selection."""
+    from pipelines.catalog import load_catalog
+    from pipelines.screen.pipeline import screen
+    from pipelines.tracking import Tracker, suspect_metrics
+
+    conf = conf or config.load()
+    check_period(period)
+    check_institutions(institutions)
+    catalog = load_catalog()
+    rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
+    if not rules:
+        raise UsageError("no active rule matches the selection")
+    engine = make_engine(engine_name)
+    with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
+        try:
+            result = screen(lake, engine, catalog, rules, run_id=tracker.run_id, period=period,
+                            institutions=institutions, progress=progress)
+        finally:
+            engine.close()
+        tracker.log_run_params(engine=engine.name, periods=[period] if period else None,
+                               fingerprint=result.fingerprint, input_versions=result.input_versions,
+                               rule_ids=[r.id for r in rules], institutions=institutions)
+        tracker.log_metrics(suspect_metrics(result.suspects, result.rows_in, rules))
+    return result, rules
+
+
 def group_counts(t: pa.Table, dim: str) -> list[tuple[str, int, float]]:
     if t is None or t.num_rows == 0:
         return []
     g = t.group_by(dim).aggregate([("suspect_id", "count"), ("amount", "sum")])
     return [(r[dim], r["suspect_id_count"], float(r["amount_sum"] or 0)) for r in g.to_pylist()]
-
-
-# ------------------------------------------------------------------------------------------ summary
-
-def summarize(outcome: RunOutcome, lake: Lake, load_report=None) -> str:
-    """The short summary `fundguard run` prints (Chinese + English)."""
-    import duckdb
-
-    lines = []
-    if load_report is not None:
-        lines.append(load_report.to_text())
-    t = outcome.suspects
-    lines.append(f"\n疑点 Suspects: {t.num_rows if t is not None else 0}   运行 run_id: {outcome.run_id}")
-    if t is not None and t.num_rows:
-        con = duckdb.connect()
-        con.register("s", t)
-        for dim, label in (("family", "规则族 family"), ("category", "违规类别 category"),
-                           ("fixmedins_code", "定点医药机构 institution")):
-            rows = con.sql(f"SELECT {dim}, count(*) n, sum(amount) amt FROM s GROUP BY 1 ORDER BY 3 DESC").fetchall()
-            lines.append(f"\n  {label}:")
-            lines.extend(f"    {n:>7} 条 {amt:>14,.2f} 元   {k}" for k, n, amt in rows)
-        total = con.sql("SELECT sum(amount) FROM s").fetchall()[0][0]
-        lines.append(f"\n  涉及金额合计 amount at stake: {total:,.2f} 元")
-    if outcome.published:
-        lines.append(f"\n已发布 Published: {lake.path('gold/suspects')} (Delta version {outcome.gold_version})")
-    else:
-        lines.append(f"\n未发布 NOT published: {outcome.reason}")
-    if outcome.report_path:
-        lines.append(f"质量报告 Gate report: {outcome.report_path}")
-    lines.append(f"数据湖 Lake: {lake.root}  (bronze/ silver/ quarantine staging/ gold/)")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------ command
-
-def add_screen_arguments(p) -> None:
-    """The options `fundguard run` and `fundguard screen` share."""
-    p.add_argument("--lake", type=Path, help="lake root 数据湖根目录 (default: conf lake)")
-    p.add_argument("--engine", choices=["duckdb", "spark"], help="screening engine (default: conf engine)")
-    p.add_argument("--period", help="YYYY or YYYY-MM 期间")
-    p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
-    p.add_argument("--tags", action="append", help="only rules with these focus tags, e.g. 血液净化 (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
-    add_screen_arguments(p)
-
-
-def run(args) -> int:
-    from pipelines.ingest.pipeline import IngestError
-
-    conf = config.load()
-    lake = Lake(args.lake or conf["lake"])
-    try:
-        check_period(args.period)
-        check_institutions(args.institution)
-        if not Path(args.landing).is_dir():
-            raise UsageError(f"landing drop not found: {args.landing}")
-        report = load_drop(args.landing, lake, conf, progress=not args.quiet)
-        outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
-                                      institutions=args.institution, tags=args.tags, conf=conf,
-                                      progress=not args.quiet)
-    except (UsageError, IngestError) as exc:
-        print(f"fundguard run: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(summarize(outcome, lake, report))
-    if not outcome.published:
-        print(f"fundguard run: not published: {outcome.reason}", file=sys.stderr)
-        return EXIT_GATE_FAILED
-    return EXIT_PUBLISHED

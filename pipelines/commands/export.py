@@ -8,17 +8,13 @@ Exit codes: 0 written / verified; 1 verification failed or nothing published yet
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 from pipelines import config
-from pipelines.export.package import (
-    ExportError, build_package, check_institution, package_name, period_months, rule_info, suspects_filter,
-    verify_manifest, write_package,
-)
-from pipelines.storage import Lake, StorageError, utcnow
-
-SUSPECTS = "gold/suspects"
+from pipelines.commands._common import lake_of
+from pipelines.contract import GOLD_SUSPECTS as SUSPECTS
+from pipelines.export.package import ExportError, check_institution, period_months, verify_manifest
+from pipelines.storage import utcnow
 
 
 def add_arguments(p) -> None:
@@ -50,11 +46,13 @@ def run(args) -> int:
         return 2
 
     conf = config.load()
-    lake = Lake(args.lake or conf["lake"])
+    lake = lake_of(args, conf)
     if not lake.exists(SUSPECTS):
         _err(f"{SUSPECTS} does not exist under {lake.root}: nothing has been published yet")
         return 1
-    if _institution_name(lake, args.institution) is None and lake.exists("silver/fixmedins"):
+    from pipelines.app.exports import export_packages, institution_name
+
+    if institution_name(lake, args.institution) is None and lake.exists("silver/fixmedins"):
         print(f"warning: {args.institution} is not in silver/fixmedins", file=sys.stderr)
     try:
         [(target, files)] = export_packages(lake, [(args.institution, args.period)], args.out,
@@ -73,41 +71,3 @@ def run(args) -> int:
         print("note: no CJK font installed, charts labelled in English (install fonts-noto-cjk for Chinese)",
               file=sys.stderr)
     return 0
-
-
-def export_packages(lake: Lake, pairs, out, *, generated_at, conf: dict | None = None,
-                    rows=None, version: int | None = None) -> list[tuple[Path, dict]]:
-    """Write one package per (institution, period) from one snapshot of gold/suspects; the command and the
-    Airflow task both call this. Returns (package folder, files) pairs."""
-    conf = conf if conf is not None else config.load()
-    version = version if version is not None else lake.version(SUSPECTS)
-    try:
-        from pipelines.catalog import load_catalog
-        rules = rule_info(load_catalog())
-    except (OSError, ValueError) as exc:  # names fall back to rule ids
-        print(f"warning: rule catalog not loaded ({exc}); rule names fall back to ids", file=sys.stderr)
-        rules = {}
-    high = (conf.get("export") or {}).get("high_amount")
-    written = []
-    for institution, period in pairs:
-        check_institution(institution)
-        part = rows if rows is not None else lake.read(SUSPECTS, version=version,
-                                                       filter=suspects_filter(institution, period))
-        files = build_package(part, institution, period, rules=rules, generated_at=generated_at,
-                              institution_name=_institution_name(lake, institution), source_version=version,
-                              high_amount=Decimal(str(high)) if high is not None else None)
-        written.append((write_package(files, out, package_name(institution, period)), files))
-    return written
-
-
-def _institution_name(lake: Lake, code: str) -> str | None:
-    if not lake.exists("silver/fixmedins"):
-        return None
-    import pyarrow.compute as pc
-    try:
-        t = lake.read("silver/fixmedins", columns=["fixmedins_code", "fixmedins_name"],
-                      filter=pc.field("fixmedins_code") == code)
-    except (StorageError, KeyError, ValueError):
-        return None
-    names = [n for n in t.column("fixmedins_name").to_pylist() if n]
-    return names[-1] if names else None

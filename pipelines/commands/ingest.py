@@ -1,9 +1,17 @@
-"""`fundguard ingest --landing DIR --lake DIR`: load a drop, print the reconciliation 入库对账."""
+"""`fundguard ingest`: load a landing drop into bronze/silver and print the reconciliation 入库对账.
+
+    fundguard ingest --landing data/landing --lake data/lake
+
+The knowledge base of `--kb-dir` (default: conf `kb_dir`, the shipped sample) fills the kb tables silver lacks.
+Exit codes: 0 loaded and reconciled; 1 the reconciliation does not balance; 2 a refused drop or file.
+"""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from pipelines import config
+from pipelines.commands._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED, fail, lake_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,29 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-id", default=None, help="drop id (default: the folder name)")
     parser.add_argument("--batch-rows", type=int, default=None, help="rows per streamed batch")
     parser.add_argument("--kb-dir", type=Path, default=None,
-                        help="load this knowledge base (default: config kb_dir) when silver has none")
+                        help="load this knowledge base (default: config kb_dir) for the kb tables silver lacks")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines import config
-    from pipelines.ingest.pipeline import IngestError, ingest_drop, load_knowledge_base
-    from pipelines.storage import Lake
+    from pipelines.app.load import load_drop
+    from pipelines.ingest.pipeline import IngestError
 
-    cfg = config.load("fundguard")
-    lake = Lake(args.lake or (config.REPO_ROOT / cfg.get("lake", "data/lake")))
-    batch_rows = args.batch_rows or int(cfg.get("ingest", {}).get("batch_rows", 250_000))
-    salt = cfg["pii_salt"]
+    conf = config.load()
     try:
-        report = ingest_drop(args.landing, lake, drop_id=args.drop_id, salt=salt, batch_rows=batch_rows,
-                             progress=not args.no_progress)
-        print(report.to_text())
-        kb_dir = args.kb_dir or (config.REPO_ROOT / cfg.get("kb_dir", "rules/kb"))
-        if Path(kb_dir).is_dir():
-            kb = load_knowledge_base(kb_dir, lake, salt=salt, batch_rows=batch_rows, progress=False)
-            if kb is not None:
-                print(kb.to_text())
+        report, kb = load_drop(args.landing, lake_of(args, conf), conf, progress=not args.no_progress,
+                               validate=False, drop_id=args.drop_id, batch_rows=args.batch_rows,
+                               kb_dir=args.kb_dir, kb_tables_missing_only=True)
     except IngestError as exc:
-        print(f"fundguard ingest: {exc}", file=sys.stderr)
-        return 2
-    return 0 if report.balanced else 1
+        return fail("ingest", str(exc), EXIT_BAD_INPUT)
+    print(report.to_text())
+    if kb is not None:
+        print(kb.to_text())
+    return EXIT_OK if report.balanced else EXIT_REJECTED

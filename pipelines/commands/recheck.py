@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.workflow import _cli
+from pipelines.commands import _common as _cli
 
 
 def add_arguments(p) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipelines.workflow import _cli
+from pipelines.commands import _common as _cli
 
 
 def add_arguments(p) -> None:
@@ -23,7 +23,7 @@ def run(args) -> int:
     import pandas as pd
 
     from pipelines import config
-    from pipelines.run import UsageError, check_period
+    from pipelines.contract import UsageError, check_period
     from pipelines.workflow import precision, report, store
 
     try:

@@ -11,7 +11,7 @@ import json
 import uuid
 from pathlib import Path
 
-from pipelines.workflow import _cli
+from pipelines.commands import _common as _cli
 
 
 def add_arguments(p) -> None:

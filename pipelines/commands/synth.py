@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .generator import generate
+    from pipelines.synth.generator import generate
 
     s = generate(args.out, scale=args.scale, seed=args.seed, year=args.year)
     rows = s["rows"]

@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.workflow import _cli
+from pipelines.commands import _common as _cli
 
 
 def add_arguments(p) -> None:

@@ -29,8 +29,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines import config, orchestration
-    from pipelines.run import UsageError, screen_gate_publish
+    from pipelines import config
+    from pipelines.app import orchestration
+    from pipelines.app.screening import screen_gate_publish
+    from pipelines.contract import UsageError
     from pipelines.storage import Lake
 
     args = parse_args(argv)

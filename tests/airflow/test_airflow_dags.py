@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from pipelines import orchestration as orch
+from pipelines.app import orchestration as orch
 
 pytestmark = pytest.mark.airflow
 
@@ -86,7 +86,7 @@ def test_dag_files_stay_thin():
     """No heavy import at module level: pipelines is imported inside tasks, except the light
     orchestration module (asset names, callbacks)."""
     heavy = ("pyarrow", "duckdb", "deltalake", "pyspark", "pandas", "mlflow", "great_expectations",
-             "pipelines.run", "pipelines.storage", "pipelines.screen", "pipelines.ingest")
+             "pipelines.app.screening", "pipelines.storage", "pipelines.screen", "pipelines.ingest")
     for path in DAGS.glob("*.py"):
         top = [l for l in path.read_text(encoding="utf-8").splitlines() if l.startswith(("import ", "from "))]
         assert not [l for l in top if any(h in l.split()[1] for h in heavy)], path.name
@@ -189,7 +189,8 @@ def pipeline_runs(test_dags, drop, tmp_path_factory):
     import time
 
     from pipelines import config
-    from pipelines.run import load_drop, screen_gate_publish
+    from pipelines.app.load import load_drop
+    from pipelines.app.screening import screen_gate_publish
     from pipelines.storage import Lake
 
     base = tmp_path_factory.mktemp("lakes")
@@ -281,7 +282,9 @@ def test_maintenance_keeps_every_version_gold_refers_to(pipeline_runs, test_dags
     assert state == "success", tis
     lake = Lake(lake_root)
     recorded = lake.read("gold/suspects", columns=["input_versions"]).column("input_versions").unique().to_pylist()
-    referenced = orch.referenced_versions(recorded)
+    from pipelines.app.maintenance import referenced_versions
+
+    referenced = referenced_versions(recorded)
     assert referenced, "gold rows record their input versions"
     for table, version in referenced.items():
         for v in {version, *(json.loads(r).get(table) for r in recorded if r)} - {None}:

@@ -1,4 +1,4 @@
-"""pipelines.orchestration: pure DAG support (no Airflow run needed)."""
+"""pipelines.app.orchestration: pure DAG support (no Airflow run needed)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipelines import orchestration as orch
+from pipelines.app import orchestration as orch
 
 UTC = dt.timezone.utc
 CST = ZoneInfo("Asia/Shanghai")
@@ -25,7 +25,7 @@ def test_silver_assets_are_what_screening_reads():
 
 
 def test_module_is_light_enough_for_dag_parsing():
-    code = ("import sys, pipelines.orchestration; "
+    code = ("import sys, pipelines.app.orchestration; "
             "print(sorted(m for m in ('pyarrow','duckdb','deltalake','pyspark','mlflow','pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -123,43 +123,6 @@ def test_outcome_round_trip(tmp_path):
     assert orch.read_outcome(path) == json.loads(json.dumps(s))
 
 
-def test_referenced_versions_takes_the_oldest():
-    rows = ['{"silver/fee_list_net": 5, "silver/psn": 2}', '{"silver/fee_list_net": 3, "silver/psn": 4}', None,
-            {"silver/diag": 7}]
-    assert orch.referenced_versions(rows) == {"silver/fee_list_net": 3, "silver/psn": 2, "silver/diag": 7}
-
-
-def test_plan_retention_never_drops_a_referenced_version():
-    now = dt.datetime(2024, 6, 30, 12, tzinfo=UTC)
-    times = {"silver/fee_list_net": {3: now - dt.timedelta(days=30, minutes=10)},   # older than conf retention
-             "silver/psn": {2: now - dt.timedelta(hours=5)}}                       # inside conf retention
-    plans = {p.table: p for p in orch.plan_retention(
-        ["silver/fee_list_net", "silver/psn", "silver/diag", "bronze/psn"], conf_hours=168,
-        referenced={"silver/fee_list_net": 3, "silver/psn": 2, "silver/diag": 1}, version_times=times, now=now)}
-    assert plans["silver/fee_list_net"].retention_hours == 30 * 24 + 1 + 1 and plans["silver/fee_list_net"].vacuum
-    assert "raised from 168 h" in plans["silver/fee_list_net"].reason
-    assert plans["silver/psn"].retention_hours == 168 and plans["silver/psn"].vacuum
-    assert not plans["silver/diag"].vacuum                      # commit time unknown: refuse to vacuum
-    assert plans["bronze/psn"].retention_hours == 168           # not referenced: conf retention
-
-
-def test_retention_plan_keeps_time_travel_on_a_real_lake(tmp_path):
-    """Vacuum with the planned retention right after an overwrite keeps the referenced version readable."""
-    import pyarrow as pa
-
-    from pipelines.storage import Lake, utcnow
-
-    lake = Lake(tmp_path)
-    lake.append("silver/psn", pa.table({"psn_no": ["P1"]}))                      # v0, referenced below
-    lake.overwrite("silver/psn", pa.table({"psn_no": ["P2"]}))                   # v1 tombstones v0's file
-    lake.append("gold/suspects", pa.table({"input_versions": [json.dumps({"silver/psn": 0})]}))
-    plans = {p["table"]: p for p in orch.plan_lake_retention(tmp_path, 0, now=utcnow())}
-    assert plans["silver/psn"]["retention_hours"] >= 1 and plans["silver/psn"]["vacuum"]
-    assert lake.vacuum("silver/psn", plans["silver/psn"]["retention_hours"]) == []
-    assert lake.read("silver/psn", version=0).column("psn_no").to_pylist() == ["P1"]
-    assert len(lake.vacuum("silver/psn", 0, dry_run=True)) == 1                 # what a 0 h retention would lose
-
-
 def test_spark_submit_kwargs_from_spark_yml(monkeypatch):
     from pipelines import config
 
@@ -185,7 +148,7 @@ def test_spark_job_parses_its_arguments():
     (True, True, 0), (False, True, 0),        # Airflow use: the verdict is in the file, exit 0 = job ran
 ])
 def test_spark_job_exit_codes_and_outcome_file(tmp_path, monkeypatch, published, with_outcome, code):
-    import pipelines.run
+    import pipelines.app.screening
     from pipelines.jobs import spark_screen
 
     calls = {}
@@ -195,7 +158,7 @@ def test_spark_job_exit_codes_and_outcome_file(tmp_path, monkeypatch, published,
         return SimpleNamespace(run_id="r9", published=published, reason="" if published else "gate", gold_version=2,
                                gate_failures=[] if published else ["H001: band"], report_path=None, suspects=None)
 
-    monkeypatch.setattr(pipelines.run, "screen_gate_publish", fake)
+    monkeypatch.setattr(pipelines.app.screening, "screen_gate_publish", fake)
     argv = ["--lake", str(tmp_path), "--period", "2024-03"]
     out = tmp_path / "o.json"
     if with_outcome:

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from pipelines import contract
 from pipelines.contract import SUSPECT_COLUMNS
 from pipelines.export import package as pkg
-from pipelines.export.cli import add_arguments, run
+from pipelines.commands.export import add_arguments, run
 from pipelines.catalog import CATEGORIES
 from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake

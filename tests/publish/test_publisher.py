@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent / "quality"))
 from fg_lakes import clean_rows, gate_catalog, make_lake, suspect, table  # noqa: E402
 
-from pipelines.publish.cli import gate_and_publish  # noqa: E402
+from pipelines.app.publication import gate_and_publish  # noqa: E402
 from pipelines.publish.publisher import (GOLD, PublishError, months_of, publication, publish,  # noqa: E402
                                          scope_predicate)
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.publish import reproduce as rp
+from pipelines.app import reproduce as rp
+from pipelines.commands import reproduce as reproduce_command
 from pipelines.publish.publisher import publish
 from pipelines.catalog import load_catalog
 from pipelines.screen.engines import DuckDBEngine
@@ -56,7 +57,7 @@ def test_reproduce_returns_the_published_list_after_silver_changed(published, ca
     assert sorted(again.rescreened.column("suspect_id").to_pylist()) == \
         sorted(res.suspects.column("suspect_id").to_pylist())
     assert again.rescreened.column("amount").to_pylist()[0] == Decimal("40.00")
-    assert rp.run(Namespace(run_id="R1", lake=str(lake.root), engine="duckdb")) == 0
+    assert reproduce_command.run(Namespace(run_id="R1", lake=str(lake.root), engine="duckdb")) == 0
     assert "identical" in capsys.readouterr().out
 
 
@@ -67,7 +68,7 @@ def test_a_changed_rule_set_cannot_reproduce(published, monkeypatch, capsys):
     with pytest.raises(rp.NotReproducible, match="fingerprint"):
         rp.reproduce(lake, "R1", catalog=changed)
     monkeypatch.setattr("pipelines.catalog.load_catalog", lambda *a, **k: changed)
-    assert rp.run(Namespace(run_id="R1", lake=str(lake.root), engine="duckdb")) == 2
+    assert reproduce_command.run(Namespace(run_id="R1", lake=str(lake.root), engine="duckdb")) == 2
     assert "fingerprint" in capsys.readouterr().err
 
 

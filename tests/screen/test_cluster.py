@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import config
-from pipelines.run import load_drop
+from pipelines.app.load import load_drop
 from pipelines.catalog import load_catalog
 from pipelines.screen.engines import DuckDBEngine
 from pipelines.screen.pipeline import screen

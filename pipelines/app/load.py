@@ -1,0 +1,32 @@
+"""Loading a landing drop: ingestion into bronze/silver, the silver suite, and a knowledge base in silver."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines import config
+from pipelines.storage import Lake
+
+
+def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
+    """The knowledge-base folder: `override`, else conf `kb_dir` (relative to the repository)."""
+    kb_dir = Path(override or conf.get("kb_dir", "rules/kb"))
+    return kb_dir if kb_dir.is_absolute() else config.REPO_ROOT / kb_dir
+
+
+def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, validate: bool = True,
+              drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None,
+              kb_tables_missing_only: bool = False):
+    """Ingest a landing drop (checked by the silver suite when `validate`), then the knowledge base of
+    `kb_dir` (default: conf `kb_dir`, the shipped sample): when silver has no kb_hilist, or, with
+    `kb_tables_missing_only`, for each kb table silver lacks. Returns (load report, kb report or None)."""
+    from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
+    from pipelines.quality.silver import validate_silver
+
+    batch_rows = int(batch_rows or conf["ingest"]["batch_rows"])
+    report = ingest_drop(Path(landing), lake, drop_id=drop_id, salt=conf["pii_salt"], batch_rows=batch_rows,
+                         progress=progress, validate=validate_silver if validate else None)
+    kb = None
+    folder = kb_dir_of(conf, kb_dir)
+    if folder.is_dir() and (kb_tables_missing_only or not lake.exists("silver/kb_hilist")):
+        kb = load_knowledge_base(folder, lake, salt=conf["pii_salt"], batch_rows=batch_rows, progress=False)
+    return report, kb

@@ -1,0 +1,74 @@
+"""`fundguard run`: load the drop, screen, gate and publish in one go (contract §6).
+
+    fundguard run --landing data/landing --lake data/lake --engine duckdb --period 2023
+
+Exit codes: 0 published; 1 the gate blocked publication; 2 bad input or usage (refused file, bad period).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines import config
+from pipelines.commands._common import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, add_screen_arguments, fail,
+                                        lake_of)
+from pipelines.contract import GOLD_SUSPECTS, UsageError, check_institutions, check_period
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
+    add_screen_arguments(p)
+
+
+def run(args) -> int:
+    from pipelines.app.load import load_drop
+    from pipelines.app.screening import screen_gate_publish
+    from pipelines.ingest.pipeline import IngestError
+
+    conf = config.load()
+    lake = lake_of(args, conf)
+    try:
+        check_period(args.period)
+        check_institutions(args.institution)
+        if not Path(args.landing).is_dir():
+            raise UsageError(f"landing drop not found: {args.landing}")
+        report, _ = load_drop(args.landing, lake, conf, progress=not args.quiet)
+        outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
+                                      institutions=args.institution, tags=args.tags, conf=conf,
+                                      progress=not args.quiet)
+    except (UsageError, IngestError) as exc:
+        return fail("run", str(exc), EXIT_BAD_INPUT)
+    print(summarize(outcome, lake, report))
+    if not outcome.published:
+        return fail("run", f"not published: {outcome.reason}", EXIT_GATE_FAILED)
+    return EXIT_OK
+
+
+def summarize(outcome, lake, load_report=None) -> str:
+    """The short summary `fundguard run` prints (Chinese + English)."""
+    import duckdb
+
+    lines = []
+    if load_report is not None:
+        lines.append(load_report.to_text())
+    t = outcome.suspects
+    lines.append(f"\n疑点 Suspects: {t.num_rows if t is not None else 0}   运行 run_id: {outcome.run_id}")
+    if t is not None and t.num_rows:
+        con = duckdb.connect()
+        con.register("s", t)
+        for dim, label in (("family", "规则族 family"), ("category", "违规类别 category"),
+                           ("fixmedins_code", "定点医药机构 institution")):
+            rows = con.sql(f"SELECT {dim}, count(*) n, sum(amount) amt FROM s GROUP BY 1 ORDER BY 3 DESC").fetchall()
+            lines.append(f"\n  {label}:")
+            lines.extend(f"    {n:>7} 条 {amt:>14,.2f} 元   {k}" for k, n, amt in rows)
+        total = con.sql("SELECT sum(amount) FROM s").fetchall()[0][0]
+        lines.append(f"\n  涉及金额合计 amount at stake: {total:,.2f} 元")
+    if outcome.published:
+        lines.append(f"\n已发布 Published: {lake.path(GOLD_SUSPECTS)} (Delta version {outcome.gold_version})")
+    else:
+        lines.append(f"\n未发布 NOT published: {outcome.reason}")
+    if outcome.report_path:
+        lines.append(f"质量报告 Gate report: {outcome.report_path}")
+    lines.append(f"数据湖 Lake: {lake.root}  (bronze/ silver/ quarantine staging/ gold/)")
+    return "\n".join(lines)
+
+
