@@ -201,7 +201,7 @@ def load_catalog(rules_dir: Path | str | None = None) -> Catalog:
     rules: list[Rule] = []
     for path in sorted((rules_dir / "catalog").glob("*.yml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for raw in doc.get("rules", []):
+        for raw in doc.get("rules") or []:
             missing = [k for k in REQUIRED_KEYS if k not in raw]
             if missing:
                 raise ValueError(f"{path.name}: rule {raw.get('id', '?')} lacks {missing}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.catalog import load_catalog
+from pipelines.catalog import Catalog, Rule, load_catalog
 
 
 def test_catalog_is_clean():
@@ -55,3 +55,54 @@ def test_fingerprint_changes_with_a_rule():
     rules = cat.select()
     assert cat.fingerprint(rules) == cat.fingerprint(list(reversed(rules)))
     assert cat.fingerprint(rules) != cat.fingerprint(rules[1:])
+
+
+def _file_entries(path: Path) -> dict[str, dict]:
+    return {raw["id"]: raw for raw in yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]}
+
+
+def test_each_catalog_file_is_named_after_its_template():
+    """rules/catalog/daily_cap.yml holds exactly the rules of rules/templates/daily_cap.sql."""
+    cat = load_catalog()
+    files = sorted(p.name for p in (cat.rules_dir / "catalog").glob("*.yml"))
+    assert files == sorted(f"{t}.yml" for t in cat.templates)
+    for r in cat.rules:
+        assert r.source == f"{r.template}.yml", r.id
+
+
+def test_lint_finds_a_rule_in_another_templates_file(tmp_path: Path):
+    """Moving a rule into the file of another template is a lint problem; the fingerprint, computed from rule
+    content only, does not see file names."""
+    dst = tmp_path / "rules"
+    shutil.copytree(load_catalog().rules_dir, dst)
+    before = load_catalog(dst)
+    cap, interval = dst / "catalog" / "daily_cap.yml", dst / "catalog" / "min_interval.yml"
+    _, _, text = before.entry(before.by_id["daily_cap_item"])
+    cap.write_text(cap.read_text(encoding="utf-8").replace(text, ""), encoding="utf-8")
+    interval.write_text(interval.read_text(encoding="utf-8") + text, encoding="utf-8")
+    after = load_catalog(dst)
+    assert after.by_id["daily_cap_item"].source == "min_interval.yml"
+    assert after.lint() == ["min_interval.yml: daily_cap_item: a catalog file holds only the rules of the template "
+                            "it is named after; template 'daily_cap' belongs in catalog/daily_cap.yml"]
+    assert after.fingerprint() == before.fingerprint()
+    assert after.fingerprint(after.rules) == before.fingerprint(before.rules)
+
+
+def test_entry_is_the_rules_own_yaml_and_line():
+    """`Catalog.entry` finds each rule's text in its file: it parses to that rule and starts at its `- id:` line."""
+    cat = load_catalog()
+    for r in cat.rules:
+        path, line, text = cat.entry(r)
+        assert path == cat.rules_dir / "catalog" / r.source
+        assert path.read_text(encoding="utf-8").splitlines()[line - 1].strip() == f"- id: {r.id}"
+        assert yaml.safe_load(text) == [_file_entries(path)[r.id]]
+
+
+def test_entry_stops_at_the_next_rule(tmp_path: Path):
+    (tmp_path / "catalog").mkdir(parents=True)
+    (tmp_path / "catalog" / "t.yml").write_text(
+        "rules:\n  - id: t_a\n    params:\n      x: [1]\n\n  - id: t_ab\n    version: 2\n", encoding="utf-8")
+    cat = Catalog(tmp_path, {}, [], {}, {})
+    rule = lambda rid: Rule(rid, 1, "t", "t", "", "", "", "", (), "", "", source="t.yml")  # noqa: E731
+    assert cat.entry(rule("t_a")) == (tmp_path / "catalog" / "t.yml", 2, "  - id: t_a\n    params:\n      x: [1]\n")
+    assert cat.entry(rule("t_ab"))[1:] == (6, "  - id: t_ab\n    version: 2\n")

@@ -29,10 +29,11 @@ def spark_literal(value) -> str:
     """A Python value as a Spark SQL literal (lists become `('a', 'b')` for IN).
 
     Two SQL dialects meet in FundGuard, so there are two literal helpers, each defined once:
-    `storage.sql_literal` writes standard SQL (a quote doubled, `'it''s'`; a backslash is a plain character)
-    for delta-rs predicates, and this one writes the rule library's Spark SQL, which sqlglot carries to
-    DuckDB. Spark reads a backslash in a string as an escape and `'it''s'` as two adjacent literals
-    concatenated (`its`: the quote is lost), so its strings escape both characters with a backslash. NULL
+    `storage.sql_literal` writes standard SQL for delta-rs predicates (a quote doubled, `'it''s'`; a backslash
+    is a plain character), and this one writes the rule library's Spark SQL, which sqlglot carries to DuckDB.
+    Spark reads a backslash in a string as an escape: the standard literal `'C:\\new'` is a newline to Spark,
+    `'a\\b'` a backspace, and the text `x\\'y` (standard `'x\\''y'`) does not even parse. So Spark strings
+    escape the backslash and the quote with a backslash (tests/screen/test_sql.py shows both on Spark). NULL
     and numbers are the same in both dialects and come from `sql_literal`.
     """
     if isinstance(value, (list, tuple)):
