@@ -15,7 +15,7 @@ from pipelines import contract
 from pipelines.contract import SUSPECT_COLUMNS
 from pipelines.export import package as pkg
 from pipelines.commands.export import add_arguments, run
-from pipelines.catalog import CATEGORIES
+from pipelines.catalog import CATEGORIES, CATEGORY_EN
 from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 
@@ -208,7 +208,7 @@ def test_builders_are_pure_and_keep_only_the_institution(tmp_path):
 
 
 def test_every_catalog_category_has_an_english_chart_label():
-    assert set(CATEGORIES) <= set(pkg.CATEGORY_EN)
+    assert set(CATEGORIES) <= set(CATEGORY_EN)
 
 
 def test_cjk_font_detection_never_picks_a_placeholder_font():
