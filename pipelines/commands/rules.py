@@ -33,8 +33,6 @@ PYTHON = ".venv/bin/python"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = __doc__
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--lint", action="store_true", help="check the catalog; exit 1 on problems")
     p.add_argument("--tags", action="append", help="only rules with this focus tag, e.g. 血液净化 (repeatable)")
     p.add_argument("--family", action="append", help="only rules of this family (repeatable)")
