@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 
 import pyarrow as pa
 
+from pipelines.contract import GOLD_SUSPECTS
 from pipelines.export.excel import build_feedback_xlsx, build_xlsx
 from pipelines.export.records import (  # noqa: F401  (the package's names, in one place for its callers)
     CSV, FEEDBACK, FEEDBACK_CHOICES, FEEDBACK_COLUMNS, FORMAT, HTML, JSON, LIST_COLUMNS, MANIFEST, NATIONAL_KEYS,
@@ -55,7 +56,7 @@ def build_manifest(files: Mapping[str, bytes], info: PackageInfo, records: Seque
         "period": info.period,
         "months": period_months(info.period),
         "generated_at": info.generated_iso,
-        "source": {"table": "gold/suspects", "delta_version": info.source_version},
+        "source": {"table": GOLD_SUSPECTS, "delta_version": info.source_version},
         "empty": n == 0,
         "note": ("本期该机构无疑点 / no suspects for this institution in this period" if n == 0
                  else f"{n} suspects / 疑点 {n} 条"),

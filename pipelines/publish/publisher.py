@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contract import GOLD_SUSPECTS as GOLD, SUSPECT_PARTITION_BY, SUSPECT_SCHEMA
+from pipelines.contract import (GOLD_SUSPECTS as GOLD, MONTH_RE, SUSPECT_PARTITION_BY, SUSPECT_SCHEMA, UsageError,
+                                period_months)
 from pipelines.storage import Lake, sql_literal
 
 PARTITION_BY = list(SUSPECT_PARTITION_BY)
 #: silver tables whose `period` values tell which months a run without --period computed
 PERIOD_SOURCES = ("silver/fee_list_net", "silver/mdtrt", "silver/setl", "silver/inv_movement")
 META_PREFIX = "fundguard."
-_YEAR, _MONTH = re.compile(r"^\d{4}$"), re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
 
 
 class PublishError(RuntimeError):
@@ -31,13 +31,11 @@ class PublishError(RuntimeError):
 
 
 def months_of(period: str) -> list[str]:
-    """`2023` -> 2023-01..2023-12; `2023-03` -> [2023-03]."""
-    period = period.strip()
-    if _MONTH.match(period):
-        return [period]
-    if _YEAR.match(period):
-        return [f"{period}-{m:02d}" for m in range(1, 13)]
-    raise PublishError(f"not a period (YYYY or YYYY-MM): {period!r}")
+    """`2023` -> 2023-01..2023-12; `2023-03` -> [2023-03] (contract.period_months); PublishError otherwise."""
+    try:
+        return period_months(period.strip())
+    except UsageError as exc:
+        raise PublishError(f"not a period (YYYY or YYYY-MM): {period!r}") from exc
 
 
 def computed_months(lake: Lake, suspects: pa.Table, periods: Iterable[str] | None) -> list[str]:
@@ -46,7 +44,7 @@ def computed_months(lake: Lake, suspects: pa.Table, periods: Iterable[str] | Non
     months = set(suspects.column("period").drop_null().unique().to_pylist()) if suspects.num_rows else set()
     for table in PERIOD_SOURCES:
         if lake.exists(table):
-            months |= {m for m in lake.distinct_values(table, "period") if _MONTH.match(m)}
+            months |= {m for m in lake.distinct_values(table, "period") if MONTH_RE.match(m)}
     return sorted(months)
 
 

@@ -54,10 +54,6 @@ class ScreenResult:
         return counts
 
 
-def entity_of_view(view: str) -> str:
-    return {"fee_list": "fee_list"}.get(view, view)
-
-
 def register_inputs(engine, lake: Lake, versions: dict[str, int] | None,
                     columns: set[str] | None = None) -> dict[str, int]:
     """Register every input table at its version and return the versions used.
@@ -78,7 +74,7 @@ def register_inputs(engine, lake: Lake, versions: dict[str, int] | None,
                                   columns=keep or None)
             used[table] = version
         else:
-            engine.register_arrow(view, contract.arrow_schema(entity_of_view(view)).empty_table())
+            engine.register_arrow(view, contract.arrow_schema(view).empty_table())
     return used
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from pipelines import contract
 from pipelines.catalog import Catalog, Rule
-from pipelines.screen.pipeline import INPUT_TABLES, build_views, entity_of_view
+from pipelines.screen.pipeline import INPUT_TABLES, build_views
 from pipelines.screen.sql import GRAIN_KEYS, rule_query
 
 
@@ -65,8 +65,7 @@ def expected_keys(path: Path, grain: str) -> set[tuple]:
 def run_case(engine, catalog: Catalog, rule: Rule) -> CaseResult:
     d = case_dir(catalog, rule)
     for view in INPUT_TABLES:
-        entity = entity_of_view(view)
-        engine.register_arrow(view, typed_csv(d / f"{entity}.csv", entity))
+        engine.register_arrow(view, typed_csv(d / f"{view}.csv", view))
     build_views(engine, catalog)
     rows = engine.query(rule_query(catalog, rule))
     grain = catalog.families[rule.family].grain
