@@ -1,5 +1,12 @@
 """`fundguard case status|history|close`: where the cases stand, one case's history, and closing cases
-from a recovery file (suspect_id, recovered_amount, closed_on, handled_by, note)."""
+from a recovery file (suspect_id, recovered_amount, closed_on, handled_by, note) 案件跟踪与追回.
+
+    fundguard case status  --lake data/lake --period 2023 --out cases.csv
+    fundguard case history --lake data/lake --suspect 3f9c…
+    fundguard case close   --lake data/lake --file recovered.xlsx
+
+Exit codes: 0 done; 1 some rows of the recovery file were rejected (the rest recorded); 2 bad input or usage.
+"""
 from __future__ import annotations
 
 import uuid

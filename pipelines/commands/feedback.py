@@ -1,7 +1,9 @@
 """`fundguard feedback --lake DIR --institution H --file F`: load an institution's answers to its list.
 
-Exit 0: every row loaded (or not answered yet); 1: some rows rejected (listed, recorded in
-gold/case_rejects, the rest loaded); 2: the file was refused whole.
+    fundguard feedback --lake data/lake --institution H001 --file H001_2023/feedback.xlsx
+
+Exit codes: 0 every row loaded (or not answered yet); 1 some rows rejected (listed, recorded in
+gold/case_rejects, the rest loaded); 2 the file was refused whole.
 """
 from __future__ import annotations
 

@@ -29,8 +29,8 @@ def run(args) -> int:
     lake = lake_of(args, conf)
     if not lake.root.is_dir():
         return fail("maintain", f"not a lake: {lake.root} does not exist")
-    hours = args.retention_hours or int((conf.get("maintenance") or {}).get("retention_hours",
-                                                                           DEFAULT_RETENTION_HOURS))
+    hours = args.retention_hours if args.retention_hours is not None else int(
+        (conf.get("maintenance") or {}).get("retention_hours", DEFAULT_RETENTION_HOURS))
     if hours < 0:
         return fail("maintain", f"--retention-hours must be ≥ 0, got {hours}", EXIT_BAD_INPUT)
     plans = plan_lake_retention(lake.root, hours, now=utcnow())

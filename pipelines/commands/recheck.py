@@ -2,6 +2,10 @@
 
 Lists the institutions whose problems confirmed or upheld in the previous period are still found
 this period (same rule, same institution), from gold/suspects and the case events.
+
+    fundguard recheck --lake data/lake --period 2024 --out recheck.csv
+
+Exit codes: 0 listed (possibly none); 2 bad input or usage.
 """
 from __future__ import annotations
 

@@ -2,6 +2,10 @@
 
 Figures from `report.period_figures` (printed as JSON with --json); charts embedded as PNG; rule
 precision logged to MLflow (one run per report, step = period) unless --no-track.
+
+    fundguard report --lake data/lake --period 2023 --out report-2023.html --json report-2023.json
+
+Exit codes: 0 written; 2 bad input or usage (bad period).
 """
 from __future__ import annotations
 

@@ -2,7 +2,11 @@
 
 Draws targets from silver/fixmedins and teams from the inspector register, writes the public list
 (CSV + HTML, Chinese headers) and a JSON record (seed, inputs' hashes, config, result) to --out, and
-appends the draw to gold/inspection_draws. Exit 2 when the draw is impossible (reason printed).
+appends the draw to gold/inspection_draws.
+
+    fundguard sample --lake data/lake --period 2023 --seed 20240301 --inspectors inspectors.csv --out draw
+
+Exit codes: 0 drawn; 2 bad input, or the draw is impossible (reason printed).
 """
 from __future__ import annotations
 

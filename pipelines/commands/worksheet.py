@@ -5,7 +5,9 @@
 
 `make` writes one worksheet per institution: the named ones, else the targets of the period's latest
 双随机 draw (their teams pre-filled), else every institution with open items. `ingest` records the
-conclusions (exit 0 all loaded, 1 some rows rejected, 2 the file was refused).
+conclusions.
+
+Exit codes: 0 written / all rows loaded; 1 some rows rejected; 2 the file was refused or bad usage.
 """
 from __future__ import annotations
 
