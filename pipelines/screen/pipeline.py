@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.catalog import Catalog, Rule
-from pipelines.screen.sql import (input_versions_json, literal, referenced_columns, referenced_tables, rule_query,
+from pipelines.screen.sql import (input_versions_json, spark_literal, referenced_columns, referenced_tables, rule_query,
                                   view_query)
 from pipelines.storage import Lake
 
@@ -110,11 +110,11 @@ def scoped_query(catalog: Catalog, rule: Rule, *, run_id: str, fingerprint: str,
                  period: str | None, institutions: list[str] | None) -> str:
     where = []
     if period:
-        where.append(f"period LIKE {literal(period + '%')}")
+        where.append(f"period LIKE {spark_literal(period + '%')}")
     if institutions:
-        where.append(f"fixmedins_code IN {literal(list(institutions))}")
-    return f"""SELECT r.*, {literal(run_id)} AS run_id, {literal(fingerprint)} AS rule_set_fingerprint,
-  {literal(versions_json)} AS input_versions, CAST(NULL AS TIMESTAMP) AS published_at
+        where.append(f"fixmedins_code IN {spark_literal(list(institutions))}")
+    return f"""SELECT r.*, {spark_literal(run_id)} AS run_id, {spark_literal(fingerprint)} AS rule_set_fingerprint,
+  {spark_literal(versions_json)} AS input_versions, CAST(NULL AS TIMESTAMP) AS published_at
 FROM ({rule_query(catalog, rule)}) r
 {('WHERE ' + ' AND '.join(where)) if where else ''}"""
 

@@ -45,10 +45,6 @@ def spark_literal(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-#: the name screen/pipeline.py imports; the same function
-literal = spark_literal
-
-
 @lru_cache(maxsize=1)
 def _jinja() -> jinja2.Environment:
     """The template environment, with every macro of rules/macros.sql as a global."""
