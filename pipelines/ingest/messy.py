@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import contract
-from pipelines.ingest.readers import inspect_file, list_drop, read_batches
+from pipelines.ingest.inspection import inspect_file, list_drop
+from pipelines.ingest.readers import read_batches
 
 Rows = list[dict[str, str | None]]
 

@@ -12,7 +12,8 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import contract
-from pipelines.contract import CNT, CODE2, DATE, DEC, INT, MONEY, PRIC, SQL_TYPES, STR, TS
+from pipelines.contract import CNT, CODE2, DATE, DEC, INT, MONEY, PRIC, SQL_TYPES, TS
+from pipelines.storage import sql_ident, sql_literal
 
 #: contract §1 time formats first, then a few more the project also accepts (DuckDB strptime notation).
 TIME_FORMATS = (*contract.TIME_FORMATS, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M",
@@ -30,14 +31,6 @@ _TYPE_REASON = {
 }
 
 
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def silver_columns(entity: str) -> list[str]:
     """Column order of silver/<entity>: fields (PII as `<name>_hash`), `period`, `period_year`, lineage."""
     ent = contract.ENTITIES[entity]
@@ -53,10 +46,10 @@ def data_columns(entity: str) -> list[str]:
 
 
 def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
-    fmts = "[" + ", ".join(lit(x) for x in TIME_FORMATS) + "]"
+    fmts = "[" + ", ".join(sql_literal(x) for x in TIME_FORMATS) + "]"
     # the list is tried in order, so trying its first (the canonical) format alone first changes no result;
     # it only spares the list's overhead on the common case
-    ts = f"coalesce(try_strptime({v}, {lit(TIME_FORMATS[0])}), try_strptime({v}, {fmts}))"
+    ts = f"coalesce(try_strptime({v}, {sql_literal(TIME_FORMATS[0])}), try_strptime({v}, {fmts}))"
     if f.type == TS:
         return ts
     if f.type == DATE:
@@ -70,7 +63,7 @@ def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
                 f"floor(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT) END)")
     expr = v
     if maps:
-        whens = " ".join(f"WHEN {lit(k)} THEN {lit(val)}" for k, val in maps.items())
+        whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(val)}" for k, val in maps.items())
         expr = f"CASE {v} {whens} ELSE {v} END"
     if f.codes and all(c.isalpha() and c.islower() for c in f.codes):
         expr = f"lower({expr})"
@@ -98,43 +91,43 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     if checks not in ("report", "none"):
         raise ValueError(checks)
     ent = contract.ENTITIES[entity]
-    pre = ", ".join(f"{_blank_to_null(q(f.name))} AS {q(f.name)}" for f in ent.fields)
+    pre = ", ".join(f"{_blank_to_null(sql_ident(f.name))} AS {sql_ident(f.name)}" for f in ent.fields)
     typed_cols, sel, errs = [], [], []
     quote = "''''"
     for f in ent.fields:
-        v = q(f.name)
+        v = sql_ident(f.name)
         expr = _typed_expr(f, v, ent.value_maps.get(f.name))
         t = v
         if expr != v:
-            t = q("_t_" + f.name)
+            t = sql_ident("_t_" + f.name)
             typed_cols.append(f"{expr} AS {t}")
         if f.pii:
-            sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({lit(salt)} || {v}) END AS {q(f.name + '_hash')}")
+            sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({sql_literal(salt)} || {v}) END AS {sql_ident(f.name + '_hash')}")
         else:
-            sel.append(f"{t} AS {q(f.name)}")
+            sel.append(f"{t} AS {sql_ident(f.name)}")
         whens = []      # (condition, message)
         if f.required:
-            whens.append((f"{v} IS NULL", lit(f"{f.name}: required field missing / 必填字段缺失")))
+            whens.append((f"{v} IS NULL", sql_literal(f"{f.name}: required field missing / 必填字段缺失")))
         if f.type in _TYPE_REASON:
             en, zh = _TYPE_REASON[f.type]
-            whens.append((f"{v} IS NOT NULL AND {t} IS NULL", f"{lit(f.name + ': ' + en + ' ')} || {quote}"
-                          f" || {v} || {quote} || {lit(' / ' + (f.label or f.name) + zh)}"))
+            whens.append((f"{v} IS NOT NULL AND {t} IS NULL", f"{sql_literal(f.name + ': ' + en + ' ')} || {quote}"
+                          f" || {v} || {quote} || {sql_literal(' / ' + (f.label or f.name) + zh)}"))
         if f.codes:
-            codes = ", ".join(lit(c) for c in f.codes)
+            codes = ", ".join(sql_literal(c) for c in f.codes)
             whens.append((f"{v} IS NOT NULL AND {t} NOT IN ({codes})",
-                          f"{lit(f.name + ': unknown code ')} || {quote} || {v} || {quote} || "
-                          f"{lit(' / ' + (f.label or f.name) + '未知代码')}"))
+                          f"{sql_literal(f.name + ': unknown code ')} || {quote} || {v} || {quote} || "
+                          f"{sql_literal(' / ' + (f.label or f.name) + '未知代码')}"))
         if whens:
             errs.append((f.name, "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in whens) + " END"))
     if ent.period_from:
         pf = ent.field(ent.period_from)
-        src = q("_t_" + pf.name) if pf.type in (TS, DATE) else q(pf.name)
+        src = sql_ident("_t_" + pf.name) if pf.type in (TS, DATE) else sql_ident(pf.name)
         sel.append(f"strftime({src}, '%Y-%m') AS period")
         sel.append(f"strftime({src}, '%Y') AS {contract.PERIOD_YEAR}")
-    sel += [f"{lit(drop)} AS _drop", f"{lit(file)} AS _file", "_line", f"{int(ord_)} AS _ord"]
-    err_cols = ", ".join(f"{e} AS {q('_e_' + n)}" for n, e in errs) or "NULL AS _e_none"
-    names = [q("_e_" + n) for n, _ in errs] or ["_e_none"]
-    errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {lit(n)} END" for (n, _), c in zip(errs, names))
+    sel += [f"{sql_literal(drop)} AS _drop", f"{sql_literal(file)} AS _file", "_line", f"{int(ord_)} AS _ord"]
+    err_cols = ", ".join(f"{e} AS {sql_ident('_e_' + n)}" for n, e in errs) or "NULL AS _e_none"
+    names = [sql_ident("_e_" + n) for n, _ in errs] or ["_e_none"]
+    errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {sql_literal(n)} END" for (n, _), c in zip(errs, names))
     typed = ", ".join(typed_cols)
     if checks == "none":
         return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
@@ -148,12 +141,12 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
 
 
 def _key_join(keys: Sequence[str], a: str, b: str) -> str:
-    return " AND ".join(f"{a}.{q(k)} IS NOT DISTINCT FROM {b}.{q(k)}" for k in keys)
+    return " AND ".join(f"{a}.{sql_ident(k)} IS NOT DISTINCT FROM {b}.{sql_ident(k)}" for k in keys)
 
 
 def dup_keys_sql(entity: str, keys: str) -> str:
     """The keys that `keys` (a SELECT of an entity's key columns) holds more than once."""
-    kc = ", ".join(q(k) for k in contract.ENTITIES[entity].key)
+    kc = ", ".join(sql_ident(k) for k in contract.ENTITIES[entity].key)
     return f"SELECT {kc} FROM ({keys}) GROUP BY {kc} HAVING count(*) > 1"
 
 
@@ -165,29 +158,27 @@ def dedup_sql(entity: str, staged: str) -> dict[str, str]:
     - `rows`: one row per key (identical copies count once), conflicting keys left out.
     """
     keys = contract.ENTITIES[entity].key
-    kc = ", ".join(q(k) for k in keys)
+    kc = ", ".join(sql_ident(k) for k in keys)
     groups = (f"SELECT {kc}, count(*) AS n, min(_h) = max(_h) AS same FROM {staged} "
               f"GROUP BY {kc} HAVING count(*) > 1")
-    cols = ", ".join(q(c) for c in silver_columns(entity))
+    cols = ", ".join(sql_ident(c) for c in silver_columns(entity))
     return {
         "groups": groups,
-        "conflicts": (f"SELECT s._file, s._line, s._ord, {', '.join('s.' + q(k) for k in keys)} FROM {staged} s "
+        "conflicts": (f"SELECT s._file, s._line, s._ord, {', '.join('s.' + sql_ident(k) for k in keys)} FROM {staged} s "
                       f"SEMI JOIN (SELECT * FROM _groups WHERE NOT same) g ON {_key_join(keys, 's', 'g')}"),
         "rows": (f"SELECT {cols} FROM {staged} s ANTI JOIN _groups g ON {_key_join(keys, 's', 'g')} "
                  f"UNION ALL SELECT {cols} FROM (SELECT s.* FROM {staged} s "
                  f"SEMI JOIN (SELECT * FROM _groups WHERE same) g ON {_key_join(keys, 's', 'g')} "
-                 f"QUALIFY row_number() OVER (PARTITION BY {', '.join('s.' + q(k) for k in keys)} "
+                 f"QUALIFY row_number() OVER (PARTITION BY {', '.join('s.' + sql_ident(k) for k in keys)} "
                  f"ORDER BY s._ord, s._line) = 1)"),
     }
 
 
 def row_hash_sql(entity: str) -> str:
-    return "hash(" + ", ".join(q(c) for c in data_columns(entity)) + ")"
+    return "hash(" + ", ".join(sql_ident(c) for c in data_columns(entity)) + ")"
 
 
 # ---------------------------------------------------------------- refund netting (contract §4)
-
-AMOUNTS = ("det_item_fee_sumamt", "inscp_scp_amt", "fulamt_ownpay_amt")
 
 #: Refund netting over `lines` (silver/fee_list columns). A refund is a line with a negative cnt or
 #: det_item_fee_sumamt. It cancels its cnt and amounts from the positive line named by init_feedetl_sn

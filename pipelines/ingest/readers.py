@@ -1,24 +1,14 @@
-"""Reading landing files (contract §1): format, encoding and header detection, streamed string batches.
+"""Streaming landing files as Arrow tables of *strings* with canonical column names.
 
-`inspect_file` looks at a whole file once (sha256, decodability, header mapping) before anything is
-written, so a bad file is refused whole. `read_batches` then streams the file as Arrow tables of
-*strings* with canonical column names (every field of the entity, absent ones null) plus `_line`, the
-1-based row number a clerk sees (CSV/TSV/XLSX: the header is line 1; parquet/jsonl: row/line number).
-Rows the reader cannot split into fields come back as `InvalidRow`s to be quarantined.
+`read_batches` streams a file that `inspection.inspect_file` accepted: every field of the entity (absent
+ones null) plus `_line`, the 1-based row number a clerk sees (CSV/TSV/XLSX: the header is line 1;
+parquet/jsonl: row/line number). Rows the reader cannot split into fields come back as `InvalidRow`s to be
+quarantined.
 """
 from __future__ import annotations
 
-import codecs
-import csv
-import datetime as dt
-import decimal
-import gzip
-import hashlib
-import io
 import json
-import zlib
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -28,36 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines import contract
-
-TEXT_FORMATS = ("csv", "csv.gz", "tsv", "jsonl")
-CHUNK = 16 << 20
-
-
-class IngestError(RuntimeError):
-    """A drop (or a load) that cannot be accepted; the message names the file, line and field."""
-
-
-class RefusedFile(IngestError):
-    pass
-
-
-@dataclass
-class FileInfo:
-    path: Path
-    name: str
-    entity: str
-    format: str
-    size: int
-    sha256: str
-    encoding: str | None = None          # text formats: utf-8, utf-8-sig, gb18030
-    headers: list[str] = field(default_factory=list)      # raw headers, in file order
-    mapping: dict[int, str] = field(default_factory=dict)  # column position -> canonical field
-    unknown_columns: list[str] = field(default_factory=list)
-    text_stats: dict | None = None       # utf-8 csv/tsv: physical line count, blank lines, lone CRs
-
-    @property
-    def columns(self) -> list[str]:
-        return sorted(set(self.mapping.values()))
+from pipelines.ingest.cells import array_to_str, cell_to_str
+from pipelines.ingest.inspection import FileInfo, RefusedFile, delimiter, text_stream
 
 
 @dataclass
@@ -73,252 +35,6 @@ class RawBatch:
     table: pa.Table      # entity fields as strings + _line (int64)
     invalid: list[InvalidRow]
 
-
-# ---------------------------------------------------------------- inspection
-
-def list_drop(landing: Path) -> list[Path]:
-    """Data files of a drop folder (hidden files and sub-folders are not part of it)."""
-    return sorted(p for p in Path(landing).iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def inspect_file(path: Path) -> FileInfo:
-    """Identify a file (entity, format, encoding, headers); raise RefusedFile if it cannot be loaded."""
-    path = Path(path)
-    name = path.name
-    entity = contract.entity_of(name)
-    fmt = contract.file_format(name)
-    if fmt is None:
-        raise RefusedFile(f"{name}: unknown format (accepted: {', '.join(contract.ACCEPTED_SUFFIXES)}) "
-                          f"/ 文件格式无法识别")
-    if entity not in contract.ENTITIES:
-        raise RefusedFile(f"{name}: unknown entity {entity!r} (known: {', '.join(contract.ENTITIES)}) "
-                          f"/ 未知数据实体")
-    info = FileInfo(path=path, name=name, entity=entity, format=fmt, size=path.stat().st_size, sha256="")
-    try:
-        if fmt in TEXT_FORMATS:
-            _inspect_text(info)
-        elif fmt == "parquet":
-            info.sha256 = _sha256(path)
-            try:
-                schema = pq.ParquetFile(path).schema_arrow
-            except Exception as exc:  # noqa: BLE001 - any reader error refuses the file
-                raise RefusedFile(f"{name}: unreadable parquet ({exc}) / 无法读取的parquet文件") from exc
-            info.headers = list(schema.names)
-        elif fmt == "xlsx":
-            info.sha256 = _sha256(path)
-            info.headers = _xlsx_headers(path)
-    except RefusedFile:
-        raise
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise RefusedFile(f"{name}: unreadable ({exc}) / 文件无法读取") from exc
-    _map_headers(info)
-    return info
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _open_text_bytes(info: FileInfo):
-    return gzip.open(info.path, "rb") if info.format == "csv.gz" else open(info.path, "rb")
-
-
-def _inspect_text(info: FileInfo) -> None:
-    """sha256 of the file as stored; encoding = the first of utf-8 / gb18030 that decodes every byte."""
-    # sha256 on a thread (hashlib releases the GIL) while the encoding is checked
-    import concurrent.futures
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        sha = pool.submit(_sha256, info.path)
-        try:
-            _detect_encoding(info)
-        finally:
-            info.sha256 = sha.result()
-    if info.format == "jsonl":
-        info.headers = _jsonl_keys(info)
-    else:
-        info.headers = _text_header(info)
-
-
-def _detect_encoding(info: FileInfo) -> None:
-    with _open_text_bytes(info) as f:
-        head = f.read(4)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise RefusedFile(f"{info.name}: UTF-16 text is not accepted (use UTF-8, GBK or GB18030) "
-                          f"/ 不支持UTF-16编码")
-    bom = head.startswith(codecs.BOM_UTF8)
-    errors = []
-    for enc in ("utf-8", "gb18030"):
-        stats = {} if enc == "utf-8" and info.format in ("csv", "csv.gz", "tsv") else None
-        err = _decode_error(info, enc, skip=3 if bom and enc == "utf-8" else 0, stats=stats)
-        if err is None and stats is not None:
-            info.text_stats = stats
-        if err is None:
-            info.encoding = "utf-8-sig" if bom and enc == "utf-8" else enc
-            break
-        errors.append(f"{enc}: {err}")
-    else:
-        raise RefusedFile(f"{info.name}: cannot be decoded as UTF-8, GBK or GB18030 ({'; '.join(errors)}) "
-                          f"/ 文件编码无法识别")
-
-
-def _decode_error(info: FileInfo, encoding: str, skip: int = 0, stats: dict | None = None) -> str | None:
-    """The first decoding problem of the file, or None. `stats` (if given) receives what the DuckDB fast
-    path checks its row accounting against: newline count, whether a blank line or a lone CR exists."""
-    dec = codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0
-    newlines, blank, lone_cr, prev = 0, False, False, b"\n"
-    with _open_text_bytes(info) as f:
-        if skip:
-            f.read(skip)
-            offset = skip
-        while True:
-            chunk = f.read(CHUNK)
-            final = not chunk
-            nul = chunk.find(b"\x00")
-            if nul >= 0:
-                return f"binary content (NUL byte) near byte {offset + nul}"
-            try:
-                if not (chunk.isascii() and not dec.getstate()[0]):   # ASCII needs no decoding
-                    dec.decode(chunk, final=final)
-            except UnicodeDecodeError as exc:
-                return f"invalid byte near byte {offset + exc.start}"
-            if stats is not None and chunk:
-                newlines += chunk.count(b"\n")
-                has_cr = b"\r" in chunk or prev.endswith(b"\r")
-                # blank lines are not looked for: DuckDB skips them silently, which the fast path's
-                # row count (rows + rejected lines = physical lines) detects
-                if not lone_cr and has_cr:
-                    lone_cr = (chunk.count(b"\r") != chunk.count(b"\r\n") + chunk.endswith(b"\r")
-                               or (prev.endswith(b"\r") and not chunk.startswith(b"\n")))
-                prev = chunk
-            if final:
-                if stats is not None:
-                    stats.update(newlines=newlines, blank=blank, lone_cr=lone_cr or prev.endswith(b"\r"),
-                                 ends_nl=prev.endswith(b"\n"))
-                return None
-            offset += len(chunk)
-
-
-def _text_stream(info: FileInfo) -> io.TextIOBase:
-    return io.TextIOWrapper(_open_text_bytes(info), encoding=info.encoding, newline="")
-
-
-def _delimiter(info: FileInfo) -> str:
-    return "\t" if info.format == "tsv" else ","
-
-
-def _text_header(info: FileInfo) -> list[str]:
-    with _text_stream(info) as t:
-        first = t.readline()
-    if not first.strip():
-        raise RefusedFile(f"{info.name}: no header line / 缺少表头")
-    return next(csv.reader([first.rstrip("\r\n")], delimiter=_delimiter(info)))
-
-
-def _jsonl_keys(info: FileInfo) -> list[str]:
-    keys: dict[str, None] = {}
-    with _text_stream(info) as t:
-        for line in t:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                for k in obj:
-                    keys.setdefault(k, None)
-    return list(keys)
-
-
-def _xlsx_headers(path: Path) -> list[str]:
-    import openpyxl
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise RefusedFile(f"{path.name}: unreadable xlsx ({exc}) / 无法读取的Excel文件") from exc
-    try:
-        ws = wb.worksheets[0]
-        for row in ws.iter_rows(min_row=1, max_row=1, values_only=True):
-            return [cell_to_str(v) or "" for v in row]
-        raise RefusedFile(f"{path.name}: empty sheet / 空工作表")
-    finally:
-        wb.close()
-
-
-def _map_headers(info: FileInfo) -> None:
-    ent = contract.ENTITIES[info.entity]
-    canon = contract.canonical_headers(info.entity, info.headers)
-    seen: set[str] = set()
-    for i, h in enumerate(info.headers):
-        c = canon.get(h)
-        if c is None or c in seen:
-            if str(h).strip():
-                info.unknown_columns.append(str(h) if c is None else f"{h} (duplicate of {c})")
-            continue
-        seen.add(c)
-        info.mapping[i] = c
-    missing = [f for f in ent.required if f not in seen]
-    if missing:
-        labels = ", ".join(f"{m} {ent.field(m).label}" for m in missing)
-        raise RefusedFile(f"{info.name}: required column(s) missing: {labels} / 缺少必填列 "
-                          f"(headers: {', '.join(map(str, info.headers))})")
-
-
-# ---------------------------------------------------------------- value conversion
-
-def cell_to_str(v) -> str | None:
-    """An Excel/JSON value as the string a clerk would have typed."""
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, decimal.Decimal):
-        return format(v, "f")
-    if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, dt.date):
-        return v.strftime("%Y-%m-%d")
-    if isinstance(v, (dict, list)):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
-
-
-def array_to_str(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A typed Arrow column (parquet) as strings in the contract's notation."""
-    t = arr.type
-    if pa.types.is_string(t):
-        return arr
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pc.cast(arr, pa.string())
-    if pa.types.is_timestamp(t):
-        return pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")
-    if pa.types.is_date(t):
-        return pc.strftime(arr, format="%Y-%m-%d")
-    if pa.types.is_boolean(t):
-        return pc.cast(pc.cast(arr, pa.int8()), pa.string())
-    if pa.types.is_dictionary(t):
-        return array_to_str(pc.cast(arr, t.value_type))
-    if pa.types.is_null(t):
-        return pa.nulls(len(arr), pa.string())
-    try:
-        return pc.cast(arr, pa.string())
-    except pa.ArrowNotImplementedError:
-        return pa.array([cell_to_str(v) for v in arr.to_pylist()], pa.string())
-
-
-# ---------------------------------------------------------------- streaming
 
 def _assemble(info: FileInfo, cols: dict[str, pa.Array], lines: np.ndarray) -> pa.Table:
     n = len(lines)
@@ -365,7 +81,7 @@ def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
     block = int(min(64 << 20, max(1 << 20, batch_rows * 160)))
     ropts = pacsv.ReadOptions(use_threads=False, block_size=block, skip_rows=1, column_names=names,
                               encoding="utf8" if info.encoding in ("utf-8", "utf-8-sig") else info.encoding)
-    popts = pacsv.ParseOptions(delimiter=_delimiter(info), invalid_row_handler=on_invalid,
+    popts = pacsv.ParseOptions(delimiter=delimiter(info), invalid_row_handler=on_invalid,
                                ignore_empty_lines=False, newlines_in_values=False)
     keep = [names[i] for i in sorted(info.mapping)]
     copts = pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, include_columns=keep,
@@ -435,7 +151,7 @@ def _read_jsonl(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
         invalid.clear()
         return b
 
-    with _text_stream(info) as t:
+    with text_stream(info) as t:
         for no, text in enumerate(t, start=1):
             s = text.strip()
             if not s:

@@ -29,5 +29,5 @@ def load(lake):
 def lazy_staging(monkeypatch):
     """Stage every fast-path file lazily, as a large one is (the test files are small); the tests elsewhere,
     and `test_small_and_lazy_staging_load_the_same`, run the default, where small files are copied."""
-    from pipelines.ingest import pipeline
-    monkeypatch.setattr(pipeline, "LAZY_MIN_ROWS", 0)
+    from pipelines.ingest import staging
+    monkeypatch.setattr(staging, "LAZY_MIN_ROWS", 0)

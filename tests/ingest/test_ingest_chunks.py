@@ -8,7 +8,8 @@ import json
 import duckdb
 import pytest
 
-from pipelines.ingest import nodes, pipeline
+from pipelines.ingest import netting, nodes, silver, staging
+from pipelines.ingest.inspection import IngestError
 
 from . import drops
 
@@ -57,8 +58,8 @@ def test_chunked_write_gives_the_same_silver(tmp_path, drop, load, lake, monkeyp
     whole = Lake(tmp_path / "whole")
     load(drop, lake=whole)
     calls = []
-    real = pipeline._chunk_rows
-    monkeypatch.setattr(pipeline, "_chunk_rows", lambda e, m: calls.append(e) or (70 if e == "fee_list" else real(e, m)))
+    real = silver.chunk_rows
+    monkeypatch.setattr(silver, "chunk_rows", lambda e, m: calls.append(e) or (70 if e == "fee_list" else real(e, m)))
     rep = load(drop)
     assert rep.balanced and rep.rows_quarantined == 0
     assert "fee_list" in calls
@@ -70,21 +71,21 @@ def test_chunked_write_gives_the_same_silver(tmp_path, drop, load, lake, monkeyp
 
 
 def test_chunks_cover_every_row_once(drop, load, lake, monkeypatch):
-    """Predicates of `_Staging.chunks`: a large file by ranges of lines, small ones together, each row in one."""
+    """Predicates of `Staging.chunks`: a large file by ranges of lines, small ones together, each row in one."""
     seen = {}
 
-    def spy(con, lake_, name, entity, staging, pb):
-        preds = staging.chunks(con, entity, 100)
+    def spy(ctx, staged, entity):
+        preds, con = staged.chunks(entity, 100), ctx.con
         if entity == "fee_list":
             counts = [con.execute(f"SELECT count(*) FROM out_{entity} WHERE {p}").fetchall()[0][0] for p in preds]
             union = " OR ".join(f"({p})" for p in preds)
             seen.update(preds=preds, counts=counts,
                         total=con.execute(f"SELECT count(*) FROM out_{entity}").fetchall()[0][0],
                         covered=con.execute(f"SELECT count(*) FROM out_{entity} WHERE {union}").fetchall()[0][0])
-        return real(con, lake_, name, entity, staging, pb)
+        return real(ctx, staged, entity)
 
-    real = pipeline._write_chunks
-    monkeypatch.setattr(pipeline, "_write_chunks", spy)
+    real = silver.write_chunks
+    monkeypatch.setattr(silver, "write_chunks", spy)
     load(drop)
     assert len(seen["preds"]) >= 9 and all(0 < c <= 100 for c in seen["counts"])
     assert sum(seen["counts"]) == seen["total"] == seen["covered"] == 900
@@ -92,7 +93,7 @@ def test_chunks_cover_every_row_once(drop, load, lake, monkeypatch):
 
 @pytest.mark.parametrize("min_rows", [0, 10 ** 9], ids=["each-partition-alone", "all-through-one-copy"])
 def test_netting_by_partition_equals_netting_the_whole(drop, load, lake, monkeypatch, min_rows):
-    monkeypatch.setattr(pipeline, "NET_PARTITION_MIN_ROWS", min_rows)
+    monkeypatch.setattr(netting, "NET_PARTITION_MIN_ROWS", min_rows)
     rep = load(drop)
     net, unmatched = nodes.net_fee_lines(duckdb.connect(), lake.read("silver/fee_list"))
     got = lake.read("silver/fee_list_net")
@@ -119,12 +120,12 @@ def test_bad_rows_of_a_lazily_staged_file_are_found_after_the_write(tmp_path, lo
 
 
 def test_chunk_rows_follow_the_memory_limit():
-    width = pipeline.BUFFERED_BYTES_PER_COLUMN * len(nodes.silver_columns("fee_list"))
-    assert pipeline._chunk_rows("fee_list", "3GB") == int(3 * 2 ** 30 * pipeline.CHUNK_MEMORY_SHARE / width)
-    assert pipeline._chunk_rows("fee_list", "3GB") == 2 * pipeline._chunk_rows("fee_list", "1536MiB")
-    assert pipeline._chunk_rows("fee_list", "1MB") == 100_000          # a floor
-    with pytest.raises(pipeline.IngestError, match="not a size"):
-        pipeline._chunk_rows("fee_list", "lots")
+    width = silver.BUFFERED_BYTES_PER_COLUMN * len(nodes.silver_columns("fee_list"))
+    assert silver.chunk_rows("fee_list", "3GB") == int(3 * 2 ** 30 * silver.CHUNK_MEMORY_SHARE / width)
+    assert silver.chunk_rows("fee_list", "3GB") == 2 * silver.chunk_rows("fee_list", "1536MiB")
+    assert silver.chunk_rows("fee_list", "1MB") == 100_000          # a floor
+    with pytest.raises(IngestError, match="not a size"):
+        silver.chunk_rows("fee_list", "lots")
 
 
 @pytest.mark.parametrize("max_lazy", [0, 1])
@@ -140,7 +141,7 @@ def test_small_and_lazy_staging_load_the_same(tmp_path, load, monkeypatch, max_l
     drops.write_csv(folder / "fee_list_part2.csv", [drops.FEE_HEAD, *rows[30:]])
     lazy = Lake(tmp_path / "lazy")
     rep_lazy = load(folder, lake=lazy)
-    monkeypatch.setattr(pipeline, "MAX_LAZY_PARTS", max_lazy)
+    monkeypatch.setattr(staging, "MAX_LAZY_PARTS", max_lazy)
     copied = Lake(tmp_path / "copied")
     rep = load(folder, lake=copied)
     for name in ("silver/fee_list", "silver/fee_list_net"):

@@ -6,12 +6,12 @@ import gzip
 import pyarrow as pa
 
 from pipelines import contract
+from pipelines.ingest.inspection import inspect_file
 from pipelines.ingest.messy import make_messy_twin
-from pipelines.ingest.readers import inspect_file, read_batches
+from pipelines.ingest.readers import read_batches
 from pipelines.storage import Lake
 
 from . import drops
-from .conftest import SALT
 
 
 def _silver(lake: Lake, name: str):

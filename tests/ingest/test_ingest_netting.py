@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.ingest import nodes
+from pipelines.storage import sql_ident
 
 from . import drops
 
@@ -125,7 +126,7 @@ def test_typing_without_checks_gives_the_checked_silver_columns():
         if n not in raw.column_names:
             raw = raw.append_column(n, pa.array([None, None, None], pa.string()))
     con.register("b", raw)
-    cols = ", ".join(nodes.q(c) for c in nodes.silver_columns("fee_list"))
+    cols = ", ".join(sql_ident(c) for c in nodes.silver_columns("fee_list"))
     checked = con.sql(f"SELECT {cols} FROM ({nodes.typing_sql('fee_list', 'b', 's', 'd', 'f', 0)})").fetchall()
     plain = con.sql(f"SELECT {cols} FROM ({nodes.typing_sql('fee_list', 'b', 's', 'd', 'f', 0, checks='none')})").fetchall()
     assert checked == plain

@@ -92,3 +92,21 @@ def _refused(tmp_path, load, lake, name, content: bytes, match: str):
 ])
 def test_refused_file_loads_nothing(tmp_path, load, lake, name, content, match):
     _refused(tmp_path, load, lake, name, content, match)
+
+
+def test_conflicting_copies_are_named_in_the_drop_order(tmp_path, lake, load):
+    """A key sent three times over two files with different values: every copy quarantined, and each reason
+    and the incomplete visit name the copies in the drop's order (file, then line), whatever order DuckDB
+    returns them in."""
+    d = drops.write_canonical_drop(tmp_path / "d", {"setl": drops.SETL, "mdtrt": drops.MDTRT})
+    drops.write_csv(d / "fee_list_part1.csv", [H, fee("G1"), fee("D1", pric="50"), fee("G2"), fee("D1", pric="52")])
+    drops.write_csv(d / "fee_list_part2.csv", [H, fee("G3"), fee("D1", pric="51")])
+    rep = load(d)
+    q = lake.read("quarantine").to_pylist()
+    assert sorted((r["file"], r["line"]) for r in q) == [("fee_list_part1.csv", 3), ("fee_list_part1.csv", 5),
+                                                         ("fee_list_part2.csv", 3)]
+    where = "fee_list_part1.csv:3, fee_list_part1.csv:5, fee_list_part2.csv:3"
+    assert all(f"sent 3 times with different values (lines {where})" in r["reason"] for r in q)
+    assert f"mdtrt mdtrt_id=M1: fee_list rows quarantined 被隔离: {where}" in rep.incomplete
+    assert {r["feedetl_sn"] for r in lake.read("silver/fee_list").to_pylist()} == {"G1", "G2", "G3"}
+    assert rep.balanced and rep.rows_quarantined == 3
