@@ -209,7 +209,11 @@ def checks(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping) -> 
     return out
 
 
-def run(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping, report_dir: Path | None) -> qgx.SuiteRun:
-    """Validate the frames against the suite (Data Docs in `report_dir`)."""
+def run(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping,
+        report_dir: Path | None) -> qgx.SuiteRun | None:
+    """Validate the frames against the suite (Data Docs in `report_dir`); None when no check applies."""
+    found = checks(suite, frames, params)
+    if not found:
+        return None
     tables = {f.name: f.table for fs in frames.values() for f in fs}
-    return qgx.run_suite(suite.name, tables, checks(suite, frames, params), report_dir)
+    return qgx.run_suite(suite.name, tables, found, report_dir)

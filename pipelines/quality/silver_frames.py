@@ -1,0 +1,215 @@
+"""The frames the silver suite (`silver_suite.yml`) validates, each kind computed by one pure function
+registered in `FRAMES` under the name the suite gives it:
+- `entity`: one frame per silver table the load changed, with only the rows at fault (contract §2–3): the
+  key as one string (NULL when a key part is missing; a repeated key), and one column per kind of problem
+  naming the fields and values at fault: required fields empty, codes outside their code tables
+  (`Field.codes`), money beyond ±1e10, times outside 1990-01-01..2100-01-01 (birth dates from 1900-01-01);
+- `fee_list_visits`: fee lines whose visit is not in silver/mdtrt (unknown, or quarantined in this load);
+- `settlements`: settlements whose medfee_sumamt differs from the sum of their netted fee lines by more
+  than 0.01, that have no fee lines, or whose fee lines were partly quarantined in this load.
+DuckDB pre-selects the rows at fault, so that Great Expectations validates a frame whose size is the number
+of problems, not of records (a 10 M-line load stays in bounded memory). The functions read nothing: the
+tables come in `SilverInputs` (read by `silver`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import contract
+from pipelines.quality.suite import Frame
+from pipelines.storage import sql_ident, sql_literal
+
+FEE, NET, MDTRT, SETL = "silver/fee_list", "silver/fee_list_net", "silver/mdtrt", "silver/setl"
+MONEY_LIMIT = 1e10
+TIME_MIN, TIME_MAX = dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1)
+BIRTH_MIN = dt.datetime(1900, 1, 1)
+TOLERANCE = 0.01
+PROBLEM_COLUMNS = ("missing_required", "bad_codes", "out_of_range")
+
+
+@dataclass(frozen=True)
+class SilverInputs:
+    """What the silver frames are computed from."""
+
+    changed: list[str]                   # the silver tables the load changed, in order
+    tables: Mapping[str, object]         # silver table -> Arrow dataset: the changed ones and `tables_read`'s
+    quarantined: Mapping[str, set[str]]  # fee_setl, fee_mdtrt, mdtrt -> ids whose rows this load quarantined
+
+
+def entity_of(table: str) -> str:
+    return "fee_list" if table == NET else table.split("/", 1)[1]
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _ids(con, name: str, ids) -> None:
+    con.register(name, pa.table({"id": pa.array(sorted(ids), pa.string())}))
+
+
+# ------------------------------------------------------------------------------------ one table
+
+def _problems(parts: list[str]) -> str:
+    return f"nullif(concat_ws('; ', {', '.join(parts)}), '')" if parts else "CAST(NULL AS VARCHAR)"
+
+
+def _field_problems(table_cols: set[str], entity: contract.Entity) -> dict[str, list[str]]:
+    """Per kind of problem, one SQL expression per field naming the field (and value) at fault."""
+    out: dict[str, list[str]] = {k: [] for k in PROBLEM_COLUMNS}
+    for f in entity.fields:
+        if f.pii or f.name not in table_cols:
+            continue
+        c, at_fault = sql_ident(f.name), sql_literal(f.name + "=")
+        if f.required and f.name not in entity.key:
+            out["missing_required"].append(f"CASE WHEN {c} IS NULL THEN {sql_literal(f.name)} END")
+        if f.codes:
+            out["bad_codes"].append(f"CASE WHEN {c} IS NOT NULL AND {c} NOT IN "
+                                    f"({', '.join(sql_literal(v) for v in f.codes)}) THEN {at_fault} || {c} END")
+        if f.type == contract.MONEY:
+            out["out_of_range"].append(f"CASE WHEN abs({c}) > {MONEY_LIMIT:.0f} THEN {at_fault} || "
+                                       f"CAST({c} AS VARCHAR) END")
+        if f.type in (contract.TS, contract.DATE):
+            low = BIRTH_MIN if f.name == "brdy" else TIME_MIN
+            out["out_of_range"].append(f"CASE WHEN {c} < TIMESTAMP '{low:%Y-%m-%d}' OR {c} > TIMESTAMP "
+                                       f"'{TIME_MAX:%Y-%m-%d}' THEN {at_fault} || CAST({c} AS VARCHAR) END")
+    return out
+
+
+def frame_sql(table_cols: set[str], entity: contract.Entity) -> tuple[str, dict[str, bool]]:
+    """The rows at fault of a table `t` (one row per record: `_key`, then one column per kind of problem,
+    NULL when the row is fine), and which kinds of problem the table's fields can have."""
+    key_parts = " || '|' || ".join(f"CAST({sql_ident(k)} AS VARCHAR)" for k in entity.key)
+    key_null = " OR ".join(f"{sql_ident(k)} IS NULL" for k in entity.key)
+    problems = _field_problems(table_cols, entity)
+    rows = (f"SELECT CASE WHEN {key_null} THEN NULL ELSE {key_parts} END AS _key, "
+            + ", ".join(f"{_problems(problems[k])} AS {k}" for k in PROBLEM_COLUMNS) + " FROM t")
+    return offending_rows(rows, list(PROBLEM_COLUMNS)), {k: bool(problems[k]) for k in PROBLEM_COLUMNS}
+
+
+def offending_rows(rows_sql: str, problem_columns: list[str]) -> str:
+    """Only the rows at fault: a null or repeated `_key`, or a problem column filled (the expectations'
+    verdicts and messages are the same as on the whole table)."""
+    flags = " OR ".join(f"{c} IS NOT NULL" for c in problem_columns)
+    return (f"WITH r AS ({rows_sql}), d AS (SELECT _key FROM r WHERE _key IS NOT NULL GROUP BY _key "
+            f"HAVING count(*) > 1) SELECT * FROM r WHERE _key IS NULL OR {flags} OR _key IN (SELECT _key FROM d)")
+
+
+def entity_frame(table: str, data) -> Frame:
+    """The rows at fault of one silver table, with the parameters its checks need."""
+    entity = contract.ENTITIES[entity_of(table)]
+    cols = set(data.schema.names)
+    sql, kinds = frame_sql(cols, entity)
+    if not set(entity.key) <= cols:
+        sql, kinds = "SELECT CAST(NULL AS VARCHAR) AS _key FROM t LIMIT 1", {}
+    con = _connect()
+    try:
+        con.register("t", data)
+        rows = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    missing = [f.name for f in entity.fields if f.required and not f.pii and f.name not in cols]
+    params = {"table": table, "keys": "(" + ", ".join(entity.key) + ")", "missing_required_columns": missing,
+              "required_names": ", ".join(missing), **{k: kinds.get(k, False) for k in PROBLEM_COLUMNS}}
+    return Frame("entity", table.replace("/", "."), rows, params)
+
+
+def entity_frames(inputs: SilverInputs) -> list[Frame]:
+    return [entity_frame(table, inputs.tables[table]) for table in inputs.changed]
+
+
+# ------------------------------------------------------------------------------------ across tables
+
+def _visits_apply(changed, tables) -> bool:
+    return bool({FEE, MDTRT} & set(changed)) and {FEE, MDTRT} <= set(tables)
+
+
+def _settlements_apply(changed, tables) -> bool:
+    return bool({SETL, NET, FEE} & set(changed)) and {SETL, NET} <= set(tables)
+
+
+def tables_read(changed: list[str], existing: set[str]) -> list[str]:
+    """The silver tables the frames read: the changed ones, and those the cross-table checks need."""
+    out = list(changed)
+    if _visits_apply(changed, existing):
+        out += [FEE, MDTRT]
+    if _settlements_apply(changed, existing):
+        out += [SETL, NET] + ([FEE] if FEE in existing else [])
+    return list(dict.fromkeys(out))
+
+
+CROSS_FEE_SQL = """
+SELECT f.mdtrt_id, f.feedetl_sn,
+       CASE WHEN m.mdtrt_id IS NULL AND f.mdtrt_id NOT IN (SELECT id FROM q_mdtrt) THEN f.mdtrt_id END AS unknown_visit,
+       CASE WHEN m.mdtrt_id IS NULL AND f.mdtrt_id IN (SELECT id FROM q_mdtrt) THEN f.mdtrt_id END AS quarantined_visit
+FROM fee f LEFT JOIN (SELECT DISTINCT mdtrt_id FROM mdtrt) m USING (mdtrt_id)
+"""
+
+SETTLEMENT_SQL = f"""
+WITH net AS (SELECT setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n FROM net_lines
+             WHERE setl_id IS NOT NULL GROUP BY ALL),
+raw AS (SELECT setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n FROM raw_lines
+        WHERE setl_id IS NOT NULL GROUP BY ALL),
+s AS (
+    SELECT s.setl_id, s.mdtrt_id, CAST(s.medfee_sumamt AS DOUBLE) AS medfee_sumamt,
+           CAST(coalesce(net.total, 0) AS DOUBLE) AS lines_total, CAST(raw.total AS DOUBLE) AS raw_total,
+           coalesce(net.n, 0) + coalesce(raw.n, 0) AS n_lines,
+           (s.setl_id IN (SELECT id FROM q_setl) OR s.mdtrt_id IN (SELECT id FROM q_fee_mdtrt)) AS quarantined
+    FROM setl s LEFT JOIN net USING (setl_id) LEFT JOIN raw USING (setl_id))
+SELECT setl_id, mdtrt_id, medfee_sumamt, lines_total,
+       CAST(medfee_sumamt - lines_total AS DOUBLE) AS difference,
+       CASE WHEN NOT quarantined AND n_lines > 0
+             AND abs(medfee_sumamt - lines_total) > {TOLERANCE} + 1e-9
+             AND NOT coalesce(abs(medfee_sumamt - raw_total) <= {TOLERANCE} + 1e-9, false)
+            THEN setl_id END AS total_mismatch,
+       CASE WHEN quarantined THEN setl_id END AS incomplete_settlement,
+       CASE WHEN NOT quarantined AND n_lines = 0 THEN setl_id END AS without_lines
+FROM s ORDER BY setl_id
+"""
+
+
+def visit_frames(inputs: SilverInputs) -> list[Frame]:
+    """Fee lines of a visit silver/mdtrt lacks (when the load changed fee lines or visits)."""
+    if not _visits_apply(inputs.changed, inputs.tables):
+        return []
+    con = _connect()
+    try:
+        con.register("fee", inputs.tables[FEE])
+        con.register("mdtrt", inputs.tables[MDTRT])
+        _ids(con, "q_mdtrt", inputs.quarantined["mdtrt"])
+        rows = con.sql(f"SELECT * FROM ({CROSS_FEE_SQL}) WHERE unknown_visit IS NOT NULL "
+                       f"OR quarantined_visit IS NOT NULL").to_arrow_table()
+    finally:
+        con.close()
+    return [Frame("fee_list_visits", "fee_list_visits", rows)]
+
+
+def settlement_frames(inputs: SilverInputs) -> list[Frame]:
+    """Settlements at odds with their fee lines (when the load changed settlements or fee lines)."""
+    if not _settlements_apply(inputs.changed, inputs.tables):
+        return []
+    con = _connect()
+    try:
+        con.register("setl", inputs.tables[SETL])
+        con.register("net_lines", inputs.tables[NET])
+        con.register("raw_lines", inputs.tables[FEE] if FEE in inputs.tables
+                     else inputs.tables[NET].schema.empty_table())
+        _ids(con, "q_setl", inputs.quarantined["fee_setl"])
+        _ids(con, "q_fee_mdtrt", inputs.quarantined["fee_mdtrt"])
+        rows = con.sql(f"SELECT * FROM ({SETTLEMENT_SQL}) WHERE total_mismatch IS NOT NULL "
+                       f"OR incomplete_settlement IS NOT NULL OR without_lines IS NOT NULL").to_arrow_table()
+    finally:
+        con.close()
+    return [Frame("settlements", "settlements", rows)]
+
+
+#: the frames the silver suite can name
+FRAMES: dict[str, Callable[[SilverInputs], list[Frame]]] = {
+    "entity": entity_frames, "fee_list_visits": visit_frames, "settlements": settlement_frames}
