@@ -26,6 +26,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## test-fast: the unit and engine tiers (no Spark, cluster, Airflow or slow tests; markers: tests/conftest.py)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not spark and not cluster and not airflow and not slow"
 

@@ -18,16 +18,15 @@ from pipelines.app.screening import screen_gate_publish
 from pipelines.catalog import load_catalog
 from pipelines.screen.sql import GRAIN_KEYS
 from pipelines.storage import Lake
-from pipelines.synth.generator import generate
+
+pytestmark = pytest.mark.slow
 
 CATALOG = load_catalog()
 
 
 @pytest.fixture(scope="module")
-def drop(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("district") / "landing"
-    generate(out, scale=0.3, seed=11)
-    return out
+def drop(district_drop) -> Path:
+    return district_drop
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.storage import Lake
 
+pytestmark = pytest.mark.slow        # starts a Jupyter kernel and runs the notebook top to bottom
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 

@@ -142,16 +142,12 @@ def test_spark_branch_submits_the_package_job_with_spark_yml(tmp_path, monkeypat
 # ------------------------------------------------------------------------------------ dag.test end to end
 
 @pytest.fixture(scope="module")
-def drop(tmp_path_factory):
-    from pipelines.synth.generator import generate
-
-    out = tmp_path_factory.mktemp("drop") / "landing"
-    generate(out, scale=0.2, seed=3)
-    return out
+def drop(make_drop):
+    return make_drop(0.2, 3)
 
 
 @pytest.fixture(scope="module")
-def test_dags(airflow_db):
+def short_retry_dags(airflow_db):
     """The DAGs as dag.test() runs them: a short retry delay so that a retried error cannot stall the
     suite (the policy above checks the real delay)."""
     bag = load_dagbag()
@@ -183,7 +179,7 @@ def published(lake_root: Path, period: str = PERIOD) -> tuple[set[str], int | No
 
 
 @pytest.fixture(scope="module")
-def pipeline_runs(test_dags, drop, tmp_path_factory):
+def pipeline_runs(short_retry_dags, drop, tmp_path_factory):
     """fundguard_ingest then fundguard_screen (period from the data interval) on one lake, and the CLI
     path (load_drop + screen_gate_publish) on another."""
     import time
@@ -197,11 +193,11 @@ def pipeline_runs(test_dags, drop, tmp_path_factory):
     dag_lake, cli_lake = base / "dag_lake", base / "cli_lake"
     timings = {}
     t0 = time.perf_counter()
-    ingest = run_dag(test_dags.dags["fundguard_ingest"],
+    ingest = run_dag(short_retry_dags.dags["fundguard_ingest"],
                      run_conf={"landing": str(drop), "lake": str(dag_lake)})
     timings["ingest"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    screen = run_dag(test_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[0],
+    screen = run_dag(short_retry_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[0],
                      run_conf={"lake": str(dag_lake)})
     timings["screen"] = time.perf_counter() - t0
     conf = config.load()
@@ -231,8 +227,7 @@ def test_screen_exports_one_package_per_institution(pipeline_runs):
     from pipelines.storage import Lake
 
     lake = Lake(pipeline_runs["dag_lake"])
-    if not published(pipeline_runs["dag_lake"])[0]:
-        pytest.skip("no suspect in the period")
+    assert published(pipeline_runs["dag_lake"])[0], "the drop has suspects in the period"
     t = lake.read("gold/suspects", columns=["fixmedins_code", "period"])
     institutions = {r["fixmedins_code"] for r in t.to_pylist() if r["period"] == PERIOD}
     packages = {p.name for p in (pipeline_runs["dag_lake"] / "_exports").iterdir() if not p.name.startswith(".")}
@@ -241,9 +236,9 @@ def test_screen_exports_one_package_per_institution(pipeline_runs):
         assert (pipeline_runs["dag_lake"] / "_exports" / p / "manifest.json").is_file()
 
 
-def test_screen_twice_for_the_same_period_publishes_the_same_list(pipeline_runs, test_dags):
+def test_screen_twice_for_the_same_period_publishes_the_same_list(pipeline_runs, short_retry_dags):
     before, v_before = published(pipeline_runs["dag_lake"])
-    state, tis = run_dag(test_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[1],
+    state, tis = run_dag(short_retry_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[1],
                          run_conf={"lake": str(pipeline_runs["dag_lake"])})
     assert state == "success", tis
     after, v_after = published(pipeline_runs["dag_lake"])
@@ -251,14 +246,14 @@ def test_screen_twice_for_the_same_period_publishes_the_same_list(pipeline_runs,
     assert v_after > v_before                        # it did publish again, the same rows
 
 
-def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, test_dags, tmp_path, monkeypatch,
+def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, short_retry_dags, tmp_path, monkeypatch,
                                                           capfd, caplog):
     # a band so tight that the same hits as the last published run are "too many"
     conf_root = write_conf(tmp_path, fundguard={"gate": {"hit_rate_band": 0.5, "hit_rate_min_hits": 1}})
     monkeypatch.setenv("FUNDGUARD_CONF_DIR", str(conf_root))
     ids_before, v_before = published(pipeline_runs["dag_lake"])
     assert ids_before, "needs a published run with hits to compare against"
-    state, tis = run_dag(test_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[2],
+    state, tis = run_dag(short_retry_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[2],
                          run_conf={"lake": str(pipeline_runs["dag_lake"])})
     assert state == "failed"
     assert tis["screen_gate_publish"] == ("failed", 1), "a gate failure is not retried"
@@ -271,13 +266,13 @@ def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, test_da
     assert f"[gate]\n{orch.GATE_FAILED}: period={PERIOD}" in text
 
 
-def test_maintenance_keeps_every_version_gold_refers_to(pipeline_runs, test_dags):
+def test_maintenance_keeps_every_version_gold_refers_to(pipeline_runs, short_retry_dags):
     import json
 
     from pipelines.storage import Lake
 
     lake_root = pipeline_runs["dag_lake"]
-    state, tis = run_dag(test_dags.dags["fundguard_maintenance"], run_conf={"lake": str(lake_root),
+    state, tis = run_dag(short_retry_dags.dags["fundguard_maintenance"], run_conf={"lake": str(lake_root),
                                                                              "retention_hours": 1})
     assert state == "success", tis
     lake = Lake(lake_root)

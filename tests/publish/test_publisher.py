@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "quality"))
-from fg_lakes import clean_rows, gate_catalog, make_lake, suspect, table  # noqa: E402
+from fg_lakes import clean_rows, gate_catalog, suspect, table
 
-from pipelines.app.publication import gate_and_publish  # noqa: E402
-from pipelines.publish.publisher import (GOLD, PublishError, months_of, publication, publish,  # noqa: E402
+from pipelines.app.publication import gate_and_publish
+from pipelines.publish.publisher import (GOLD, PublishError, months_of, publication, publish,
                                          scope_predicate)
 
 CATALOG = gate_catalog()
@@ -20,11 +17,6 @@ RULES = CATALOG.select()
 CONF = {"gate": {"hit_rate_band": 10.0, "hit_rate_min_hits": 20}}
 T1 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 T2 = dt.datetime(2024, 2, 1, 12, 0, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture()
-def lake(tmp_path):
-    return make_lake(tmp_path)
 
 
 def gold(lk):
@@ -39,8 +31,8 @@ def test_months_of_expands_years():
     assert scope_predicate(["2023-03"], ["H1"]) == "period IN ('2023-03') AND fixmedins_code IN ('H1')"
 
 
-def test_clean_list_is_gated_then_published(lake, tmp_path):
-    lk, versions = lake
+def test_clean_list_is_gated_then_published(silver_lake, tmp_path):
+    lk, versions = silver_lake
     out = gate_and_publish(lk, table(clean_rows(versions, run_id="R1")), catalog=CATALOG, rules=RULES, conf=CONF,
                            periods=None, institutions=None, published_at=T1, report_dir=tmp_path / "r")
     assert out.gate.success, out.gate.failures
@@ -55,8 +47,8 @@ def test_clean_list_is_gated_then_published(lake, tmp_path):
 
 
 @pytest.mark.parametrize("corruption", ["duplicate", "orphan", "negative", "inactive", "jump", "pii"])
-def test_blocked_list_leaves_gold_as_it_was(lake, tmp_path, corruption):
-    lk, versions = lake
+def test_blocked_list_leaves_gold_as_it_was(silver_lake, tmp_path, corruption):
+    lk, versions = silver_lake
     publish(lk, table(clean_rows(versions, run_id="R1")), periods=None, institutions=None, published_at=T1)
     before_version, before_rows = lk.version(GOLD), gold(lk)
     rows = clean_rows(versions, run_id="R2")
@@ -84,8 +76,8 @@ def test_blocked_list_leaves_gold_as_it_was(lake, tmp_path, corruption):
     assert gold(lk).equals(before_rows)
 
 
-def test_publishing_twice_is_idempotent(lake):
-    lk, versions = lake
+def test_publishing_twice_is_idempotent(silver_lake):
+    lk, versions = silver_lake
     t = table(clean_rows(versions, run_id="R1"))
     v1 = publish(lk, t, periods=["2023"], institutions=None, published_at=T1)
     first = gold(lk)
@@ -97,8 +89,8 @@ def test_publishing_twice_is_idempotent(lake):
     assert again.equals(first)
 
 
-def test_only_the_computed_partitions_are_replaced(lake):
-    lk, versions = lake
+def test_only_the_computed_partitions_are_replaced(silver_lake):
+    lk, versions = silver_lake
     publish(lk, table(clean_rows(versions, run_id="R1")), periods=None, institutions=None, published_at=T1)
     # R2 screened H1 for 2023-03 only and found just line M1/2: M1/1 disappeared
     r2 = [r for r in clean_rows(versions, run_id="R2") if r["feedetl_sn"] == "2"]
@@ -115,16 +107,16 @@ def test_only_the_computed_partitions_are_replaced(lake):
     assert len(g) == 5
 
 
-def test_an_empty_run_clears_its_scope(lake):
-    lk, versions = lake
+def test_an_empty_run_clears_its_scope(silver_lake):
+    lk, versions = silver_lake
     publish(lk, table(clean_rows(versions, run_id="R1")), periods=None, institutions=None, published_at=T1)
     publish(lk, table([]), periods=["2023-04"], institutions=None, published_at=T2, run_id="R3")
     assert {r["period"] for r in gold(lk).to_pylist()} == {"2023-03"}
     assert publication(lk, "R3")[1]["rows"] == "0"
 
 
-def test_suspects_outside_the_scope_are_refused(lake):
-    lk, versions = lake
+def test_suspects_outside_the_scope_are_refused(silver_lake):
+    lk, versions = silver_lake
     with pytest.raises(PublishError, match="outside the computed scope"):
         publish(lk, table(clean_rows(versions)), periods=["2023-03"], institutions=None, published_at=T1)
     assert not lk.exists(GOLD)

@@ -72,7 +72,28 @@ def test_a_changed_rule_set_cannot_reproduce(published, monkeypatch, capsys):
     assert "fingerprint" in capsys.readouterr().err
 
 
-def test_a_tampered_publication_differs(published):
+def test_a_tampered_publication_differs(published, capsys):
+    """Run R2 published R1's findings tampered with: one left out, one amount raised, one made up."""
+    lake, res, _ = published
+    rows = sorted(res.suspects.to_pylist(), key=lambda r: r["suspect_id"])
+    left_out, raised = rows[0], rows[1]
+    raised["amount"] += Decimal("100.00")
+    made_up = dict(rows[2], suspect_id="made-up", feedetl_sn="99")
+    tampered = [dict(r, run_id="R2") for r in [*rows[1:], made_up]]
+    publish(lake, pa.Table.from_pylist(tampered, schema=res.suspects.schema), periods=["2023"], institutions=None,
+            published_at=dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc), rule_ids=[RULE.id])
+
+    again = rp.reproduce(lake, "R2")
+    assert not again.equal
+    assert again.missing == ["made-up"]                       # published, not found again
+    assert again.extra == [left_out["suspect_id"]]            # found again, not published
+    assert again.changed == [(raised["suspect_id"], "amount", raised["amount"], raised["amount"] - 100)]
+    assert reproduce_command.run(Namespace(run_id="R2", lake=str(lake.root), engine="duckdb")) == 1
+    assert "1 missing, 1 extra, 1 changed" in capsys.readouterr().out
+    assert rp.reproduce(lake, "R1").equal                     # R1 is still read at the commit that published it
+
+
+def test_gold_changed_after_publishing_reproduces_from_the_publishing_commit(published):
     lake, _, _ = published
     lake.delete("gold/suspects", "feedetl_sn = '1'")
     # the commit of R1 is still the reference: reproduce reads gold at the version that published R1

@@ -1,25 +1,15 @@
 """The quality gate: a clean list passes; each kind of corruption is blocked with a plain-words reason."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fg_lakes import clean_rows, gate_catalog, make_lake, suspect, table  # noqa: E402
+from fg_lakes import clean_rows, gate_catalog, suspect, table
 
-from pipelines.quality.gate import previous_hits, run_gate  # noqa: E402
+from pipelines.quality.gate import previous_hits, run_gate
 
 CATALOG = gate_catalog()
 RULES = CATALOG.select()
-
-
-@pytest.fixture()
-def lake(tmp_path):
-    lake, versions = make_lake(tmp_path)
-    return lake, versions
 
 
 def gate(lake, t, tmp_path, previous=None, band=10.0, min_hits=20):
@@ -27,8 +17,8 @@ def gate(lake, t, tmp_path, previous=None, band=10.0, min_hits=20):
                     previous=previous or {}, band=band, min_hits=min_hits)
 
 
-def test_clean_list_passes_and_writes_data_docs(lake, tmp_path):
-    lk, versions = lake
+def test_clean_list_passes_and_writes_data_docs(silver_lake, tmp_path):
+    lk, versions = silver_lake
     res = gate(lk, table(clean_rows(versions)), tmp_path)
     assert res.success, res.failures
     assert res.failures == []
@@ -37,8 +27,8 @@ def test_clean_list_passes_and_writes_data_docs(lake, tmp_path):
     assert res.results["gate_expectations"] >= 14
 
 
-def test_empty_list_passes(lake, tmp_path):
-    lk, _ = lake
+def test_empty_list_passes(silver_lake, tmp_path):
+    lk, _ = silver_lake
     assert gate(lk, table([]), tmp_path).success
 
 
@@ -102,16 +92,16 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("case", sorted(CORRUPTIONS))
-def test_corruption_is_blocked(lake, tmp_path, case):
-    lk, versions = lake
+def test_corruption_is_blocked(silver_lake, tmp_path, case):
+    lk, versions = silver_lake
     build, words = CORRUPTIONS[case]
     res = gate(lk, build(versions), tmp_path)
     assert not res.success
     assert any(words in f for f in res.failures), res.failures
 
 
-def test_wrong_column_type_is_blocked(lake, tmp_path):
-    lk, versions = lake
+def test_wrong_column_type_is_blocked(silver_lake, tmp_path):
+    lk, versions = silver_lake
     t = table(clean_rows(versions))
     t = t.set_column(t.schema.get_field_index("amount"), "amount", t.column("amount").cast(pa.float64()))
     res = gate(lk, t, tmp_path)
@@ -119,8 +109,8 @@ def test_wrong_column_type_is_blocked(lake, tmp_path):
     assert any("column amount has type double" in f for f in res.failures)
 
 
-def test_tenfold_jump_is_blocked_as_a_likely_bug(lake, tmp_path):
-    lk, versions = lake
+def test_tenfold_jump_is_blocked_as_a_likely_bug(silver_lake, tmp_path):
+    lk, versions = silver_lake
     t = table(clean_rows(versions))  # daily_cap_item: 3 hits
     res = gate(lk, t, tmp_path, previous={"daily_cap_item": 0 + 1}, band=2.0, min_hits=3)
     assert not res.success
@@ -131,9 +121,9 @@ def test_tenfold_jump_is_blocked_as_a_likely_bug(lake, tmp_path):
     assert gate(lk, t, tmp_path, previous={"daily_cap_item": 2}, band=2.0, min_hits=3).success
 
 
-def test_previous_hits_reads_the_latest_published_run_per_rule(lake):
+def test_previous_hits_reads_the_latest_published_run_per_rule(silver_lake):
     import datetime as dt
-    lk, versions = lake
+    lk, versions = silver_lake
     from pipelines.publish.publisher import publish
     publish(lk, table(clean_rows(versions, run_id="R1")), periods=None, institutions=None,
             published_at=dt.datetime(2024, 1, 1))
@@ -146,9 +136,9 @@ def test_previous_hits_reads_the_latest_published_run_per_rule(lake):
     assert previous_hits(lk)["split_admission_same_diag"] == 1
 
 
-def test_gate_passes_thousands_of_clean_suspects(lake, tmp_path):
+def test_gate_passes_thousands_of_clean_suspects(silver_lake, tmp_path):
     """Thousands of suspects on one line of a 40-yuan amount: unique ids, all valid (speed: benchmarks)."""
-    lk, versions = lake
+    lk, versions = silver_lake
     rows = [suspect("daily_cap_item", "daily_cap", "H1", "2023-03", mdtrt="M1", sn="1", amount="40.00")
             | {"suspect_id": f"id{i:05d}"} for i in range(4000)]
     res = gate(lk, table(rows), tmp_path)

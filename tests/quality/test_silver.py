@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from decimal import Decimal as D
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fg_lakes import ts, typed  # noqa: E402
+from fg_lakes import ts, typed
 
-from pipelines.quality.silver import validate_silver  # noqa: E402
-from pipelines.storage import Lake  # noqa: E402
+from pipelines.quality.silver import validate_silver
+from pipelines.storage import Lake
 
 LINEAGE = {"_drop": pa.string(), "_file": pa.string(), "_line": pa.int64()}
 QUARANTINE = pa.schema([

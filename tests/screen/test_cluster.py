@@ -71,14 +71,10 @@ def standalone_cluster(tmp_path_factory):
                 p.kill()
 
 
-def test_library_runs_on_a_standalone_cluster(standalone_cluster, tmp_path):
-    from pipelines.synth.generator import generate
-
+def test_library_runs_on_a_standalone_cluster(standalone_cluster, small_drop, tmp_path):
     master, env = standalone_cluster
-    drop = tmp_path / "landing"
-    generate(drop, scale=0.1, seed=5)
     lake = Lake(tmp_path / "lake")
-    load_drop(drop, lake, config.load(), progress=False)
+    load_drop(small_drop, lake, config.load(), progress=False)
     run = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "screen", "--lake", str(lake.root), "--engine", "spark", "--quiet"],
         env=dict(env, SPARK_MASTER=master, SPARK_EXECUTOR_MEMORY="512m"),

@@ -30,12 +30,10 @@ def test_every_contract_family_has_an_active_rule(family):
     assert active, f"no active rule of family {family}"
 
 
-def test_partitions():
-    for name, fam in CATALOG.families.items():
-        want = "person" if name in PERSON_FAMILIES else fam.partition
-        assert fam.partition == want, name
-    for name in PERSON_FAMILIES:
-        assert CATALOG.families[name].partition == "person"
+def test_person_families_see_a_person_across_institutions_the_rest_one_institution():
+    partition = {name: fam.partition for name, fam in CATALOG.families.items()}
+    assert set(partition.values()) == {"institution", "person"}, "a family declares an unknown partition"
+    assert {name for name, p in partition.items() if p == "person"} == PERSON_FAMILIES
 
 
 def test_library_size():

@@ -1,4 +1,5 @@
-"""Tiny hand-made lakes for the gate, publish and tracking tests (imported by tests/quality and tests/publish)."""
+"""Tiny hand-made lakes for the gate and publish tests: `make_lake` is the `silver_lake` fixture (tests/conftest.py);
+the suspects and the catalog checked against it are built here too."""
 from __future__ import annotations
 
 import datetime as dt
