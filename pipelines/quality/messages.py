@@ -73,9 +73,12 @@ def _unique(col: pa.ChunkedArray):
 
 
 def unexpected_mask(frame: pa.Table, expect: str, kwargs: Mapping):
-    """True for each row of `frame` the column expectation `expect(**kwargs)` rejects (nulls are left to
-    the null expectations, as GX does)."""
-    col = frame.column(kwargs["column"])
+    """True for each row of `frame` the column expectation `expect(**kwargs)` rejects, else False (nulls
+    are left to the null expectations, as GX does)."""
+    return pc.fill_null(_mask(frame.column(kwargs["column"]), expect, kwargs), False)
+
+
+def _mask(col: pa.ChunkedArray, expect: str, kwargs: Mapping):
     if expect == "ExpectColumnValuesToNotBeNull":
         return pc.is_null(col)
     if expect == "ExpectColumnValuesToBeNull":
@@ -99,7 +102,7 @@ def unexpected_rows(frame: pa.Table, expect: str, kwargs: Mapping, message: Mess
     if message.rows:
         mask = pc.fill_null(pc.equal(frame.column(message.rows["column"]), message.rows["equals"]), False)
     else:
-        mask = pc.fill_null(unexpected_mask(frame, expect, kwargs), False)
+        mask = unexpected_mask(frame, expect, kwargs)
     return frame.filter(mask).to_pylist()
 
 
