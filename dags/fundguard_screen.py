@@ -2,8 +2,9 @@
 ### fundguard_screen — screen, gate, publish and export one period 规则筛查 · 质量门禁 · 发布 · 导出
 
 Runs when `fundguard_ingest` has updated the silver tables (asset events), and monthly (the data
-interval of the month that just ended). Same functions as `fundguard run`: `screen_gate_publish`, then
-one audit package per institution with published suspects (`pipelines.export.package`).
+interval of the month that just ended). Same functions as the commands: `screen_gate_publish`
+(`pipelines.app.screening`, as `fundguard run`), then one audit package per institution with published
+suspects (`pipelines.app.exports.export_period`, through `export_packages` as `fundguard export`).
 
 **Period**: the `period` param (YYYY or YYYY-MM) when given; for a run triggered by new silver data, the
 period the ingest run announced (else every period in the lake); for a scheduled or manual run, the month
