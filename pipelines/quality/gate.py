@@ -89,22 +89,20 @@ def read_references(lake: Lake, suspects: pa.Table) -> dict[str, object]:
     return out
 
 
-def load_gate_suite() -> qsuite.Suite:
-    return qsuite.load_suite(SUITE_PATH)
-
-
 # ------------------------------------------------------------------------------------ the gate
 
 def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Rule], report_dir: Path,
              previous: dict[str, int] | None = None, band: float, min_hits: int) -> GateResult:
     """Validate a staging suspect list; `success` False means it must not be published."""
-    suite = load_gate_suite()
+    suite = qsuite.load_suite(SUITE_PATH)
     inputs = GateInputs(suspects, catalog, rules, read_references(lake, suspects),
                         previous_hits(lake) if previous is None else previous, band, min_hits)
     frames = {kind: [qsuite.Frame(kind, kind, FRAMES[kind](inputs))] for kind in suite.frames}
     params = {"band": band, "min_hits": min_hits, "active_rules": inputs.active_ids or [""],
               "month_pattern": contract.MONTH_RE.pattern}
-    run = qsuite.run(suite, frames, params, report_dir) or qgx.SuiteRun(True, [], None, {"expectations": 0, "failed": 0})
+    run = qsuite.run(suite, frames, params, report_dir)
+    if run is None:  # fail closed: a list nothing checked is not published
+        raise ValueError(f"{SUITE_PATH}: the gate suite holds no expectation")
     results = {
         "gate_success": int(run.success),
         "gate_expectations": run.stats["expectations"],

@@ -1,7 +1,8 @@
 """How a suite says in plain words what failed (the `message` of a suite record).
 
 A failed expectation is described from the rows it rejected (`unexpected_rows`: the same rule as the
-expectation, on the Arrow frame GX validated as pandas), by a template in Chinese and in English filled:
+expectation, on the Arrow frame GX validated as pandas; or, with `rows: {column, equals}`, the rows where
+that column holds that value), by a template in Chinese and in English filled:
 - `per: row`: once per rejected row (its columns), at most `limit` rows;
 - `per: [col, …]`: once per group of rejected rows with the same values of those columns;
 - `per: all`: once for all rejected rows together (nothing when there are none);

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-
 from pipelines import contract
 from pipelines.quality import gx as qgx
 from pipelines.quality import suite as qsuite

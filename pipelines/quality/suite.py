@@ -131,8 +131,15 @@ def _message_problems(e: Expectation, known: set[str], columns: set[str] | None)
         out.append(f"{where}: per must be row, all, once or a list of columns, not {m.per!r}")
     if m.per != "once" and e.expect not in qmsg.ROW_EXPECTATIONS and not m.rows:
         out.append(f"{where}: {e.expect} rejects no rows: use `per: once`")
+    if m.rows is not None and set(m.rows) != {"column", "equals"}:
+        out.append(f"{where}: rows must be {{column, equals}}")
+    said = qmsg.placeholders(m.zh) | qmsg.placeholders(m.en)
     for name, spec in m.fields.items():
         out += _field_problems(where, name, spec)
+        unknown = qmsg.placeholders(spec.get("of", "")) | {spec.get("column")} - {None}
+        unknown -= columns if columns is not None else unknown
+        if name in said and unknown:  # a shared field only where a template says it
+            out.append(f"{where}: field {name} names {sorted(unknown)}, not columns of frame {e.frame}")
     if m.per == "row":
         known |= columns if columns is not None else qmsg.placeholders(m.zh) | qmsg.placeholders(m.en)
     elif m.per != "once":

@@ -87,13 +87,15 @@ def test_a_malformed_suite_is_refused(tmp_path):
     for words in ("frame 'colums' is not listed", "names ['colums']", "columns_present is defined twice",
                   "kwarg $active"):
         assert words in str(e.value)
+    raw["expectations"][11]["message"]["fields"]["amounts"]["of"] = "{amount:.2f} > {amount_capp:.2f}"
     raw["expectations"][2]["frame"], raw["expectations"][3]["message"]["zh"] = "columns", "含个人信息列 {columns}"
     raw["expectations"][4]["name"], raw["expectations"][5]["kwargs"]["value_set"] = "suspect_id_not_null", [""]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     suite = load_suite(path)
     lake, _ = make_lake(tmp_path / "l")
-    assert problems(suite, _gate_frame_columns(lake)) == ["expectation column_types: frame columns has no column "
-                                                          "type_okay"]
+    assert problems(suite, _gate_frame_columns(lake)) == [
+        "expectation column_types: frame columns has no column type_okay",
+        "expectation amount_within_record: field amounts names ['amount_capp'], not columns of frame suspects"]
 
 
 # ------------------------------------------------------------------------------------ messages
@@ -223,3 +225,12 @@ def test_a_new_message_in_the_data_is_the_message_said(tmp_path, monkeypatch):
                    report_dir=tmp_path / "r", previous={}, band=10.0, min_hits=20)
     assert any(f.endswith("/ rule split_admission_same_diag: 1 orphans, first silver/mdtrt mdtrt_id = M99")
                for f in res.failures), res.failures
+
+
+def test_a_gate_suite_without_expectations_fails_closed(tmp_path, monkeypatch):
+    lake, versions = make_lake(tmp_path)
+    names = [e.name for e in load_suite(gate.SUITE_PATH).expectations]
+    monkeypatch.setattr(gate, "SUITE_PATH", _without(gate.SUITE_PATH, tmp_path, *names))
+    with pytest.raises(ValueError, match="holds no expectation"):
+        run_gate(lake, table(clean_rows(versions)), catalog=CATALOG, rules=RULES, report_dir=tmp_path / "r",
+                 previous={}, band=10.0, min_hits=20)
