@@ -7,7 +7,7 @@ DATA   ?= data
 SCALE  ?= 1
 SEED   ?= 7
 
-.PHONY: install run test test-fast bench airflow clean
+.PHONY: install run test test-fast lint bench airflow clean
 
 $(STAMP): setup.cfg requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 ## test-fast: the unit and engine tiers (no Spark, cluster, Airflow or slow tests; markers: tests/conftest.py)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not spark and not cluster and not airflow and not slow"
+
+## lint: pyflakes checks (unused imports, undefined names)
+lint: $(STAMP)
+	$(BIN)/ruff check --select F pipelines dags tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py

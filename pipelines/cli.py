@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from pipelines.contract import EXIT_BAD_INPUT, EXIT_LAKE_BUSY
+
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("pipelines.commands.synth", "generate a sample district drop with an answer key 生成样例数据"),
@@ -33,7 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(commands: dict[str, tuple[str, str]] = COMMANDS) -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(prog="fundguard", description="FundGuard 医保基金监管疑点筛查")
+    parser = argparse.ArgumentParser(
+        prog="fundguard", description="FundGuard 医保基金监管疑点筛查",
+        epilog="exit codes: 0 done; 1 gate failed / nothing published / rows rejected; 2 bad input or usage; "
+               "3 the lake is busy (another writer holds it)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
@@ -54,8 +59,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args()
     if not args.command:
         parser.print_help()
-        return 2
-    return int(modules[args.command].run(args) or 0)
+        return EXIT_BAD_INPUT
+    return run_command(args.command, modules[args.command], args)
+
+
+def run_command(name: str, module, args) -> int:
+    """Run one command; what it could not do becomes a message and an exit code, never a traceback:
+    2 bad input or usage (a bad path, a missing or unwritable folder), 3 the lake is busy (another writer
+    holds it: the message names the holder)."""
+    from pipelines.contract import UsageError
+    from pipelines.storage.lock import LakeBusy
+
+    try:
+        return int(module.run(args) or 0)
+    except LakeBusy as exc:
+        print(f"fundguard {name}: {exc}", file=sys.stderr)
+        return EXIT_LAKE_BUSY
+    except UsageError as exc:
+        print(f"fundguard {name}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"fundguard {name}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -120,3 +120,14 @@ def test_small_rooms():
         if not module.startswith(GENERATOR):
             long_ += _long_functions(path)
     assert big == [] and long_ == [], "\n".join(big + long_)
+
+
+def test_no_unused_or_undefined_names():
+    """`make lint` (pyflakes through ruff) is clean: no unused import, no undefined name."""
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).with_name("ruff")
+    out = subprocess.run([str(ruff), "check", "--select", "F", "--output-format", "concise",
+                          "pipelines", "dags", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pipelines import config
 from pipelines.storage import Lake
+from pipelines.storage.lock import holds_lease
 
 
 def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
@@ -13,6 +14,7 @@ def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
     return kb_dir if kb_dir.is_absolute() else config.REPO_ROOT / kb_dir
 
 
+@holds_lease("fundguard ingest")
 def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, validate: bool = True,
               drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None,
               kb_tables_missing_only: bool = False):

@@ -101,16 +101,21 @@ def plan_lake_retention(root: str | Path, conf_hours: int, *, now: dt.datetime) 
 
 
 def optimize_tables(root: str | Path, plans: Iterable[Mapping[str, Any]], *, dry_run: bool = False) -> dict:
-    """Compact every planned table (nothing on a dry run): {table: optimize metrics}."""
+    """Compact every planned table (nothing on a dry run), under the writer lease: {table: optimize metrics}."""
     lake = Lake(root)
-    return {} if dry_run else {p["table"]: dict(lake.optimize(p["table"])) for p in plans}
+    if dry_run:
+        return {}
+    with lake.writer("fundguard maintain (optimize)"):
+        return {p["table"]: dict(lake.optimize(p["table"])) for p in plans}
 
 
 def vacuum_tables(root: str | Path, plans: Iterable[Mapping[str, Any]], *, dry_run: bool = False) -> dict:
-    """Vacuum the tables the plan allows, with the plan's retention: {table: files removed (or listed)}."""
+    """Vacuum the tables the plan allows, with the plan's retention, under the writer lease:
+    {table: files removed (or listed)}."""
     lake = Lake(root)
-    return {p["table"]: len(lake.vacuum(p["table"], p["retention_hours"], dry_run=dry_run))
-            for p in plans if p["vacuum"]}
+    with lake.writer("fundguard maintain (vacuum)"):
+        return {p["table"]: len(lake.vacuum(p["table"], p["retention_hours"], dry_run=dry_run))
+                for p in plans if p["vacuum"]}
 
 
 def maintain(root: str | Path, plans: Iterable[Mapping[str, Any]], *, dry_run: bool = False) -> dict[str, Any]:

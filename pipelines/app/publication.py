@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipelines.app.checks import require_lake
 from pipelines.contract import STAGING_SUSPECTS, UsageError
 from pipelines.storage import Lake, utcnow
+from pipelines.storage.lock import holds_lease
 
 
 @dataclass
@@ -42,12 +44,14 @@ def gate_and_publish(lake: Lake, suspects: pa.Table, *, catalog, rules, conf: di
     return Outcome(result, version)
 
 
+@holds_lease("fundguard publish", when=lambda kwargs: kwargs.get("publish"))
 def gate_staging(lake: Lake, *, conf: dict, periods: list[str] | None, institutions: list[str] | None,
                  include_draft: bool = False, publish: bool = False) -> tuple[pa.Table, Outcome]:
     """Gate `staging/suspects` as the last screening wrote it, and publish it when `publish` and it passes.
     UsageError when there is no staging list."""
     from pipelines.catalog import load_catalog
 
+    require_lake(lake)
     if not lake.exists(STAGING_SUSPECTS):
         raise UsageError(f"没有待检查的疑点清单 / no staging list at {lake.uri(STAGING_SUSPECTS)}: "
                          "run `fundguard screen` first")

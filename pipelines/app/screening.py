@@ -9,8 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import config
+from pipelines.app.checks import require_inputs
 from pipelines.contract import UsageError, check_institutions, check_period
 from pipelines.storage import Lake
+from pipelines.storage.lock import holds_lease
 
 
 @dataclass
@@ -35,6 +37,7 @@ def make_engine(engine_name: str, spark=None):
         raise UsageError(str(exc)) from exc
 
 
+@holds_lease("fundguard screen, gate, publish")
 def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str | None = None,
                         institutions: list[str] | None = None, tags: list[str] | None = None,
                         families: list[str] | None = None, rule_ids: list[str] | None = None,
@@ -49,6 +52,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     conf = conf or config.load()
     check_period(period)
     check_institutions(institutions)
+    require_inputs(lake, period, institutions)
     catalog = load_catalog()
     rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
     if not rules:
@@ -85,6 +89,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
         return outcome
 
 
+@holds_lease("fundguard screen")
 def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None,
                       institutions: list[str] | None = None, tags: list[str] | None = None,
                       families: list[str] | None = None, rule_ids: list[str] | None = None,
@@ -98,6 +103,7 @@ def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None
     conf = conf or config.load()
     check_period(period)
     check_institutions(institutions)
+    require_inputs(lake, period, institutions)
     catalog = load_catalog()
     rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
     if not rules:

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 from pipelines import config
+from pipelines.contract import (  # noqa: F401  (the commands take them from here)
+    EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_LAKE_BUSY, EXIT_OK, EXIT_REJECTED,
+)
 from pipelines.storage import Lake, utcnow
 
-EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_REJECTED = 1    # the workflow's: some rows of a form were rejected
 
 
 def add_lake(p) -> None:

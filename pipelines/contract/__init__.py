@@ -14,6 +14,7 @@ from typing import Iterable
 from pipelines.contract.published import (  # noqa: F401  (re-exported: the contract in one place)
     SUSPECT_COLUMNS, SUSPECT_COLUMN_NAMES, SEVERITY_LABELS, SUSPECT_PARTITION_BY, STAGING_SUSPECTS, GOLD_SUSPECTS,
     QUARANTINE, FEEDBACK_FORM, FEEDBACK_REF_LABELS, FEEDBACK_ANSWERS, UsageError, PERIOD_RE,
+    EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_LAKE_BUSY, EXIT_REJECTED,
     MONTH_RE, INSTITUTION_RE, check_period, period_months, check_institution, check_institutions,
 )
 

@@ -60,6 +60,11 @@ FEEDBACK_ANSWERS: dict[str, tuple[str, ...]] = {
 }
 
 
+# ---- exit codes every command shares (contract §6: 0 published, non-zero with the reason) ----
+EXIT_OK, EXIT_GATE_FAILED, EXIT_BAD_INPUT, EXIT_LAKE_BUSY = 0, 1, 2, 3
+EXIT_REJECTED = 1    # the workflow's forms and ingestion's reconciliation: some rows were rejected
+
+
 # ---- shared checks: a period and an institution code ----
 class UsageError(ValueError):
     """Bad input or usage (a command exits 2)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from deltalake.exceptions import TableNotFoundError
 from pipelines.storage.files import (  # noqa: F401  (re-exported: the storage module in one place)
     HIVE_NULLS, NATIVE_READER_FEATURES, CopiedFiles, NativeSnapshot, StorageError, native_select,
 )
+from pipelines.storage.lock import LakeBusy, LeasePolicy  # noqa: F401
 from pipelines.storage.sqltext import sql_ident, sql_literal  # noqa: F401
 
 LAYERS = ("bronze", "silver", "staging", "gold", "_meta")
@@ -199,6 +201,16 @@ class Lake:
         return self.version(name)
 
     # ---------- side folders (not tables): reports, the MLflow store ----------
+    def writer(self, owner: str, policy: "LeasePolicy | None" = None):
+        """The lake's writer lease for a `with` block (storage/lock.py): one writer per lake, re-entrant in a
+        process; LakeBusy when another writer holds it past the wait. Policy: conf `lake_lock`."""
+        from pipelines.storage.lock import LeasePolicy, lease
+
+        if policy is None:
+            from pipelines import config
+            policy = LeasePolicy(**{k: float(v) for k, v in (config.load().get("lake_lock") or {}).items()})
+        return lease(self.root, owner, policy, log=lambda msg: print(f"fundguard: {msg}", file=sys.stderr))
+
     def folder(self, *parts: str) -> Path:
         """A side folder under the lake root, `_<first part>/...` (created): e.g. folder("reports", "gate")."""
         if not parts or not all(_PLAIN.match(p.replace("-", "_").replace(".", "_")) and not p.startswith(".")

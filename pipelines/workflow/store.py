@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import GOLD_SUSPECTS, STAGING_SUSPECTS
 from pipelines.storage import Lake
+from pipelines.storage.lock import holds_lease
 from pipelines.workflow import cases as C
 
 SUSPECTS, STAGING = GOLD_SUSPECTS, STAGING_SUSPECTS
@@ -123,6 +124,7 @@ def read_draws(lake: Lake, period: str) -> pd.DataFrame:
     return d[d["draw_id"] == last].reset_index(drop=True)
 
 
+@holds_lease("fundguard sample")
 def append_draw(lake: Lake, rows: pa.Table) -> int:
     return lake.append(DRAWS, rows.cast(DRAW_SCHEMA))
 
@@ -153,6 +155,7 @@ class IngestResult:
         return "\n".join(lines)
 
 
+@holds_lease("fundguard workflow")
 def record_decisions(lake: Lake, decisions: list[C.Decision], parse_rejects: list[C.Reject], *, kind: str,
                      file: str, institution: str | None, batch_id: str, recorded_at: dt.datetime,
                      not_answered: int = 0) -> IngestResult:

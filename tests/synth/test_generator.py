@@ -6,7 +6,6 @@ so that the background triggers nothing and every injected case is findable.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
