@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from fg_lakes import clean_rows, gate_catalog, make_lake, suspect, table
+from fg_lakes import clean_rows, gate_catalog, suspect, table
 
 from pipelines import contract
 from pipelines.quality import gate, gx as qgx, messages, silver
@@ -67,13 +67,13 @@ def _silver_frame_columns() -> dict[str, set[str]]:
     return out
 
 
-def test_every_frame_and_column_the_suites_name_is_computed(tmp_path):
-    lake, _ = make_lake(tmp_path)
+def test_every_frame_and_column_the_suites_name_is_computed(silver_lake):
+    lake, _ = silver_lake
     assert problems(load_suite(gate.SUITE_PATH), _gate_frame_columns(lake)) == []
     assert problems(load_suite(silver.SUITE_PATH), _silver_frame_columns()) == []
 
 
-def test_a_malformed_suite_is_refused(tmp_path):
+def test_a_malformed_suite_is_refused(silver_lake, tmp_path):
     raw = yaml.safe_load(gate.SUITE_PATH.read_text(encoding="utf-8"))
     raw["expectations"][1]["kwargs"]["column"] = "type_okay"           # a column no frame computes
     raw["expectations"][2]["frame"] = "colums"                          # a frame nobody lists
@@ -92,8 +92,7 @@ def test_a_malformed_suite_is_refused(tmp_path):
     raw["expectations"][4]["name"], raw["expectations"][5]["kwargs"]["value_set"] = "suspect_id_not_null", [""]
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     suite = load_suite(path)
-    lake, _ = make_lake(tmp_path / "l")
-    assert problems(suite, _gate_frame_columns(lake)) == [
+    assert problems(suite, _gate_frame_columns(silver_lake[0])) == [
         "expectation column_types: frame columns has no column type_okay",
         "expectation amount_within_record: field amounts names ['amount_capp'], not columns of frame suspects"]
 
@@ -168,8 +167,8 @@ def _without(path: Path, tmp_path: Path, *names: str) -> Path:
     return out
 
 
-def test_an_expectation_removed_from_the_gate_suite_is_no_longer_run(tmp_path, monkeypatch):
-    lake, versions = make_lake(tmp_path)
+def test_an_expectation_removed_from_the_gate_suite_is_no_longer_run(silver_lake, tmp_path, monkeypatch):
+    lake, versions = silver_lake
     negative = table(clean_rows(versions) + [suspect("daily_cap_item", "daily_cap", "H1", "2023-04", mdtrt="M2",
                                                      sn="3", amount="-5.00")])
 
@@ -185,8 +184,8 @@ def test_an_expectation_removed_from_the_gate_suite_is_no_longer_run(tmp_path, m
     assert res.results["gate_expectations"] == full.results["gate_expectations"] - 1
 
 
-def test_a_frame_no_expectation_names_is_not_computed(tmp_path, monkeypatch):
-    lake, versions = make_lake(tmp_path)
+def test_a_frame_no_expectation_names_is_not_computed(silver_lake, tmp_path, monkeypatch):
+    lake, versions = silver_lake
 
     def refuse(inputs):
         raise AssertionError("the rules frame was computed")
@@ -197,8 +196,8 @@ def test_a_frame_no_expectation_names_is_not_computed(tmp_path, monkeypatch):
     assert res.success and res.results["gate_expectations"] == 13
 
 
-def test_an_expectation_removed_from_the_silver_suite_is_no_longer_run(tmp_path, monkeypatch):
-    lake, _ = make_lake(tmp_path)  # silver/setl S1 = 80.00 = its two netted lines of 40.00
+def test_an_expectation_removed_from_the_silver_suite_is_no_longer_run(silver_lake, tmp_path, monkeypatch):
+    lake, _ = silver_lake  # silver/setl S1 = 80.00 = its two netted lines of 40.00
     setl = lake.read("silver/setl")
     rows = [r | {"medfee_sumamt": D("80.50")} if r["setl_id"] == "S1" else r for r in setl.to_pylist()]
     lake.overwrite("silver/setl", pa.Table.from_pylist(rows, schema=setl.schema))
@@ -210,8 +209,8 @@ def test_an_expectation_removed_from_the_silver_suite_is_no_longer_run(tmp_path,
     assert res2.results["silver_expectations"] == res.results["silver_expectations"] - 1
 
 
-def test_a_new_message_in_the_data_is_the_message_said(tmp_path, monkeypatch):
-    lake, versions = make_lake(tmp_path)
+def test_a_new_message_in_the_data_is_the_message_said(silver_lake, tmp_path, monkeypatch):
+    lake, versions = silver_lake
     raw = yaml.safe_load(gate.SUITE_PATH.read_text(encoding="utf-8"))
     for e in raw["expectations"]:
         if e["name"] == "refers_to_silver":
@@ -227,8 +226,8 @@ def test_a_new_message_in_the_data_is_the_message_said(tmp_path, monkeypatch):
                for f in res.failures), res.failures
 
 
-def test_a_gate_suite_without_expectations_fails_closed(tmp_path, monkeypatch):
-    lake, versions = make_lake(tmp_path)
+def test_a_gate_suite_without_expectations_fails_closed(silver_lake, tmp_path, monkeypatch):
+    lake, versions = silver_lake
     names = [e.name for e in load_suite(gate.SUITE_PATH).expectations]
     monkeypatch.setattr(gate, "SUITE_PATH", _without(gate.SUITE_PATH, tmp_path, *names))
     with pytest.raises(ValueError, match="holds no expectation"):
