@@ -14,7 +14,7 @@ def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
     return kb_dir if kb_dir.is_absolute() else config.REPO_ROOT / kb_dir
 
 
-@holds_lease("fundguard ingest")
+@holds_lease("fundguard ingest", creates=True)
 def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, validate: bool = True,
               drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None,
               kb_tables_missing_only: bool = False):

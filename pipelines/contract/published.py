@@ -71,8 +71,8 @@ class UsageError(ValueError):
 
 
 #: a period is a year `YYYY` or a month `YYYY-MM`; a partition of gold/suspects is always a month
-PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?$")
-MONTH_RE = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])$")
+PERIOD_RE = re.compile(r"^([0-9]{4})(?:-(0[1-9]|1[0-2]))?$")
+MONTH_RE = re.compile(r"^[0-9]{4}-(?:0[1-9]|1[0-2])$")
 INSTITUTION_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 

@@ -201,11 +201,14 @@ class Lake:
         return self.version(name)
 
     # ---------- side folders (not tables): reports, the MLflow store ----------
-    def writer(self, owner: str, policy: "LeasePolicy | None" = None):
+    def writer(self, owner: str, policy: "LeasePolicy | None" = None, create: bool = False):
         """The lake's writer lease for a `with` block (storage/lock.py): one writer per lake, re-entrant in a
-        process; LakeBusy when another writer holds it past the wait. Policy: conf `lake_lock`."""
+        process; LakeBusy when another writer holds it past the wait. Policy: conf `lake_lock`. Only with
+        `create` (loading a drop) is a missing lake root created."""
         from pipelines.storage.lock import LeasePolicy, lease
 
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
         if policy is None:
             from pipelines import config
             policy = LeasePolicy(**{k: float(v) for k, v in (config.load().get("lake_lock") or {}).items()})

@@ -13,6 +13,7 @@ not do yet: run one scheduler per lake there (the Airflow pool `fundguard_lake` 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import json
 import os
@@ -120,7 +121,9 @@ def lease(root: Path, owner: str, policy: LeasePolicy = LeasePolicy(), log=lambd
             with _held_guard:
                 _held[path] -= 1
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    if not Path(root).is_dir():       # a lease never creates a lake: only loading a drop does (Lake.writer(create))
+        raise FileNotFoundError(errno.ENOENT, "不是数据湖 / not a lake: no such folder", str(root))
+    folder.mkdir(exist_ok=True)
     me = {"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "start": _now()}
     me["heartbeat"] = me["start"]
     t0 = time.monotonic()
@@ -145,16 +148,17 @@ def lease(root: Path, owner: str, policy: LeasePolicy = LeasePolicy(), log=lambd
             path.unlink(missing_ok=True)
 
 
-def holds_lease(owner: str, when=None):
+def holds_lease(owner: str, when=None, creates: bool = False):
     """Decorator: run a step under the writer lease of the Lake it is given (its first Lake argument);
-    `when(kwargs)` false runs it without the lease (e.g. a gate that publishes nothing)."""
+    `when(kwargs)` false runs it without the lease (e.g. a gate that publishes nothing); `creates`: the step
+    may create the lake (loading a drop)."""
     def wrap(step):
         @functools.wraps(step)
         def run(*args, **kwargs):
             lake = next((a for a in (*args, *kwargs.values()) if hasattr(a, "writer")), None)
             if lake is None or (when is not None and not when(kwargs)):
                 return step(*args, **kwargs)
-            with lake.writer(owner):
+            with lake.writer(owner, create=creates):
                 return step(*args, **kwargs)
         return run
     return wrap
