@@ -12,8 +12,9 @@ from what it uses, so a new test is tiered without anyone remembering to:
 - `airflow`: imports Airflow, or uses `airflow_db` (a migrated Airflow DB for `dag.test()`, also `slow`);
 - `engine`: names the embedded engines (a Delta `Lake`, DuckDB, delta-rs) or runs a command with `--lake`,
   in its body, in a helper of the test modules it calls, or in a fixture it uses;
-- `slow`: end-to-end runs, the notebook, DAG runs, the cluster: set by `pytestmark` in those modules
-  (and by the fixtures above);
+- `slow`: end-to-end runs, whole-pipeline commands, the notebook: marked in their modules (`pytestmark` or
+  `@pytest.mark.slow`); DAG runs and the cluster get it from their fixtures, long integration tests of other
+  work's modules from SLOW_TESTS below;
 - `unit`: none of the above: plain Python on hand-made values. A unit test that opens a lake or DuckDB all
   the same fails (`unit_tests_stay_off_the_engines`), so the marker stays true.
 
@@ -48,6 +49,13 @@ TIERS_OF_FIXTURE = {
 #: names that mean the embedded engines: a Delta lake, DuckDB, delta-rs; and a command's `--lake` argument
 ENGINE_NAMES = {"Lake", "duckdb", "DuckDBEngine", "deltalake", "DeltaTable", "write_deltalake", "--lake"}
 NOT_UNIT = {"engine", "spark", "cluster", "airflow", "slow"}
+#: long integration tests of other work's modules, marked `slow` from here (each takes seconds: chunked writes and
+#: per-partition netting of 900 lines read two rows at a time, a fifth of the fast tier's time together)
+SLOW_TESTS = (
+    "tests/ingest/test_ingest_chunks.py::test_chunked_write_gives_the_same_silver",
+    "tests/ingest/test_ingest_chunks.py::test_chunks_cover_every_row_once",
+    "tests/ingest/test_ingest_chunks.py::test_netting_by_partition_equals_netting_the_whole",
+)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -174,11 +182,20 @@ def tiers_of(item) -> set[str]:
     return tiers
 
 
+def _defined(module: Path, function: str) -> bool:
+    return module.is_file() and f"def {function}(" in module.read_text(encoding="utf-8")
+
+
 @pytest.hookimpl(tryfirst=True)      # before `-m` selects by marker
 def pytest_collection_modifyitems(config, items):
+    gone = [t for t in SLOW_TESTS if not _defined(TESTS.parent / t.split("::")[0], t.split("::")[1])]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS names tests that do not exist: {gone}")
     for item in items:
         own = {m.name for m in item.iter_markers()}
         tiers = tiers_of(item) | own
+        if item.nodeid.split("[")[0] in SLOW_TESTS:
+            tiers.add("slow")
         if not tiers & NOT_UNIT:
             tiers.add("unit")
         for tier in sorted(tiers - own):
