@@ -1,6 +1,7 @@
 # FundGuard: one image for the embedded engine, the Spark driver/submitter and Airflow.
 #
-#   docker build -t fundguard .                       (add --build-arg MAVEN_MIRROR=... behind a firewall)
+#   docker build --build-arg GIT_COMMIT="$(git rev-parse HEAD)" -t fundguard .
+#                                                     (add --build-arg MAVEN_MIRROR=... behind a firewall)
 #   docker run --rm -v "$PWD/data:/data" fundguard run --landing /data/landing --lake /data/lake
 #
 # See docs/deploy.md for Spark and Airflow.
@@ -52,7 +53,10 @@ COPY conf/ conf/
 COPY rules/ rules/
 COPY dags/ dags/
 
+# The commit the image was built from (the image has no .git): MLflow runs and published rows record it.
+ARG GIT_COMMIT=unknown
 ENV FUNDGUARD_ENV=dev \
+    FUNDGUARD_GIT_COMMIT=${GIT_COMMIT} \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/fundguard/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False

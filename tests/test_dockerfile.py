@@ -106,3 +106,9 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
         assert entry in ignored
     for needed in ("conf", "rules", "dags", "pipelines", "requirements"):
         assert needed not in ignored
+
+
+def test_the_git_commit_is_passed_in_at_build_time():
+    assert any(a.startswith("GIT_COMMIT=") for a in args_of("ARG"))
+    assert any("FUNDGUARD_GIT_COMMIT=${GIT_COMMIT}" in a for a in args_of("ENV"))
+    assert "--build-arg GIT_COMMIT=" in DOCKERFILE.read_text(encoding="utf-8")   # the build command says how

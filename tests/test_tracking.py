@@ -78,3 +78,67 @@ def test_a_failing_run_is_marked_failed(tmp_path):
             raise RuntimeError("gate blew up")
     run = MlflowClient(tracking_uri=tracking_uri(lake, CONF)[0]).get_run(t.run_id)
     assert run.info.status == "FAILED" and "gate blew up" in run.data.tags["error"]
+
+
+def test_a_run_is_named_after_what_ran_and_logs_its_input_tables(tmp_path):
+    from mlflow import MlflowClient
+    lake = Lake(tmp_path / "lake")
+    with Tracker(lake, CONF, tags={"step": "screen"}) as t:
+        t.log_run_params(engine="duckdb", periods=["2023"], fingerprint="510ab6913e7b1cb0",
+                         input_versions={"silver/psn": 3, "silver/fee_list_net": 7})
+    run = MlflowClient(tracking_uri=t.uri).get_run(t.run_id)
+    assert run.info.run_name == "screen 2023 duckdb 510ab691"
+    inputs = {d.dataset.name: d.dataset.source for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"silver/psn", "silver/fee_list_net"}
+    assert '"delta_table_version": 3' in inputs["silver/psn"] and str(lake.uri("silver/psn")) in inputs["silver/psn"]
+
+
+def test_the_git_commit_comes_from_the_image_when_set(tmp_path, monkeypatch):
+    from pipelines.tracking import git_commit
+    monkeypatch.setenv("FUNDGUARD_GIT_COMMIT", "abc1234")
+    assert git_commit() == "abc1234"
+    monkeypatch.delenv("FUNDGUARD_GIT_COMMIT")
+    monkeypatch.setattr("pipelines.tracking.REPO_ROOT", tmp_path)         # no .git: unknown, never a crash
+    assert git_commit(tmp_path) == "unknown"
+
+
+def test_a_report_run_is_updated_not_piled_up(tmp_path):
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from pipelines.workflow import precision
+
+    lake = Lake(tmp_path / "lake")
+    table = pd.DataFrame({"rule_id": ["r1"], "findings": [4], "decided": [2], "precision": [0.5],
+                          "precision_floor": [0.1], "review": [False]})
+    first = precision.track(lake, CONF, "2023", table)
+    again = precision.track(lake, CONF, "2023", table.assign(precision=[0.75]))
+    other = precision.track(lake, CONF, "2024", table)
+    assert first == again != other
+    c = MlflowClient(tracking_uri=tracking_uri(lake, CONF)[0])
+    history = c.get_metric_history(first, "precision.rule.r1")
+    assert [m.value for m in history][-1] == 0.75
+
+
+def test_a_half_created_store_is_repaired_and_a_store_with_runs_is_not_touched(tmp_path, capsys):
+    import sqlite3
+
+    from pipelines.tracking import open_store
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as con:                       # what a kill during table creation leaves
+        con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+        con.execute("INSERT INTO alembic_version VALUES ('0000')")
+    client = open_store(f"sqlite:///{db}")
+    assert client.search_experiments() is not None
+    assert "half-created" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("mlflow.db.broken-*"))) == 1
+
+    kept = tmp_path / "kept.db"
+    with sqlite3.connect(kept) as con:                      # a store holding runs that does not open
+        con.execute("CREATE TABLE runs (run_uuid VARCHAR(32))")
+        con.execute("INSERT INTO runs VALUES ('r1')")
+        con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+        con.execute("INSERT INTO alembic_version VALUES ('0000')")
+    with pytest.raises(RuntimeError, match="does not open"):
+        open_store(f"sqlite:///{kept}")
+    assert kept.exists()

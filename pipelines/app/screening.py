@@ -58,7 +58,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     if not rules:
         raise UsageError("no active rule matches the selection")
     periods = [period] if period else None
-    with Tracker(lake, conf) as tracker:
+    with Tracker(lake, conf, tags={"step": "run"}) as tracker:
         run_id = tracker.run_id
         engine = make_engine(engine_name, spark)
         try:

@@ -60,12 +60,13 @@ def tracking_metrics(precision: pd.DataFrame) -> dict[str, float]:
 
 
 def track(lake, conf: dict, period: str, precision: pd.DataFrame) -> str:
-    """One MLflow run per report: per-rule precision at step `period_step(period)`; returns the run id."""
+    """One MLflow run per period, updated by each report: per-rule precision at step `period_step(period)`;
+    returns the run id."""
     from pipelines.tracking import Tracker
 
-    with Tracker(lake, conf, run_name=f"rule-precision-{period}",
-                 tags={"kind": "rule_precision", "period": period}) as t:
-        t.log_params({"period": period, "rules": len(precision)})
+    with Tracker(lake, conf, run_name=f"rule precision {period}",
+                 tags={"kind": "rule_precision", "period": period}, reuse=True) as t:
         t.log_metrics(tracking_metrics(precision), step=period_step(period))
-        t.set_tags({"rules_to_review": ",".join(precision.loc[precision["review"], "rule_id"]) or "-"})
+        t.set_tags({"rules": len(precision),
+                    "rules_to_review": ",".join(precision.loc[precision["review"], "rule_id"]) or "-"})
         return t.run_id
