@@ -7,7 +7,8 @@ import unicodedata
 from typing import Mapping, Sequence
 
 
-from pipelines.contract import (SEVERITY_LABELS)
+from pipelines.contract import SEVERITY_LABELS
+from pipelines.contract.spreadsheet import IDENTIFIER_COLUMNS, put_cell
 from pipelines.export.records import (FEEDBACK_CHOICES, FEEDBACK_COLUMNS, FEEDBACK_LABELS, FEEDBACK_REF_COLUMNS, FORMAT,
                                       LIST_COLUMNS, PackageInfo, text_of, total_amount)
 
@@ -31,23 +32,17 @@ def _set_widths(ws, columns: Sequence[str], headers: Sequence[str], records: Seq
         ws.column_dimensions[get_column_letter(i)].width = min(widest + 2, _WIDTH_CAP.get(col, 48))
 
 
-def _put(ws, row: int, col: int, value):
-    """Write a cell; text is always text (a value starting with '=' never becomes a formula)."""
-    cell = ws.cell(row=row, column=col, value=value)
-    if isinstance(value, str) and cell.data_type == "f":
-        cell.data_type = "s"
-    return cell
-
-
-def _header(ws, labels: Sequence[str]) -> None:
+def _header(ws, labels: Sequence[str], row: int = 1, *, second: bool = False) -> None:
+    """A header row (bold); `second`: the English names under the Chinese labels (grey italic)."""
     from openpyxl.styles import Alignment, Font, PatternFill
     fill = PatternFill("solid", fgColor="DDEBF7")
+    font = Font(italic=True, color="595959") if second else Font(bold=True)
     for i, label in enumerate(labels, start=1):
-        c = _put(ws, 1, i, label)
-        c.font = Font(bold=True)
+        c = put_cell(ws, row, i, label)
+        c.font = font
         c.fill = fill
         c.alignment = Alignment(vertical="center")
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{row + 1}"
 
 
 def _workbook(info: PackageInfo):
@@ -93,6 +88,10 @@ def _about_rows(info: PackageInfo, records: Sequence[Mapping], run_ids: Sequence
         ("表头 Headers", "本表为中文表头；suspects.csv 使用英文标准字段名 (contract §5) / Chinese headers here, "
                          "English canonical names in suspects.csv"),
         ("时间 Times", "发生时间为就诊地时间；发布时间为 UTC / event_time local, published_at UTC"),
+        ("编号 Identifiers", "编号列为文本单元格，保留前导零与全部位数 / identifier columns are text cells: "
+                             "leading zeros and every digit kept"),
+        ("公式 Formulas", "以 = + - @ 开头的文字前加 ' 显示为文本 / text beginning with = + - @ carries a "
+                          "leading ' and is shown as text, never run as a formula"),
     ]
     if not records:
         rows.insert(0, ("说明 Note", "本期该机构无疑点 / No suspects for this institution in this period"))
@@ -114,7 +113,7 @@ def build_xlsx(records: Sequence[Mapping], info: PackageInfo, run_ids: Sequence[
     amount_col = columns.index("amount") + 1
     for i, r in enumerate(records, start=2):
         for j, col in enumerate(columns, start=1):
-            cell = _put(ws, i, j, _excel_value(col, r[col]))
+            cell = put_cell(ws, i, j, _excel_value(col, r[col]), text=col in IDENTIFIER_COLUMNS)
             if col in formats:
                 cell.number_format = formats[col]
         if info.high_amount is not None and r["amount"] is not None and r["amount"] >= info.high_amount:
@@ -125,39 +124,81 @@ def build_xlsx(records: Sequence[Mapping], info: PackageInfo, run_ids: Sequence[
 
     about = wb.create_sheet("说明 About")
     for i, (k, v) in enumerate(_about_rows(info, records, run_ids, fingerprints), start=1):
-        _put(about, i, 1, k)
-        _put(about, i, 2, v)
+        put_cell(about, i, 1, k)
+        put_cell(about, i, 2, v)
     about.column_dimensions["A"].width = 36
     about.column_dimensions["B"].width = 90
     return _save(wb)
 
 
+#: what to enter in each column of the feedback form (the header's comment and the instructions sheet)
+FEEDBACK_HELP = {
+    "suspect_id": "勿改 / do not change",
+    "answer": "下拉选择：确认(认可疑点, confirmed) 或 申诉(不认可, disputed)",
+    "refund_amount": "确认时应退回医保基金的金额，数字，≥0 / amount to refund, CNY",
+    "reason": "申诉理由或整改说明 / reason for a dispute or the correction made",
+    "evidence_ref": "随附材料的文件名或编号 / file name or number of supporting documents",
+}
+_REF_HELP = "仅供参考，导入时忽略 / context only, ignored on import"
+#: the form's first data row: row 1 the Chinese headers, row 2 the canonical English names
+FEEDBACK_FIRST_ROW = 3
+
+
 def build_feedback_xlsx(records: Sequence[Mapping], info: PackageInfo) -> bytes:
-    """Template for the institution's answers: one row per suspect id, a 确认/申诉 dropdown on `answer`."""
+    """Template for the institution's answers: Chinese headers (contract.FEEDBACK_FORM's first label) over
+    the English names, one row per suspect id, a 确认/申诉 dropdown on `answer`."""
     from openpyxl.comments import Comment
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.worksheet.datavalidation import DataValidation
     wb = _workbook(info)
     ws = wb.active
     ws.title = "feedback"
     columns = list(FEEDBACK_COLUMNS + FEEDBACK_REF_COLUMNS)
-    _header(ws, columns)
+    labels = [FEEDBACK_LABELS[c] for c in columns]
+    _header(ws, labels)
+    _header(ws, columns, row=2, second=True)
     for j, col in enumerate(columns, start=1):
-        ws.cell(row=1, column=j).comment = Comment(FEEDBACK_LABELS[col], "FundGuard")
+        ws.cell(row=1, column=j).comment = Comment(f"{col}: {FEEDBACK_HELP.get(col, _REF_HELP)}", "FundGuard")
+    last = _feedback_rows(ws, records, columns)
+    _feedback_validations(ws, last)
+    _set_widths(ws, columns, labels, [
+        {"suspect_id": r["suspect_id"], "ref_rule_name": r["rule_name"], "ref_category": r["category"],
+         "ref_amount": r["amount"], "ref_event_time": r["event_time"], "ref_evidence": r["evidence"]}
+        for r in records])
+    for col, width in (("B", 16), ("C", 16), ("D", 40), ("E", 20)):
+        ws.column_dimensions[col].width = width
+    _feedback_guide(wb.create_sheet("填写说明 Instructions"), records, info)
+    meta = wb.create_sheet("meta")
+    for i, (k, v) in enumerate((("format", FORMAT + "/feedback"), ("institution", info.institution),
+                                ("period", info.period), ("generated_at", info.generated_iso),
+                                ("suspects", len(records))), start=1):
+        put_cell(meta, i, 1, k)
+        put_cell(meta, i, 2, v, text=k == "institution")
+    return _save(wb)
+
+
+def _feedback_rows(ws, records: Sequence[Mapping], columns: Sequence[str]) -> int:
+    """One row per suspect: its id (text), empty cells to fill (reason and evidence number as text, so a
+    file number keeps its zeros), then the grey read-only context. Returns the last row (one when empty)."""
+    from openpyxl.styles import Font, PatternFill
     grey = Font(color="808080")
     ref_fill = PatternFill("solid", fgColor="F2F2F2")
-    for i, r in enumerate(records, start=2):
-        _put(ws, i, 1, r["suspect_id"])
+    formats = {"ref_amount": "#,##0.00", "ref_event_time": "yyyy-mm-dd hh:mm:ss"}
+    for i, r in enumerate(records, start=FEEDBACK_FIRST_ROW):
+        put_cell(ws, i, 1, r["suspect_id"], text=True)
+        ws.cell(row=i, column=3).number_format = "#,##0.00"
+        for j in (4, 5):
+            ws.cell(row=i, column=j).number_format = "@"
         refs = (r["rule_name"], r["category"], _excel_value("amount", r["amount"]), r["event_time"], r["evidence"])
         for j, v in enumerate(refs, start=len(FEEDBACK_COLUMNS) + 1):
-            c = _put(ws, i, j, v)
+            c = put_cell(ws, i, j, v)
             c.font, c.fill = grey, ref_fill
-            if columns[j - 1] == "ref_amount":
-                c.number_format = "#,##0.00"
-            if columns[j - 1] == "ref_event_time":
-                c.number_format = "yyyy-mm-dd hh:mm:ss"
-        ws.cell(row=i, column=3).number_format = "#,##0.00"
-    last = max(len(records), 1) + 1
+            if columns[j - 1] in formats:
+                c.number_format = formats[columns[j - 1]]
+    return FEEDBACK_FIRST_ROW + max(len(records), 1) - 1
+
+
+def _feedback_validations(ws, last: int) -> None:
+    """The 确认/申诉 drop-down on `answer` (B) and amount ≥ 0 on `refund_amount` (C)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
     answer = DataValidation(type="list", formula1='"' + ",".join(FEEDBACK_CHOICES) + '"', allow_blank=True,
                             showErrorMessage=True, errorTitle="答复 answer",
                             error="请选择 确认(confirmed) 或 申诉(disputed)",
@@ -167,33 +208,17 @@ def build_feedback_xlsx(records: Sequence[Mapping], info: PackageInfo) -> bytes:
                             showErrorMessage=True, errorTitle="退回金额 refund_amount", error="金额应 ≥ 0 / amount ≥ 0")
     for dv, col in ((answer, "B"), (refund, "C")):
         ws.add_data_validation(dv)
-        dv.add(f"{col}2:{col}{last}")
-    _set_widths(ws, columns, columns, [
-        {"suspect_id": r["suspect_id"], "ref_rule_name": r["rule_name"], "ref_category": r["category"],
-         "ref_amount": r["amount"], "ref_event_time": r["event_time"], "ref_evidence": r["evidence"]}
-        for r in records])
-    for col, width in (("B", 14), ("C", 16), ("D", 40), ("E", 20)):
-        ws.column_dimensions[col].width = width
-    _feedback_guide(wb.create_sheet("填写说明 Instructions"), records, info)
-    meta = wb.create_sheet("meta")
-    for i, (k, v) in enumerate((("format", FORMAT + "/feedback"), ("institution", info.institution),
-                                ("period", info.period), ("generated_at", info.generated_iso),
-                                ("suspects", len(records))), start=1):
-        _put(meta, i, 1, k)
-        _put(meta, i, 2, v)
-    return _save(wb)
+        dv.add(f"{col}{FEEDBACK_FIRST_ROW}:{col}{last}")
 
 
 def _feedback_guide(guide, records: Sequence[Mapping], info: PackageInfo) -> None:
     """The form's instructions sheet: what to enter in each column, and the package it belongs to."""
     lines = [
-        ("字段 Column", "中文", "填写要求 What to enter"),
-        ("suspect_id", "疑点编号", "勿改 / do not change"),
-        ("answer", "答复", "下拉选择：确认(认可疑点, confirmed) 或 申诉(不认可, disputed)"),
-        ("refund_amount", "退回金额(元)", "确认时应退回医保基金的金额，数字，≥0 / amount to refund, CNY"),
-        ("reason", "理由说明", "申诉理由或整改说明 / reason for a dispute or the correction made"),
-        ("evidence_ref", "佐证材料编号", "随附材料的文件名或编号 / file name or number of supporting documents"),
-        ("ref_*", "参考信息", "仅供参考，导入时忽略 / context only, ignored on import"),
+        ("字段 Column", "表头 Header", "填写要求 What to enter"),
+        *((col, FEEDBACK_LABELS[col], FEEDBACK_HELP[col]) for col in FEEDBACK_COLUMNS),
+        ("ref_*", "…(参考)", _REF_HELP),
+        ("表头 Headers", "第1行中文，第2行英文字段名", "两行表头均勿改，从第3行起填写 / row 1 Chinese headers, "
+                                             "row 2 English names: keep both, answer from row 3"),
         ("", "", ""),
         ("机构 Institution", info.institution, info.institution_name or ""),
         ("期间 Period", info.period, ""),
@@ -201,6 +226,6 @@ def _feedback_guide(guide, records: Sequence[Mapping], info: PackageInfo) -> Non
     ]
     for i, row in enumerate(lines, start=1):
         for j, v in enumerate(row, start=1):
-            _put(guide, i, j, v)
-    for col, width in (("A", 18), ("B", 16), ("C", 80)):
+            put_cell(guide, i, j, v, text=j == 2 and row[0] == "机构 Institution")
+    for col, width in (("A", 18), ("B", 28), ("C", 80)):
         guide.column_dimensions[col].width = width

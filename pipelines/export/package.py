@@ -67,11 +67,15 @@ def build_manifest(files: Mapping[str, bytes], info: PackageInfo, records: Seque
         "rule_set_fingerprint": fingerprints[0] if len(fingerprints) == 1 else None,
         "rule_set_fingerprints": list(fingerprints),
         "headers": {
-            XLSX: "Chinese labels (contract §5 SUSPECT_COLUMNS, 规则名称 added); severity as 明确违规/可疑",
+            XLSX: "Chinese labels (contract §5 SUSPECT_COLUMNS, 规则名称 added); severity as 明确违规/可疑; "
+                  "identifiers as text cells (format @): every digit and leading zero kept (the Excel copy)",
             CSV: "English canonical column names (contract §5, rule_name added); UTF-8 with BOM; "
-                 "severity as violation/suspicious; event_time yyyy-MM-dd HH:mm:ss, published_at UTC ISO 8601",
-            JSON: "national 3101/3102 violation result shape, one object per suspect",
-            FEEDBACK: f"columns {', '.join(FEEDBACK_COLUMNS)} to fill; answer 确认 (confirmed) / 申诉 (disputed)",
+                 "severity as violation/suspicious; event_time yyyy-MM-dd HH:mm:ss, published_at UTC ISO 8601; "
+                 "text beginning with = + - @ tab CR carries a leading ' (OWASP); identifiers are plain text: "
+                 f"open {XLSX} in Excel, or import this file with the identifier columns as Text",
+            JSON: "national 3101/3102 violation result shape, one object per suspect; values verbatim",
+            FEEDBACK: "row 1 Chinese headers, row 2 English names; columns "
+                      f"{', '.join(FEEDBACK_COLUMNS)} to fill from row 3; answer 确认 (confirmed) / 申诉 (disputed)",
         },
         "charts": {"font": font, "labels": "zh+en" if font else "en (no CJK font installed)"},
         "files": [{"name": name, "sha256": sha256(data), "size": len(data), "rows": rows.get(name)}

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import contract
+from pipelines.contract.spreadsheet import neutralise
 from pipelines.contract import (UsageError, FEEDBACK_ANSWERS, FEEDBACK_FORM, FEEDBACK_REF_LABELS, SEVERITY_LABELS, SUSPECT_COLUMNS,
                                 SUSPECT_SCHEMA)
 
@@ -147,12 +148,17 @@ def text_of(col: str, value) -> str:
 # ------------------------------------------------------------------------------------------ CSV / JSON
 
 def build_csv(records: Sequence[Mapping]) -> bytes:
-    """English canonical headers, one row per suspect, UTF-8 with BOM, CRLF (what Excel expects)."""
+    """English canonical headers, one row per suspect, UTF-8 with BOM, CRLF (what Excel expects).
+
+    Text that a spreadsheet would run as a formula carries a leading `'` (contract.spreadsheet.neutralise);
+    amounts and times are written as they are. Identifiers are plain text (no `="…"` wrapper, itself a
+    formula): Excel users open suspects.xlsx, or import this file with the identifier columns set to Text.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([c for c, _ in LIST_COLUMNS])
     for r in records:
-        w.writerow([text_of(c, r[c]) for c, _ in LIST_COLUMNS])
+        w.writerow([text_of(c, neutralise(r[c])) for c, _ in LIST_COLUMNS])
     return buf.getvalue().encode("utf-8-sig")
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.contract.spreadsheet import neutralise
+
 
 class SamplingError(ValueError):
     pass
@@ -200,19 +202,25 @@ PUBLIC_COLUMNS = (("no", "序号"), ("period", "抽查期间"), ("fixmedins_code
                   ("inspector_names", "检查人员"), ("inspector_units", "检查人员单位"))
 
 
-def public_list(d: Draw, period: str) -> pd.DataFrame:
-    """The list to publish (公开): Chinese headers, one row per target."""
+def _public_table(d: Draw, period: str) -> pd.DataFrame:
     t = d.targets.assign(no=range(1, len(d.targets) + 1), period=period)
     t["inspector_names"] = t["inspector_names"].str.replace("|", "、", regex=False)
     t["inspector_units"] = t["inspector_units"].str.replace("|", "、", regex=False)
     return t[[c for c, _ in PUBLIC_COLUMNS]].rename(columns=dict(PUBLIC_COLUMNS))
 
 
+def public_list(d: Draw, period: str) -> pd.DataFrame:
+    """The list to publish (公开) as a spreadsheet takes it: Chinese headers, one row per target; text a
+    spreadsheet would run as a formula (an institution's name from its own data) carries a leading `'`
+    (contract.spreadsheet.neutralise), the sequence number stays a number."""
+    return _public_table(d, period).map(neutralise)
+
+
 def public_html(d: Draw, period: str, record: dict) -> str:
     from jinja2 import Environment
 
     tpl = Environment(autoescape=True).from_string(_HTML)
-    return tpl.render(period=period, table=public_list(d, period), record=record, strata=d.strata,
+    return tpl.render(period=period, table=_public_table(d, period), record=record, strata=d.strata,
                       coverage=d.coverage)
 
 

@@ -4,7 +4,8 @@ parsing their cells (money, dates, answers). Pure apart from `read_form`, which 
 A form may have a title block above the table (the worksheet's team details): the header row is the
 first row naming the key column; the labelled cells above it come back as `meta`. Line numbers are the
 row numbers a clerk sees in Excel (or the CSV line), so a rejection can be found in the file.
-Headers are matched on the canonical name or a Chinese label, alone or combined ("疑点编号 suspect_id").
+Headers are matched on the canonical name or a Chinese label, alone or combined ("疑点编号 suspect_id"),
+on one header row or two (the export's feedback form: Chinese labels, the English names under them).
 """
 from __future__ import annotations
 
@@ -86,20 +87,40 @@ def _blank(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def read_form(path: str | Path, aliases: dict[str, tuple[str, ...]], key: str, max_header_row: int = 40) -> Form:
-    """Rows of a form whose table has a header naming `key` (the first sheet that has one); fully blank
-    rows are not rows."""
-    path = Path(path)
-    grid, header_at = [], None
+def _find_header(path: Path, aliases: dict[str, tuple[str, ...]], key: str,
+                 max_header_row: int) -> tuple[list[tuple[int, list]], int]:
+    """The first sheet with a row naming `key` in its first `max_header_row` rows, and that row's index."""
     for sheet in _grids(path):
-        for idx, (line, cells) in enumerate(sheet[:max_header_row]):
+        for idx, (_, cells) in enumerate(sheet[:max_header_row]):
             if any(match_header(c, {key: aliases[key]}) for c in cells if not _blank(c)):
-                grid, header_at = sheet, idx
-                break
-        if header_at is not None:
-            break
-    if header_at is None:
-        raise FormError(f"{path.name}: no header row with column {key} / 找不到表头（{aliases[key][0]}）")
+                return sheet, idx
+    raise FormError(f"{path.name}: no header row with column {key} / 找不到表头（{aliases[key][0]}）")
+
+
+def _is_second_header(cells: list, key_at: list[int], aliases: dict[str, tuple[str, ...]], key: str) -> bool:
+    """A row right under the header whose key cell is itself a header (the export's feedback form puts the
+    English names under the Chinese labels): a header row, not an answer."""
+    return any(i < len(cells) and not _blank(cells[i]) and match_header(cells[i], {key: aliases[key]})
+               for i in key_at)
+
+
+def _column_names(header_rows: list[list], aliases: dict[str, tuple[str, ...]]) -> tuple[dict[int, str], list[str]]:
+    """Column index → canonical field, from the first header row that names a column (a second header row
+    names the columns the first one does not); the header texts no row names are `unknown`."""
+    mapping: dict[int, str] = {}
+    unknown: list[str] = []
+    width = max(len(r) for r in header_rows)
+    for i in range(width):
+        cells = [r[i] for r in header_rows if i < len(r) and not _blank(r[i])]
+        names = [n for n in (match_header(c, aliases) for c in cells) if n and n not in mapping.values()]
+        if names:
+            mapping[i] = names[0]
+        elif cells:
+            unknown.append(str(cells[0]))
+    return mapping, unknown
+
+
+def _meta_above(grid: list[tuple[int, list]], header_at: int) -> dict:
     meta = {}
     for _, cells in grid[:header_at]:
         vals = [c for c in cells if not _blank(c)]
@@ -107,22 +128,26 @@ def read_form(path: str | Path, aliases: dict[str, tuple[str, ...]], key: str, m
             meta[_norm(cells[0])] = cells[1] if len(cells) > 1 else None
         elif vals:
             meta.setdefault(_norm(vals[0]), None)
-    headers = grid[header_at][1]
-    mapping, unknown = {}, []
-    for i, h in enumerate(headers):
-        if _blank(h):
-            continue
-        name = match_header(h, aliases)
-        if name and name not in mapping.values():
-            mapping[i] = name
-        else:
-            unknown.append(str(h))
+    return meta
+
+
+def read_form(path: str | Path, aliases: dict[str, tuple[str, ...]], key: str, max_header_row: int = 40) -> Form:
+    """Rows of a form whose table has a header naming `key` (the first sheet that has one); a second header
+    row right under it (English names under Chinese labels, or the other way round) is a header too; fully
+    blank rows are not rows."""
+    path = Path(path)
+    grid, header_at = _find_header(path, aliases, key, max_header_row)
+    headers = [grid[header_at][1]]
+    key_at = [i for i, c in enumerate(headers[0]) if not _blank(c) and match_header(c, {key: aliases[key]})]
+    if header_at + 1 < len(grid) and _is_second_header(grid[header_at + 1][1], key_at, aliases, key):
+        headers.append(grid[header_at + 1][1])
+    mapping, unknown = _column_names(headers, aliases)
     rows = []
-    for line, cells in grid[header_at + 1:]:
+    for line, cells in grid[header_at + len(headers):]:
         if all(_blank(c) for c in cells):
             continue
         rows.append((line, {name: (cells[i] if i < len(cells) else None) for i, name in mapping.items()}))
-    return Form(path, rows, meta, unknown)
+    return Form(path, rows, _meta_above(grid, header_at), unknown)
 
 
 def meta_value(meta: dict, *labels: str):

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from pipelines.contract.spreadsheet import IDENTIFIER_COLUMNS, put_cell
 from pipelines.workflow.cases import STATUS_LABELS, Decision, Reject
 from pipelines.workflow.sheets import (CellError, Form, FormError, RowReject, answer_rows, meta_value,
                                        parse_date, parse_decision_cells, text)
@@ -64,6 +65,7 @@ def worksheet_id(institution: str, period: str, suspect_ids) -> str:
 
 
 FILL_IN = "FFF2CC"          # background of the cells the team fills in
+TEAM_BLOCK_ROWS = 7         # the title row and the six labelled cells under it
 ON_SITE = ("conclusion", "recovered_amount", "notes")
 INSTRUCTIONS = (
     ("检查人员 inspectors", "全部检查人员姓名，用顿号分隔 / every inspector of the team"),
@@ -76,7 +78,8 @@ INSTRUCTIONS = (
 
 
 def item_row(no: int, item: dict) -> list:
-    """The worksheet row of one item to verify: pre-filled values as Excel takes them, on-site cells empty."""
+    """The worksheet row of one item to verify: pre-filled values as Excel takes them, on-site cells empty
+    (written by contract.spreadsheet.put_cell: text never a formula, identifiers as text cells)."""
     values = []
     for col, _ in COLUMNS:
         if col == "no":
@@ -104,31 +107,32 @@ def _write_team_block(ws, *, institution: str, institution_name: str, period: st
     """Title and the block above the table; inspectors and date are highlighted for the team to fill in."""
     from openpyxl.styles import Font, PatternFill
 
-    ws.append(["现场检查工作底稿 On-site inspection worksheet"])
-    ws["A1"].font = Font(bold=True, size=14)
+    put_cell(ws, 1, 1, "现场检查工作底稿 On-site inspection worksheet").font = Font(bold=True, size=14)
     block = [("机构编号 institution", institution), ("机构名称 institution_name", institution_name),
              ("检查期间 period", period), ("检查人员 inspectors", inspectors),
              ("检查日期 inspection_date", inspection_date),
              ("底稿编号 worksheet_id", worksheet_id(institution, period, suspect_ids))]
-    for label, value in block:
-        ws.append([label, value])
+    for row, (label, value) in enumerate(block, start=2):
+        put_cell(ws, row, 1, label)
+        put_cell(ws, row, 2, value, text=row in (2, 4, 7))       # institution, period, worksheet_id
     for r in (5, 6):
         ws.cell(row=r, column=2).fill = PatternFill("solid", fgColor=FILL_IN)
     ws.cell(row=6, column=2).number_format = "yyyy-mm-dd"
-    ws.append([])
 
 
 def _write_items(ws, items: pd.DataFrame) -> tuple[int, int]:
     """The table header and one row per item; returns the first and last item row (one row when empty)."""
     from openpyxl.styles import Alignment, Font
 
-    header_row = ws.max_row + 1
-    ws.append([h for _, h in COLUMNS])
-    for c in ws[header_row]:
+    header_row = TEAM_BLOCK_ROWS + 2                    # the title, the team block, one empty row
+    for j, (_, h) in enumerate(COLUMNS, start=1):
+        c = put_cell(ws, header_row, j, h)
         c.font = Font(bold=True)
         c.alignment = Alignment(wrap_text=True, vertical="top")
+    text = [col in IDENTIFIER_COLUMNS for col, _ in COLUMNS]
     for i, r in enumerate(items.to_dict("records"), start=1):
-        ws.append(item_row(i, r))
+        for j, v in enumerate(item_row(i, r), start=1):
+            put_cell(ws, header_row + i, j, v, text=text[j - 1])
     return header_row + 1, max(header_row + len(items), header_row + 1)
 
 

@@ -96,8 +96,8 @@ def test_export_one_institution_month(lake, tmp_path):
     assert {r["疑点编号"]: r["严重程度"] for r in rows} == {"s01": "明确违规", "s02": "可疑", "s03": "明确违规"}
     assert {r["规则名称"] for r in rows} == {"项目/药品超每日限量", "药品限性别"}
     assert [r["疑点编号"] for r in rows] == ["s02", "s01", "s03"]            # by event time
-    evid = next(c for c in ws[4] if isinstance(c.value, str) and c.value.startswith("=HYPERLINK"))
-    assert evid.data_type == "s"                                            # never a formula
+    evid = next(c for c in ws[4] if isinstance(c.value, str) and "HYPERLINK" in c.value)
+    assert evid.data_type == "s" and evid.value == "'" + ROWS[2]["evidence"]  # never a formula (OWASP quote)
 
     raw = (d / "suspects.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -130,11 +130,13 @@ def test_export_one_institution_month(lake, tmp_path):
     assert "疑点汇总" in html and "Suspect summary" in html and html.count("data:image/png;base64,") == 2
 
     fb = load_workbook(d / "feedback.xlsx")["feedback"]
-    assert [c.value for c in fb[1]][:5] == list(pkg.FEEDBACK_COLUMNS)
-    assert [r[0].value for r in fb.iter_rows(min_row=2)] == ["s02", "s01", "s03"]
+    assert [c.value for c in fb[1]][:5] == [contract.FEEDBACK_FORM[c][0] for c in pkg.FEEDBACK_COLUMNS]
+    assert [c.value for c in fb[2]][:5] == list(pkg.FEEDBACK_COLUMNS)        # English names under them
+    assert fb.freeze_panes == "A3"
+    assert [r[0].value for r in fb.iter_rows(min_row=3)] == ["s02", "s01", "s03"]
     dvs = fb.data_validations.dataValidation
     answer = next(dv for dv in dvs if dv.type == "list")
-    assert answer.formula1 == '"确认,申诉"' and "B2:B4" in str(answer.sqref)
+    assert answer.formula1 == '"确认,申诉"' and "B3:B5" in str(answer.sqref)
 
 
 def test_export_year_collects_every_month_of_the_institution(lake, tmp_path):
@@ -223,8 +225,8 @@ def test_feedback_template_is_read_by_the_feedback_ingester(lake, tmp_path):
     export(lake, tmp_path / "out", "H001", "2023-03")
     wb = load_workbook(tmp_path / "out" / "H001_2023-03" / "feedback.xlsx")
     ws = wb["feedback"]
-    ws["B2"], ws["C2"] = "确认", 80                                           # s02 confirmed, refund 80
-    ws["B3"], ws["D3"], ws["E3"] = "申诉", "有医嘱", "附件1"                    # s01 disputed; s03 unanswered
+    ws["B3"], ws["C3"] = "确认", 80                                           # s02 confirmed, refund 80
+    ws["B4"], ws["D4"], ws["E4"] = "申诉", "有医嘱", "附件1"                    # s01 disputed; s03 unanswered
     wb.save(tmp_path / "filled.xlsx")
     form = sheets.read_form(tmp_path / "filled.xlsx", feedback.FIELDS, "suspect_id")
     parsed = feedback.parse_feedback(form, institution="H001", received_at=PUBLISHED)
