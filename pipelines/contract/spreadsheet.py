@@ -25,7 +25,7 @@ QUOTE = "'"
 #: codes and numbers that name something: text in every spreadsheet, whatever their digits look like
 IDENTIFIER_COLUMNS = frozenset({
     "suspect_id", "rule_id", "fixmedins_code", "period", "psn_no", "mdtrt_id", "setl_id", "feedetl_sn",
-    "hilist_code", "run_id", "rule_set_fingerprint", "hosp_lv", "worksheet_id", "inspector_ids",
+    "hilist_code", "run_id", "rule_set_fingerprint",
 })
 TEXT_FORMAT = "@"
 
