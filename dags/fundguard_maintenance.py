@@ -54,8 +54,18 @@ def fundguard_maintenance():
         from pipelines.app.maintenance import DEFAULT_RETENTION_HOURS, plan_lake_retention
         from pipelines.storage import utcnow
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines.app.checks import require_lake
+        from pipelines.contract import UsageError
+        from pipelines.storage import Lake
+
         params = get_current_context()["params"]
         conf = config.load()
+        try:
+            require_lake(Lake(orch.lake_root(params["lake"], conf)))
+        except UsageError as exc:
+            raise AirflowSkipException(f"nothing to maintain: {exc}") from exc
         hours = int(params["retention_hours"] or (conf.get("maintenance") or {}).get(
             "retention_hours", DEFAULT_RETENTION_HOURS))
         plans = plan_lake_retention(orch.lake_root(params["lake"], conf), hours, now=utcnow())

@@ -57,7 +57,7 @@ def fundguard_screen():
     def plan_run() -> dict:
         from airflow.sdk import get_current_context
 
-        return orch.plan_screen(get_current_context())
+        return orch.plan_screen_or_skip(get_current_context())
 
     @task
     def export_packages(plan: dict, outcome: dict) -> list[str]:

@@ -24,6 +24,8 @@ log = logging.getLogger("fundguard.orchestration")
 #: The district's time zone: a month of claims is a month of Beijing time.
 TIMEZONE = "Asia/Shanghai"
 ASSET_SCHEME = "fundguard"
+#: the Airflow pool of the lake's tasks (1 slot; `airflow pools set fundguard_lake 1 ...`, docs/deploy.md)
+LAKE_POOL = "fundguard_lake"
 #: The silver tables screening reads (pipelines.screen.pipeline.INPUT_TABLES; a test keeps them equal).
 SILVER_TABLES: tuple[str, ...] = (
     "silver/fee_list_net", "silver/mdtrt", "silver/psn", "silver/fixmedins", "silver/diag", "silver/setl",
@@ -92,12 +94,15 @@ def spark_submit_kwargs(env: str | None = None) -> dict[str, Any]:
 
 def default_args(retry_minutes: float = 5) -> dict[str, Any]:
     """Task defaults shared by the DAGs: two retries for what a retry can fix (a gate failure is raised
-    as AirflowFailException and is not retried), and the failure callback."""
+    as AirflowFailException and is not retried), the failure callback, and the lake's pool: one slot, so
+    ingest, screening and maintenance tasks never run at once (the lake's writer lease is the guarantee;
+    the pool keeps tasks from waiting on it)."""
     return {
         "owner": "fundguard",
         "retries": 2,
         "retry_delay": dt.timedelta(minutes=retry_minutes),
         "on_failure_callback": on_failure_callback,
+        "pool": LAKE_POOL,
     }
 
 
@@ -260,3 +265,20 @@ def plan_screen(context: Mapping[str, Any], conf: Mapping[str, Any] | None = Non
     return {"lake": str(lake), "period": period, "engine": params.get("engine") or "duckdb",
             "asset_triggered": asset_triggered, "outcome_path": str(outcome_path(lake, run_id)),
             "exports": str(Path(params["exports"]) if params.get("exports") else lake / "_exports")}
+
+
+def plan_screen_or_skip(context: Mapping[str, Any], conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`plan_screen`, or the run skipped (AirflowSkipException) saying why while the lake holds no claims
+    for the period (a fresh lake, a month not loaded yet): nothing is then screened or published."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from pipelines.app.checks import require_inputs
+    from pipelines.contract import UsageError
+    from pipelines.storage import Lake
+
+    plan = plan_screen(context, conf)
+    try:
+        require_inputs(Lake(plan["lake"]), plan["period"])
+    except UsageError as exc:
+        raise AirflowSkipException(f"无可筛查数据，未发布 / nothing to screen, nothing published: {exc}") from exc
+    return plan

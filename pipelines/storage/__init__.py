@@ -202,9 +202,8 @@ class Lake:
 
     # ---------- side folders (not tables): reports, the MLflow store ----------
     def writer(self, owner: str, policy: "LeasePolicy | None" = None, create: bool = False):
-        """The lake's writer lease for a `with` block (storage/lock.py): one writer per lake, re-entrant in a
-        process; LakeBusy when another writer holds it past the wait. Policy: conf `lake_lock`. Only with
-        `create` (loading a drop) is a missing lake root created."""
+        """The writer lease (storage/lock.py) for a `with` block; policy: conf `lake_lock`. Only with `create`
+        (loading a drop) is a missing lake root created."""
         from pipelines.storage.lock import LeasePolicy, lease
 
         if create:

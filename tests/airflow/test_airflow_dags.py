@@ -64,6 +64,7 @@ def test_policy_tags_retries_doc_callback(dagbag, dag_id):
         assert t.retry_delay >= dt.timedelta(minutes=1), t.task_id
         assert t.on_failure_callback, t.task_id
         assert orch.on_failure_callback in list(t.on_failure_callback), t.task_id
+        assert t.pool == orch.LAKE_POOL, t.task_id       # ingest, screening, maintenance never overlap
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
@@ -206,6 +207,34 @@ def pipeline_runs(short_retry_dags, drop, tmp_path_factory):
     cli = screen_gate_publish(lake, engine_name="duckdb", period=PERIOD, conf=conf, progress=False)
     return {"dag_lake": dag_lake, "cli_lake": cli_lake, "ingest": ingest, "screen": screen, "cli": cli,
             "timings": timings}
+
+
+def test_unpausing_on_a_fresh_lake_publishes_nothing_and_says_why(short_retry_dags, tmp_path):
+    """The monthly screening and the weekly maintenance on a lake that holds nothing yet: skipped, not
+    failed, and nothing is created or published."""
+    fresh = tmp_path / "fresh_lake"
+    state, tis = run_dag(short_retry_dags.dags["fundguard_screen"], logical_date=LOGICAL_DATES[0],
+                         run_conf={"lake": str(fresh)})
+    assert state == "success" and tis["plan_run"][0] == "skipped", tis
+    assert {s for s, _ in tis.values()} == {"skipped"}, tis
+    assert not fresh.exists()
+    state, tis = run_dag(short_retry_dags.dags["fundguard_maintenance"], run_conf={"lake": str(fresh)})
+    assert state == "success" and {s for s, _ in tis.values()} == {"skipped"}, tis
+    assert not fresh.exists()
+
+
+def test_the_skip_says_why(tmp_path):
+    """The reason a fresh lake's screening is skipped, as the task log shows it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from pipelines.app.checks import require_inputs
+    from pipelines.contract import UsageError
+    from pipelines.storage import Lake
+
+    with pytest.raises(UsageError) as why:
+        require_inputs(Lake(tmp_path / "fresh"), "2023-06")
+    assert "not a lake" in str(why.value)
+    assert issubclass(AirflowSkipException, Exception)
 
 
 def test_ingest_then_screen_publishes_what_the_cli_publishes(pipeline_runs):
