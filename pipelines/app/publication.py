@@ -1,4 +1,5 @@
-"""Gate a suspect list and publish it when the gate passes (gold is left as it was otherwise)."""
+"""Gate a suspect list against the scope its screening recorded, and publish it when the gate passes:
+exactly that scope of gold/suspects is replaced; gold is left as it was otherwise."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.app.checks import require_lake
-from pipelines.contract import STAGING_SUSPECTS, UsageError
+from pipelines.contract import STAGING_SUSPECTS, UsageError, check_institutions, period_months
 from pipelines.storage import Lake, utcnow
 from pipelines.storage.lock import holds_lease
 
@@ -23,41 +24,79 @@ def report_dir_for(lake: Lake, run_id: str | None) -> Path:
     return lake.folder("reports", "gate", safe)
 
 
-def gate_and_publish(lake: Lake, suspects: pa.Table, *, catalog, rules, conf: dict, periods: list[str] | None,
-                     institutions: list[str] | None, published_at=None, report_dir: Path | None = None,
-                     publish_when_passed: bool = True, **lineage) -> Outcome:
-    """Gate `suspects`; publish them only when the gate passed (gold is left as it was otherwise)."""
+def gate_settings(conf: dict, scope: pa.Table | None, staging_version: int | None, accept_drop: bool):
+    """The gate's scope and settings (conf `gate`, `pii_salt`) for a list."""
+    from pipelines.quality.gate import GateScope
+
+    g = conf.get("gate") or {}
+    return GateScope(scope, staging_version, accept_drop=accept_drop, drop_ratio=float(g.get("drop_ratio", 0.5)),
+                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_salt=str(conf.get("pii_salt") or ""))
+
+
+def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, staging_version: int | None,
+                     catalog, rules, conf: dict, accept_drop: bool = False, published_at=None,
+                     report_dir: Path | None = None, publish_when_passed: bool = True, **lineage) -> Outcome:
+    """Gate `suspects` against `scope` (staging/scope as the screening recorded it, None when none is) and
+    publish them, replacing exactly that scope, only when the gate passed."""
     from pipelines.publish.publisher import publish
     from pipelines.quality.gate import run_gate
 
     gate_conf = conf.get("gate") or {}
-    run_id = suspects.column("run_id")[0].as_py() if suspects.num_rows and "run_id" in suspects.column_names \
-        else lineage.get("run_id")
+    runs = suspects.column("run_id").drop_null().unique().to_pylist() \
+        if suspects.num_rows and "run_id" in suspects.column_names else []
+    run_id = lineage.get("run_id") or (runs[0] if len(runs) == 1 else None)
     result = run_gate(lake, suspects, catalog=catalog, rules=rules,
                       report_dir=report_dir or report_dir_for(lake, run_id),
+                      scope=gate_settings(conf, scope, staging_version, accept_drop),
                       band=float(gate_conf.get("hit_rate_band", 10.0)),
                       min_hits=int(gate_conf.get("hit_rate_min_hits", 20)))
     if not result.success or not publish_when_passed:
         return Outcome(result, None)
-    version = publish(lake, suspects, periods=periods, institutions=institutions,
-                      published_at=published_at or utcnow(), rule_ids=[r.id for r in rules], **lineage)
+    version = publish(lake, suspects, scope=scope, published_at=published_at or utcnow(),
+                      rule_ids=[r.id for r in rules], **lineage)
     return Outcome(result, version)
 
 
+def check_selection(scope: pa.Table | None, periods: list[str] | None, institutions: list[str] | None) -> None:
+    """UsageError when `--period`/`--institution` name another scope than the one staging recorded."""
+    if scope is None or not (periods or institutions):
+        return
+    months = sorted(set(scope.column("period").drop_null().to_pylist()))
+    insts = sorted(set(scope.column("fixmedins_code").drop_null().to_pylist()))
+    asked_months = sorted({m for p in periods or () for m in period_months(p)})
+    asked_insts = sorted(set(check_institutions(institutions) or ()))
+
+    def said(values: list[str]) -> str:
+        return ", ".join(values[:6]) + (f" … (+{len(values) - 6})" if len(values) > 6 else "")
+    if (periods and asked_months != months) or (institutions and asked_insts != insts):
+        raise UsageError(
+            f"暂存区的筛查范围是 {said(insts)} × {said(months)}，与命令行所给不同 / staging holds the screening of "
+            f"{said(insts)} × {said(months)}, not of {said(asked_insts) or 'these institutions'} × "
+            f"{said(asked_months) or 'these months'}: publish what was screened (without --period/--institution) "
+            "or screen that scope first")
+
+
 @holds_lease("fundguard publish", when=lambda kwargs: kwargs.get("publish"))
-def gate_staging(lake: Lake, *, conf: dict, periods: list[str] | None, institutions: list[str] | None,
-                 include_draft: bool = False, publish: bool = False) -> tuple[pa.Table, Outcome]:
-    """Gate `staging/suspects` as the last screening wrote it, and publish it when `publish` and it passes.
-    UsageError when there is no staging list."""
+def gate_staging(lake: Lake, *, conf: dict, periods: list[str] | None = None, institutions: list[str] | None = None,
+                 include_draft: bool = False, publish: bool = False,
+                 accept_drop: bool = False) -> tuple[pa.Table, Outcome]:
+    """Gate `staging/suspects` as the last screening wrote it against the scope it recorded
+    (`staging/scope`), and publish it when `publish` and it passes. `periods`/`institutions`, when given,
+    must be that scope (UsageError otherwise), as must a staging list exist."""
     from pipelines.catalog import load_catalog
+    from pipelines.screen.pipeline import STAGING_SCOPE
 
     require_lake(lake)
     if not lake.exists(STAGING_SUSPECTS):
         raise UsageError(f"没有待检查的疑点清单 / no staging list at {lake.uri(STAGING_SUSPECTS)}: "
                          "run `fundguard screen` first")
-    suspects = lake.read(STAGING_SUSPECTS)
+    staging_version = lake.version(STAGING_SUSPECTS)
+    suspects = lake.read(STAGING_SUSPECTS, staging_version)
+    scope = lake.read(STAGING_SCOPE) if lake.exists(STAGING_SCOPE) else None
+    check_selection(scope, periods, institutions)
     rules_dir = conf.get("rules_dir")
     catalog = load_catalog(Path(rules_dir) if rules_dir and Path(rules_dir).is_absolute() else None)
     rules = catalog.select(include_draft=include_draft)
-    return suspects, gate_and_publish(lake, suspects, catalog=catalog, rules=rules, conf=conf, periods=periods,
-                                      institutions=institutions, publish_when_passed=publish)
+    return suspects, gate_and_publish(lake, suspects, scope=scope, staging_version=staging_version,
+                                      catalog=catalog, rules=rules, conf=conf, accept_drop=accept_drop,
+                                      publish_when_passed=publish)

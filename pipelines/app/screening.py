@@ -42,8 +42,10 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         institutions: list[str] | None = None, tags: list[str] | None = None,
                         families: list[str] | None = None, rule_ids: list[str] | None = None,
                         publish_result: bool = True, spark=None, conf: dict | None = None,
-                        progress: bool = True) -> RunOutcome:
-    """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
+                        progress: bool = True, accept_drop: bool = False) -> RunOutcome:
+    """Screen into staging (with the scope it screened), gate, and publish to gold/suspects when the gate
+    passes, replacing exactly that scope (`accept_drop`: an emptied or shrunk scope is intended). One MLflow
+    run."""
     from pipelines.app.publication import gate_and_publish
     from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
@@ -69,8 +71,9 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
         tracker.log_run_params(engine=engine_name, periods=periods, fingerprint=result.fingerprint,
                                input_versions=result.input_versions, rule_ids=[r.id for r in rules],
                                institutions=institutions)
-        out = gate_and_publish(lake, result.suspects, catalog=catalog, rules=rules, conf=conf, periods=periods,
-                               institutions=institutions, publish_when_passed=publish_result, run_id=run_id,
+        out = gate_and_publish(lake, result.suspects, scope=result.scope, staging_version=result.staging_version,
+                               catalog=catalog, rules=rules, conf=conf, accept_drop=accept_drop,
+                               publish_when_passed=publish_result, run_id=run_id,
                                fingerprint=result.fingerprint, input_versions=result.input_versions)
         gate = out.gate
         tracker.log_metrics({**suspect_metrics(result.suspects, result.rows_in, rules), **gate.results})

@@ -1,8 +1,11 @@
 """`fundguard run`: load the drop, screen, gate and publish in one go (contract §6).
 
-    fundguard run --landing data/landing --lake data/lake --engine duckdb --period 2023
+    fundguard run --landing data/landing --lake data/lake --engine duckdb --period 2023 [--accept-drop]
 
-Exit codes: 0 published; 1 the gate blocked publication; 2 bad input or usage (refused file, bad period).
+Publication replaces exactly the (institution, month) scope screened; a list that would empty that scope or
+shrink it far below its last publication needs `--accept-drop`.
+Exit codes: 0 published; 1 the gate blocked publication; 2 bad input or usage (refused file, bad period);
+3 the lake is busy.
 """
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ from pipelines.contract import GOLD_SUSPECTS, UsageError, check_institutions, ch
 def add_arguments(p) -> None:
     p.add_argument("--landing", required=True, type=Path, help="landing drop folder 数据包目录")
     add_screen_arguments(p)
+    p.add_argument("--accept-drop", action="store_true",
+                   help="publish even when the list empties or shrinks a scope far below its last publication")
 
 
 def run(args) -> int:
     from pipelines.app.load import load_drop
     from pipelines.app.screening import screen_gate_publish
     from pipelines.ingest.pipeline import IngestError
+    from pipelines.publish.publisher import PublishError
 
     conf = config.load()
     lake = lake_of(args, conf)
@@ -34,9 +40,11 @@ def run(args) -> int:
         report, _ = load_drop(args.landing, lake, conf, progress=not args.quiet)
         outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
                                       institutions=args.institution, tags=args.tags, conf=conf,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, accept_drop=args.accept_drop)
     except (UsageError, IngestError) as exc:
         return fail("run", str(exc), EXIT_BAD_INPUT)
+    except PublishError as exc:
+        return fail("run", f"未发布 / not published: {exc}", EXIT_GATE_FAILED)
     print(summarize(outcome, lake, report))
     if not outcome.published:
         return fail("run", f"not published: {outcome.reason}", EXIT_GATE_FAILED)

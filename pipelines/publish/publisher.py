@@ -1,29 +1,25 @@
 """Publishing a gated suspect list to `gold/suspects` (contract §5).
 
-A run replaces exactly the (institution, period) partitions it computed, in ONE Delta commit: every month
-of the run (the requested YYYY or YYYY-MM expanded to months; without a period, the months present in
-the suspects and in silver) for the institutions in scope (all when none). A finding that disappeared is
-removed; a re-run is idempotent (stable suspect ids, no duplicates). The commit records the run's
-lineage (run id, months, institutions, rule ids, fingerprint, input versions) for `fundguard reproduce`.
+A run replaces exactly the (institution, month) partitions its screening recorded as its scope
+(`staging/scope`, one row per pair; screen.pipeline.SCOPE_SCHEMA), in ONE Delta commit, and nothing else:
+a one-institution screening replaces that institution's months only. A finding that disappeared is
+removed; a re-run is idempotent (stable suspect ids, no duplicates). The commit records the run's lineage
+(run id, months, selected institutions, rule ids, fingerprint, input versions) for `fundguard reproduce`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.contract import (GOLD_SUSPECTS as GOLD, MONTH_RE, SUSPECT_PARTITION_BY, SUSPECT_SCHEMA, UsageError,
+from pipelines.contract import (GOLD_SUSPECTS as GOLD, SUSPECT_PARTITION_BY, SUSPECT_SCHEMA, UsageError,
                                 period_months)
 from pipelines.storage import Lake, sql_literal
 
 PARTITION_BY = list(SUSPECT_PARTITION_BY)
-#: silver tables whose `period` values tell which months a run without --period computed
-PERIOD_SOURCES = ("silver/fee_list_net", "silver/mdtrt", "silver/setl", "silver/inv_movement")
 META_PREFIX = "fundguard."
-
 
 
 class PublishError(RuntimeError):
@@ -38,21 +34,26 @@ def months_of(period: str) -> list[str]:
         raise PublishError(f"not a period (YYYY or YYYY-MM): {period!r}") from exc
 
 
-def computed_months(lake: Lake, suspects: pa.Table, periods: Iterable[str] | None) -> list[str]:
-    if periods:
-        return sorted({m for p in periods for m in months_of(p)})
-    months = set(suspects.column("period").drop_null().unique().to_pylist()) if suspects.num_rows else set()
-    for table in PERIOD_SOURCES:
-        if lake.exists(table):
-            months |= {m for m in lake.distinct_values(table, "period") if MONTH_RE.match(m)}
-    return sorted(months)
+def scope_months(scope: pa.Table) -> dict[str, set[str]]:
+    """institution -> the months of it a scope holds."""
+    out: dict[str, set[str]] = {}
+    for r in scope.select(["fixmedins_code", "period"]).to_pylist():
+        if r["fixmedins_code"] is None or r["period"] is None:
+            raise PublishError("the recorded scope has a pair without institution or period: nothing published")
+        out.setdefault(r["fixmedins_code"], set()).add(r["period"])
+    return out
 
 
-def scope_predicate(months: list[str], institutions: list[str] | None) -> str:
-    pred = f"period IN ({', '.join(sql_literal(m) for m in months)})"
-    if institutions:
-        pred += f" AND fixmedins_code IN ({', '.join(sql_literal(i) for i in sorted(set(institutions)))})"
-    return pred
+def scope_predicate(scope: dict[str, set[str]]) -> str:
+    """The Delta predicate of exactly these (institution, month) pairs: institutions with the same months
+    share one clause."""
+    by_months: dict[tuple[str, ...], list[str]] = {}
+    for inst, months in scope.items():
+        by_months.setdefault(tuple(sorted(months)), []).append(inst)
+    clauses = [f"fixmedins_code IN ({', '.join(sql_literal(i) for i in sorted(insts))}) AND "
+               f"period IN ({', '.join(sql_literal(m) for m in months)})"
+               for months, insts in sorted(by_months.items(), key=lambda kv: sorted(kv[1]))]
+    return clauses[0] if len(clauses) == 1 else " OR ".join(f"({c})" for c in clauses)
 
 
 def _utc(ts: dt.datetime) -> dt.datetime:
@@ -62,47 +63,58 @@ def _utc(ts: dt.datetime) -> dt.datetime:
 def _single(t: pa.Table, column: str) -> str | None:
     values = t.column(column).drop_null().unique().to_pylist() if t.num_rows else []
     if len(values) > 1:
-        raise PublishError(f"one run per publication: the suspects carry {len(values)} values of {column}")
+        raise PublishError(f"one run per publication: the suspects carry {len(values)} values of {column}: "
+                           "nothing published")
     return values[0] if values else None
 
 
-def publish(lake: Lake, suspects: pa.Table, *, periods: list[str] | None, institutions: list[str] | None,
-            published_at: dt.datetime, rule_ids: list[str] | None = None, run_id: str | None = None,
-            fingerprint: str | None = None, input_versions: dict[str, int] | None = None) -> int:
-    """Replace the computed (institution, period) partitions of gold/suspects by `suspects`; returns the
-    new Delta version. Call only after the gate passed."""
+def _outside(data: pa.Table, scope: dict[str, set[str]]) -> int:
+    keys = pc.binary_join_element_wise(data.column("fixmedins_code"), data.column("period"), "\x1f")
+    inside = pa.array(sorted(f"{i}\x1f{m}" for i, ms in scope.items() for m in ms), pa.string())
+    return int(pc.sum(pc.invert(pc.fill_null(pc.is_in(keys, value_set=inside), False))).as_py() or 0)
+
+
+def _selection(scope: pa.Table, column: str):
+    values = scope.column(column).unique().to_pylist() if column in scope.column_names and scope.num_rows else []
+    return values[0] if len(values) == 1 else None
+
+
+def publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table, published_at: dt.datetime,
+            rule_ids: list[str] | None = None, run_id: str | None = None, fingerprint: str | None = None,
+            input_versions: dict[str, int] | None = None) -> int:
+    """Replace the (institution, month) partitions of gold/suspects that `scope` holds by `suspects`; returns
+    the new Delta version (the current one when the scope is empty: nothing to replace). Call only after the
+    gate passed."""
     data = suspects.select(list(SUSPECT_SCHEMA.names)).cast(SUSPECT_SCHEMA)
     stamp = pa.array([_utc(published_at)] * data.num_rows, SUSPECT_SCHEMA.field("published_at").type)
     data = data.set_column(data.schema.get_field_index("published_at"), "published_at", stamp)
-    months = computed_months(lake, data, periods)
+    pairs = scope_months(scope)
     if data.num_rows:
-        outside = pc.invert(pc.is_in(data.column("period"), pa.array(months, pa.string())))
-        if institutions:
-            outside = pc.or_(outside, pc.invert(pc.is_in(data.column("fixmedins_code"),
-                                                         pa.array(sorted(set(institutions)), pa.string()))))
-        n_out = pc.sum(pc.fill_null(outside, True).cast(pa.int64())).as_py() or 0
+        n_out = _outside(data, pairs)
         if n_out:
-            raise PublishError(f"{n_out} suspects lie outside the computed scope (periods {months[:3]}…, "
-                               f"institutions {institutions or 'all'}): nothing published")
+            raise PublishError(f"{n_out} suspects lie outside the recorded scope ({len(pairs)} institutions): "
+                               "nothing published")
         data = data.sort_by([("fixmedins_code", "ascending"), ("period", "ascending"),
                              ("rule_id", "ascending"), ("suspect_id", "ascending")])
+    selected = _selection(scope, "selected_institutions")
     meta = {
         "run_id": run_id or _single(data, "run_id"),
         "rule_set_fingerprint": fingerprint or _single(data, "rule_set_fingerprint"),
         "input_versions": json.dumps(input_versions, sort_keys=True) if input_versions is not None
         else _single(data, "input_versions"),
-        "months": json.dumps(months),
-        "institutions": json.dumps(sorted(set(institutions))) if institutions else None,
+        "months": json.dumps(sorted({m for ms in pairs.values() for m in ms})),
+        "institutions": selected,
+        "scope_pairs": str(sum(len(ms) for ms in pairs.values())),
         "rule_ids": json.dumps(sorted(set(rule_ids))) if rule_ids is not None else None,
         "rows": str(data.num_rows),
         "published_at": _utc(published_at).isoformat(),
     }
     meta = {META_PREFIX + k: v for k, v in meta.items() if v is not None}
-    if not months:
+    if not pairs:
         if lake.exists(GOLD):
             return lake.version(GOLD)
         return lake.replace_where(GOLD, SUSPECT_SCHEMA.empty_table(), "", PARTITION_BY, meta)
-    return lake.replace_where(GOLD, data, scope_predicate(months, institutions), PARTITION_BY, meta)
+    return lake.replace_where(GOLD, data, scope_predicate(pairs), PARTITION_BY, meta)
 
 
 def publication(lake: Lake, run_id: str) -> tuple[int, dict] | None:

@@ -2,9 +2,10 @@
 
 What it checks is data: `gate_suite.yml` (each expectation with the frame and column it checks, its Great
 Expectations class and arguments, and its message in Chinese and English). `run_gate` reads what the
-frames need from the lake (the silver references at the versions the list recorded, the last published
-hits), computes the frames the suite names (`gate_frames.FRAMES`), and runs the suite; Data Docs go to
-`report_dir`.
+frames need from the lake (the silver references and persons at the versions the list recorded, the last
+published hits, gold's rows per (institution, month)), computes the frames the suite names
+(`gate_frames.FRAMES`) with the scope the screening recorded (`GateScope`), and runs the suite; Data Docs
+go to `report_dir`.
 """
 from __future__ import annotations
 
@@ -23,7 +24,22 @@ from pipelines.quality.gate_frames import FRAMES, REFERENCE_TABLES, REFERENCE_VI
 from pipelines.storage import Lake
 
 GOLD = contract.GOLD_SUSPECTS
+PERSONS = "silver/psn"
 SUITE_PATH = Path(__file__).with_name("gate_suite.yml")
+
+
+@dataclass(frozen=True)
+class GateScope:
+    """What the list is checked against besides silver: the scope its screening recorded (staging/scope;
+    None when none is), the staging version the list was read at, and the gate's settings for drops and
+    personal data (conf `gate`, `pii_salt`)."""
+
+    scope: pa.Table | None
+    staging_version: int | None = None
+    accept_drop: bool = False       # --accept-drop: an intended drop (emptied or shrunk scope) passes
+    drop_ratio: float = 0.5
+    drop_min_rows: int = 10
+    pii_salt: str = ""
 
 
 @dataclass
@@ -79,6 +95,24 @@ def _reference(lake: Lake, table: str, entity: str, columns: tuple[str, ...], ve
     return pa.schema([schema.field(c) for c in columns]).empty_table()
 
 
+def published_counts(lake: Lake) -> pa.Table:
+    """gold/suspects now: rows per (fixmedins_code, period)."""
+    if not lake.exists(GOLD):
+        return pa.table({"fixmedins_code": pa.array([], pa.string()), "period": pa.array([], pa.string()),
+                         "n": pa.array([], pa.int64())})
+    con = duckdb.connect()
+    try:
+        con.register("gold", lake.dataset(GOLD))
+        return con.sql("SELECT fixmedins_code, period, count(*)::BIGINT AS n FROM gold GROUP BY ALL").to_arrow_table()
+    finally:
+        con.close()
+
+
+def read_persons(lake: Lake, suspects: pa.Table):
+    """silver/psn (psn_no, psn_name_hash) at the version the list recorded (empty when there is none)."""
+    return _reference(lake, PERSONS, "psn", ("psn_no", "psn_name_hash"), _recorded_versions(suspects).get(PERSONS))
+
+
 def read_references(lake: Lake, suspects: pa.Table) -> dict[str, object]:
     """Every reference view of the suspects frame, read from silver."""
     versions = _recorded_versions(suspects)
@@ -92,14 +126,19 @@ def read_references(lake: Lake, suspects: pa.Table) -> dict[str, object]:
 # ------------------------------------------------------------------------------------ the gate
 
 def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Rule], report_dir: Path,
-             previous: dict[str, int] | None = None, band: float, min_hits: int) -> GateResult:
-    """Validate a staging suspect list; `success` False means it must not be published."""
+             scope: GateScope, previous: dict[str, int] | None = None, band: float, min_hits: int) -> GateResult:
+    """Validate a staging suspect list against the scope its screening recorded; `success` False means it
+    must not be published."""
     suite = qsuite.load_suite(SUITE_PATH)
     inputs = GateInputs(suspects, catalog, rules, read_references(lake, suspects),
-                        previous_hits(lake) if previous is None else previous, band, min_hits)
+                        previous_hits(lake) if previous is None else previous, band, min_hits,
+                        scope=scope.scope, staging_version=scope.staging_version,
+                        published=published_counts(lake), persons=read_persons(lake, suspects),
+                        pii_salt=scope.pii_salt, drop_ratio=scope.drop_ratio, drop_min_rows=scope.drop_min_rows)
     frames = {kind: [qsuite.Frame(kind, kind, FRAMES[kind](inputs))] for kind in suite.frames}
     params = {"band": band, "min_hits": min_hits, "active_rules": inputs.active_ids or [""],
-              "month_pattern": contract.MONTH_RE.pattern}
+              "month_pattern": contract.MONTH_RE.pattern, "check_drop": not scope.accept_drop,
+              "drop_ratio": scope.drop_ratio, "drop_min_rows": scope.drop_min_rows}
     run = qsuite.run(suite, frames, params, report_dir)
     if run is None:  # fail closed: a list nothing checked is not published
         raise ValueError(f"{SUITE_PATH}: the gate suite holds no expectation")

@@ -8,7 +8,12 @@ in `FRAMES` under the name the suite gives it:
   amount it may not exceed (line amount, the visit's netted total, the settlement's medfee_sumamt), an
   18-digit ID number in the evidence;
 - `rules`: one row per selected rule with its hits, its last published run's hits and whether the growth
-  leaves the band (once it has `min_hits`).
+  leaves the band (once it has `min_hits`);
+- `staging` and `scope` (`scope_frames`): the list against the scope its screening recorded.
+The suspects frame also has: a null amount, the same finding (rule and record keys) under more than one
+suspect_id, an identity number or an insured person's name in any text column (`personal`), a period that is
+not the month of event_time, a lineage (run id, rule-set fingerprint, input versions) other than the recorded
+scope's, a pair (institution, period) outside that scope.
 The functions read nothing: the silver references come in `GateInputs.references` (read by `gate`).
 """
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.catalog import Catalog, Rule
+from pipelines.quality import personal, scope_frames
 
 #: grain -> the silver table a suspect of that grain must refer to
 REFERENCE_TABLES = {"line": "silver/fee_list_net", "visit": "silver/mdtrt", "settlement": "silver/setl",
@@ -37,7 +43,8 @@ SETTLEMENT_FAMILIES = frozenset({"self_pay_ratio"})
 #: column names that carry personal data (contract §2: psn_name, certno never leave bronze in clear)
 PII_NAME_RE = re.compile(r"(psn_?name|cert_?no|id_?card|id_?no\b|身份证|证件|姓名|^name$)", re.I)
 PII_NAME_OK = frozenset({"hilist_name"})  # an item name is not personal data
-ID_NUMBER_SQL = r"(^|[^0-9])[1-9][0-9]{16}[0-9Xx]($|[^0-9Xx])"
+#: the record keys of a finding: two suspects of one rule with equal keys are one finding
+FINDING_KEYS = ("rule_id", "fixmedins_code", "period", "mdtrt_id", "setl_id", "feedetl_sn", "hilist_code")
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,13 @@ class GateInputs:
     previous: Mapping[str, int]       # rule id -> hits of its last published run
     band: float
     min_hits: int
+    scope: pa.Table | None = None     # staging/scope of the list (screen.pipeline.SCOPE_SCHEMA); None: none recorded
+    staging_version: int | None = None  # the staging version the list was read at (None: not written)
+    published: pa.Table | None = None   # gold now: fixmedins_code, period, n (rows)
+    persons: object = None            # silver/psn: psn_no, psn_name_hash (table or dataset); None: no names
+    pii_salt: str = ""                # conf pii_salt: how ingestion hashed psn_name
+    drop_ratio: float = 0.5           # a scope's list below this share of the last published one is a drop
+    drop_min_rows: int = 10           # ... when the last published one had at least this many rows
 
     @property
     def active_ids(self) -> list[str]:
@@ -87,7 +101,8 @@ def columns_frame(inputs: GateInputs) -> pa.Table:
 # ------------------------------------------------------------------------------------ suspects
 
 def normalised(suspects: pa.Table) -> pa.Table:
-    """The suspects in SUSPECT_SCHEMA: a missing or uncastable column becomes nulls (reported elsewhere)."""
+    """The suspects in SUSPECT_SCHEMA: a missing or uncastable column becomes nulls (reported elsewhere);
+    plus `_row`, each suspect's number from 1."""
     schema = contract.SUSPECT_SCHEMA
     cols = []
     for f in schema:
@@ -98,11 +113,13 @@ def normalised(suspects: pa.Table) -> pa.Table:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 pass
         cols.append(pa.nulls(suspects.num_rows, f.type))
-    return pa.Table.from_arrays(cols, schema=schema)
+    return pa.Table.from_arrays(cols, schema=schema).append_column(
+        "_row", pa.array(range(1, suspects.num_rows + 1), pa.int64()))
 
 
 CHECKS_SQL = f"""
-WITH s AS (SELECT *, row_number() OVER () AS _row FROM sus),
+WITH s AS (
+    SELECT *, count(DISTINCT suspect_id) OVER (PARTITION BY {", ".join(FINDING_KEYS)}) AS finding_ids FROM sus),
 j AS (
     SELECT s.*, r.active AS rule_known_active,
            CASE WHEN coalesce(r.family, s.family) IN (SELECT family FROM settlement_families) THEN 'settlement'
@@ -142,9 +159,20 @@ k AS (
     LEFT JOIN visit_ref vr ON j.grain = 'visit' AND vr.mdtrt_id = j.mdtrt_id
     LEFT JOIN setl_ref sr ON j.grain = 'settlement' AND sr.setl_id = j.setl_id
     LEFT JOIN item_ref ir ON j.grain = 'item-month' AND ir.fixmedins_code = j.fixmedins_code
-                          AND ir.hilist_code = j.hilist_code)
+                          AND ir.hilist_code = j.hilist_code),
+recorded AS (SELECT count(*) AS n, min(run_id) AS run_id, min(rule_set_fingerprint) AS fingerprint,
+                    min(input_versions) AS versions FROM lineage),
+pairs AS (SELECT DISTINCT fixmedins_code, period FROM scope_pairs),
+marked AS (
+    SELECT k.*, p.id_number_in, p.id_number_example, p.name_in,
+           r.n AS recorded_lineages, r.run_id AS scope_run_id, r.fingerprint AS scope_fingerprint,
+           r.versions AS scope_versions, pr.fixmedins_code IS NOT NULL AS pair_recorded
+    FROM k
+    LEFT JOIN pii p ON p._row = k._row
+    CROSS JOIN recorded r
+    LEFT JOIN pairs pr ON pr.fixmedins_code = k.fixmedins_code AND pr.period = k.period)
 SELECT
-    suspect_id, rule_id, family, fixmedins_code, period, grain,
+    _row, suspect_id, rule_id, family, fixmedins_code, period, grain,
     coalesce(rule_known_active, false) AS rule_active,
     missing_keys,
     CASE WHEN missing_keys IS NULL AND grain IS NOT NULL AND NOT found THEN
@@ -157,8 +185,21 @@ SELECT
     CAST(amount AS DOUBLE) AS amount,
     CAST(amount_cap AS DOUBLE) AS amount_cap,
     CAST(amount - amount_cap AS DOUBLE) AS amount_over_cap,
-    coalesce(regexp_matches(evidence, '{ID_NUMBER_SQL}'), false) AS evidence_has_id_number
-FROM k ORDER BY _row
+    finding_ids,
+    id_number_in, id_number_example, name_in,
+    CASE WHEN nullif(period, '') IS NULL THEN NULL
+         WHEN event_time IS NULL THEN period || ' / event_time NULL'
+         WHEN strftime(event_time, '%Y-%m') <> period THEN period || ' / ' || strftime(event_time, '%Y-%m-%d %H:%M')
+    END AS period_mismatch,
+    run_id,
+    CASE WHEN recorded_lineages = 1 THEN nullif(concat_ws(', ',
+        CASE WHEN run_id IS DISTINCT FROM scope_run_id THEN 'run_id' END,
+        CASE WHEN rule_set_fingerprint IS DISTINCT FROM scope_fingerprint THEN 'rule_set_fingerprint' END,
+        CASE WHEN input_versions IS DISTINCT FROM scope_versions THEN 'input_versions' END), '') END
+        AS lineage_mismatch,
+    scope_run_id,
+    CASE WHEN recorded_lineages > 0 THEN pair_recorded END AS in_scope
+FROM marked ORDER BY _row
 """
 
 
@@ -174,6 +215,9 @@ def _rule_tables(inputs: GateInputs) -> dict[str, pa.Table]:
             "settlement_families": pa.table({"family": sorted(SETTLEMENT_FAMILIES)})}
 
 
+PERSONS_EMPTY = pa.table({"psn_no": pa.array([], pa.string()), "psn_name_hash": pa.array([], pa.string())})
+
+
 def suspects_frame(inputs: GateInputs) -> pa.Table:
     con = duckdb.connect()
     try:
@@ -184,6 +228,10 @@ def suspects_frame(inputs: GateInputs) -> pa.Table:
         for view, (_, _, columns) in REFERENCE_VIEWS.items():
             con.register(f"__{view}", inputs.references[view])
             con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT {", ".join(columns)} FROM "__{view}"')
+        persons = inputs.persons if inputs.persons is not None else PERSONS_EMPTY
+        con.register("pii", personal.person_data(inputs.suspects, persons, inputs.pii_salt))
+        con.register("scope_pairs", scope_frames.pairs(inputs.scope))
+        con.register("lineage", scope_frames.lineage(inputs.scope))
         return con.sql(CHECKS_SQL).to_arrow_table()
     finally:
         con.close()
@@ -212,4 +260,5 @@ def rules_frame(inputs: GateInputs) -> pa.Table:
 
 #: the frames the gate suite can name
 FRAMES: dict[str, Callable[[GateInputs], pa.Table]] = {
+    "staging": scope_frames.staging_frame, "scope": scope_frames.scope_frame,
     "columns": columns_frame, "suspects": suspects_frame, "rules": rules_frame}

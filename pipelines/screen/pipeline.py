@@ -1,7 +1,11 @@
 """Screening wiring: register inputs at recorded Delta versions, build the shared views, run the rules,
-write `staging/suspects`. Reads and writes go through `Lake`; the SQL comes from the catalog."""
+write `staging/suspects` and, beside it, `staging/scope`: the (institution, month) pairs the run screened with
+their input rows, the run's lineage and the staging version the list was written as (what publication
+replaces, and what the gate checks the list against). Reads and writes go through `Lake`; the SQL comes
+from the catalog."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +27,14 @@ INPUT_TABLES: dict[str, str] = {
     "kb_item_pair": "silver/kb_item_pair", "kb_param": "silver/kb_param",
 }
 STAGING = contract.STAGING_SUSPECTS
+#: the scope the last screening computed, written right after staging/suspects (one row per pair)
+STAGING_SCOPE = "staging/scope"
+SCOPE_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("staging_version", pa.int64()), ("fixmedins_code", pa.string()),
+    ("period", pa.string()), ("input_rows", pa.int64()), ("rule_set_fingerprint", pa.string()),
+    ("input_versions", pa.string()), ("selected_period", pa.string()), ("selected_institutions", pa.string())])
+#: the inputs whose rows a scope counts (each has fixmedins_code and period)
+SCOPE_INPUTS = ("fee_list", "mdtrt", "setl", "inv_movement")
 #: the shared views every rule may read, materialised once per run
 MATERIALISED_VIEWS = {"fee", "visit", "visit_fund", "visit_diag", "fee_dup_groups"}
 #: the order a materialised view is stored in, for engines that skip storage blocks by min/max (DuckDB): most
@@ -45,6 +57,7 @@ class ScreenResult:
     staging_version: int | None
     seconds_per_rule: dict[str, float] = field(default_factory=dict)
     rows_in: dict[str, int] = field(default_factory=dict)
+    scope: pa.Table | None = None  # SCOPE_SCHEMA: the pairs screened, as written to staging/scope
 
     def hits_by_rule(self) -> dict[str, int]:
         counts = {r.id: 0 for r in self.rules}
@@ -140,9 +153,62 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
                   f"{timings[rule.id]:6.2f}s", file=sys.stderr)
     suspects = pa.concat_tables(parts) if parts else contract.SUSPECT_SCHEMA.empty_table()
     suspects = sort_suspects(suspects)
-    staging_version = engine.write(lake, STAGING, suspects, list(contract.SUSPECT_PARTITION_BY)) if write_staging else None
+    pairs = screened_pairs(engine, suspects, period=period, institutions=institutions)
+    scope = scope_table(pairs, run_id=run_id, fingerprint=fingerprint, input_versions=vjson,
+                        period=period, institutions=institutions)
+    staging_version = None
+    if write_staging:
+        staging_version, scope = write_staging_list(lake, engine, suspects, scope)
     rows_in = {t: engine_count(engine, v) for v, t in INPUT_TABLES.items() if t in used}
-    return ScreenResult(run_id, engine.name, fingerprint, used, rules, suspects, staging_version, timings, rows_in)
+    return ScreenResult(run_id, engine.name, fingerprint, used, rules, suspects, staging_version, timings, rows_in,
+                        scope)
+
+
+def write_staging_list(lake: Lake, engine, suspects: pa.Table, scope: pa.Table) -> tuple[int, pa.Table]:
+    """staging/suspects, then staging/scope naming the staging version just written: a scope that names
+    another version (an interrupted screening, a list rewritten since) is refused by the gate."""
+    version = engine.write(lake, STAGING, suspects, list(contract.SUSPECT_PARTITION_BY))
+    scope = scope.set_column(scope.schema.get_field_index("staging_version"), "staging_version",
+                             pa.array([version] * scope.num_rows, pa.int64()))
+    lake.overwrite(STAGING_SCOPE, scope)
+    return version, scope
+
+
+def screened_pairs(engine, suspects: pa.Table, *, period: str | None,
+                   institutions: list[str] | None) -> dict[tuple[str, str], int]:
+    """(institution, month) → input rows (fee lines, visits, settlements, inventory movements) of every pair
+    the run screened: the selected institutions (all with input rows or suspects when none) × the months of
+    the selected period (the months with input rows or suspects when none)."""
+    where = []
+    if period:
+        where.append(f"period LIKE {spark_literal(period + '%')}")
+    if institutions:
+        where.append(f"fixmedins_code IN {spark_literal(list(institutions))}")
+    cond = f"WHERE {' AND '.join(where)}" if where else ""
+    union = " UNION ALL ".join(f"SELECT CAST(fixmedins_code AS STRING) AS fixmedins_code, "
+                               f"CAST(period AS STRING) AS period FROM {v}" for v in SCOPE_INPUTS)
+    counts = engine.query(f"SELECT fixmedins_code, period, count(*) AS n FROM ({union}) u {cond} "
+                          "GROUP BY fixmedins_code, period").to_pylist()
+    rows = {(r["fixmedins_code"], r["period"]): int(r["n"]) for r in counts
+            if r["fixmedins_code"] is not None and r["period"] is not None}
+    found = set(rows) | {(r["fixmedins_code"], r["period"]) for r in
+                         suspects.select(["fixmedins_code", "period"]).to_pylist()}
+    insts = sorted(institutions) if institutions else sorted({i for i, _ in found if i})
+    months = contract.period_months(period) if period else sorted({m for _, m in found if m})
+    return {(i, m): rows.get((i, m), 0) for i in insts for m in months}
+
+
+def scope_table(pairs: dict[tuple[str, str], int], *, run_id: str, fingerprint: str, input_versions: str,
+                period: str | None = None, institutions: list[str] | None = None,
+                staging_version: int | None = None) -> pa.Table:
+    """The scope of one screening in SCOPE_SCHEMA: one row per (institution, month) with its input rows, the
+    run's lineage and its selection (`--period`, `--institution`; null when not selected)."""
+    selected = json.dumps(sorted(set(institutions))) if institutions else None
+    rows = [{"run_id": run_id, "staging_version": staging_version, "fixmedins_code": i, "period": m,
+             "input_rows": n, "rule_set_fingerprint": fingerprint, "input_versions": input_versions,
+             "selected_period": period, "selected_institutions": selected}
+            for (i, m), n in sorted(pairs.items())]
+    return pa.Table.from_pylist(rows, schema=SCOPE_SCHEMA)
 
 
 def engine_count(engine, view: str) -> int:

@@ -37,7 +37,7 @@ def published(tmp_path):
     lake.append("silver/kb_hilist", typed_csv(CASE / "kb_hilist.csv", "kb_hilist"))
     res = screen(lake, DuckDBEngine(), CATALOG, [RULE], run_id="R1", write_staging=False, progress=False)
     assert res.suspects.num_rows == 4  # lines 1, 2, 9, 10 (rules/regression/daily_cap_item/expected.csv)
-    publish(lake, res.suspects, periods=["2023"], institutions=None,
+    publish(lake, res.suspects, scope=res.scope,
             published_at=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), rule_ids=[RULE.id])
     return lake, res, fee
 
@@ -80,7 +80,7 @@ def test_a_tampered_publication_differs(published, capsys):
     raised["amount"] += Decimal("100.00")
     made_up = dict(rows[2], suspect_id="made-up", feedetl_sn="99")
     tampered = [dict(r, run_id="R2") for r in [*rows[1:], made_up]]
-    publish(lake, pa.Table.from_pylist(tampered, schema=res.suspects.schema), periods=["2023"], institutions=None,
+    publish(lake, pa.Table.from_pylist(tampered, schema=res.suspects.schema), scope=res.scope,
             published_at=dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc), rule_ids=[RULE.id])
 
     again = rp.reproduce(lake, "R2")

@@ -2,6 +2,7 @@
 the messages say what GX rejected, and what the files hold is what runs."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -13,15 +14,22 @@ from fg_lakes import clean_rows, gate_catalog, suspect, table
 
 from pipelines import contract
 from pipelines.quality import gate, gx as qgx, messages, silver
-from pipelines.quality.gate import run_gate
+from pipelines.quality.gate import GateScope, run_gate
 from pipelines.quality.gate_frames import FRAMES as GATE_FRAMES, REFERENCE_VIEWS, GateInputs
 from pipelines.quality.messages import Message
 from pipelines.quality.silver import validate_silver
 from pipelines.quality.silver_frames import FRAMES as SILVER_FRAMES, SilverInputs
 from pipelines.quality.suite import load_suite, problems
+from pipelines.screen.pipeline import scope_table
 
 CATALOG = gate_catalog()
 RULES = CATALOG.select()
+
+
+def recorded(versions) -> GateScope:
+    """The scope a screening of the hand-made silver records (tests/fg_lakes.py; run R2, as clean_rows)."""
+    pairs = {("H1", "2023-01"): 1, ("H1", "2023-03"): 4, ("H1", "2023-04"): 3, ("H2", "2023-03"): 3}
+    return GateScope(scope_table(pairs, run_id="R2", fingerprint="fp1", input_versions=json.dumps(versions)))
 
 
 # ------------------------------------------------------------------------------------ well-formed
@@ -44,7 +52,12 @@ def test_the_gate_suite_holds_every_check_of_the_gate():
     assert names == ["columns_present", "column_types", "no_extra_columns", "no_personal_data_columns",
                      "suspect_id_not_null", "suspect_id_unique", "active_rules_only", "grain_keys_filled",
                      "period_format", "refers_to_silver", "amount_not_negative", "amount_within_record",
-                     "no_id_number_in_evidence", "hits_within_band"]
+                     "no_id_number", "no_person_name", "amount_not_null", "one_id_per_finding",
+                     "period_is_month_of_event", "lineage_of_the_screening", "inside_the_screened_scope",
+                     "hits_within_band", "scope_recorded", "scope_of_this_list", "scope_of_one_run",
+                     "scope_not_emptied", "scope_not_shrunk"]
+    # scope first: the frames are validated in the order of the file's `frames`
+    assert load_suite(gate.SUITE_PATH).frames == ["staging", "scope", "columns", "suspects", "rules"]
     period = next(e for e in load_suite(gate.SUITE_PATH).expectations if e.name == "period_format")
     assert period.kwargs["regex"] == "$month_pattern"  # the contract's pattern, not a copy of it
 
@@ -170,11 +183,11 @@ def _without(path: Path, tmp_path: Path, *names: str) -> Path:
 def test_an_expectation_removed_from_the_gate_suite_is_no_longer_run(silver_lake, tmp_path, monkeypatch):
     lake, versions = silver_lake
     negative = table(clean_rows(versions) + [suspect("daily_cap_item", "daily_cap", "H1", "2023-04", mdtrt="M2",
-                                                     sn="3", amount="-5.00")])
+                                                     sn="3", amount="-5.00", versions=versions)])
 
     def run(t):
-        return run_gate(lake, t, catalog=CATALOG, rules=RULES, report_dir=tmp_path / "report", previous={},
-                        band=10.0, min_hits=20)
+        return run_gate(lake, t, catalog=CATALOG, rules=RULES, scope=recorded(versions),
+                        report_dir=tmp_path / "report", previous={}, band=10.0, min_hits=20)
     full = run(negative)
     assert not full.success and full.results["gate.amount_not_negative.unexpected"] == 1
     monkeypatch.setattr(gate, "SUITE_PATH", _without(gate.SUITE_PATH, tmp_path, "amount_not_negative"))
@@ -191,9 +204,10 @@ def test_a_frame_no_expectation_names_is_not_computed(silver_lake, tmp_path, mon
         raise AssertionError("the rules frame was computed")
     monkeypatch.setitem(GATE_FRAMES, "rules", refuse)
     monkeypatch.setattr(gate, "SUITE_PATH", _without(gate.SUITE_PATH, tmp_path, "hits_within_band"))
-    res = run_gate(lake, table(clean_rows(versions)), catalog=CATALOG, rules=RULES, report_dir=tmp_path / "r",
+    res = run_gate(lake, table(clean_rows(versions)), catalog=CATALOG, rules=RULES, scope=recorded(versions),
+                   report_dir=tmp_path / "r",
                    previous={"daily_cap_item": 0}, band=1.0, min_hits=1)  # would exceed the band
-    assert res.success and res.results["gate_expectations"] == 13
+    assert res.success and res.results["gate_expectations"] == 24
 
 
 def test_an_expectation_removed_from_the_silver_suite_is_no_longer_run(silver_lake, tmp_path, monkeypatch):
@@ -221,7 +235,7 @@ def test_a_new_message_in_the_data_is_the_message_said(silver_lake, tmp_path, mo
     orphan = suspect("split_admission_same_diag", "split_admission", "H1", "2023-04", mdtrt="M99",
                      when="2023-04-01 08:00:00")
     res = run_gate(lake, table(clean_rows(versions) + [orphan]), catalog=CATALOG, rules=RULES,
-                   report_dir=tmp_path / "r", previous={}, band=10.0, min_hits=20)
+                   scope=recorded(versions), report_dir=tmp_path / "r", previous={}, band=10.0, min_hits=20)
     assert any(f.endswith("/ rule split_admission_same_diag: 1 orphans, first silver/mdtrt mdtrt_id = M99")
                for f in res.failures), res.failures
 
@@ -231,5 +245,6 @@ def test_a_gate_suite_without_expectations_fails_closed(silver_lake, tmp_path, m
     names = [e.name for e in load_suite(gate.SUITE_PATH).expectations]
     monkeypatch.setattr(gate, "SUITE_PATH", _without(gate.SUITE_PATH, tmp_path, *names))
     with pytest.raises(ValueError, match="holds no expectation"):
-        run_gate(lake, table(clean_rows(versions)), catalog=CATALOG, rules=RULES, report_dir=tmp_path / "r",
+        run_gate(lake, table(clean_rows(versions)), catalog=CATALOG, rules=RULES, scope=recorded(versions),
+                 report_dir=tmp_path / "r",
                  previous={}, band=10.0, min_hits=20)
