@@ -83,7 +83,9 @@ FLAG01 = _codes("0", "1")
 
 F = Field  # short alias for the tables below
 #: where a knowledge-base row came from: the release (`fundguard kb import`) and the batch/row of its points
-KB_SOURCE_FIELDS = (Field("kb_release", STR, False, "知识库版本"), Field("kb_source", STR, False, "知识点来源"))
+KB_SOURCE_FIELDS = (Field("kb_release", STR, False, "知识库版本"), Field("kb_source", STR, False, "知识点来源"),
+                    # the release's days in force: from its effective date to the next release's (null: always)
+                    Field("kb_valid_from", DATE, False, "知识库生效日期"), Field("kb_valid_to", DATE, False, "知识库失效日期"))
 
 ENTITIES: dict[str, Entity] = {e.name: e for e in (
     Entity("fixmedins", "定点医药机构", ("fixmedins_code",), (
@@ -216,7 +218,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
         # the national knowledge base's kinds (rules/kb/batches.yml) and where a row came from
         F("insutype_only", STR, False, "限险种"),
         F("med_type_only", STR, False, "限医疗类别"),
-        F("second_line", STR, False, "限二线使用", codes=FLAG01),
+        F("second_line", STR, False, "限二线使用", codes=FLAG01),      # 1 second-line, 0 first-line of line_group
+        F("line_group", STR, False, "一二线药品知识点"),
         F("period_cnt_max", CNT, False, "周期频次上限"),
         F("period_days", INT, False, "周期天数"),
         F("herbal_never_paid", STR, False, "饮片单复方均不予支付", codes=FLAG01),

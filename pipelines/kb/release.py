@@ -37,7 +37,10 @@ def hilist_rows(points: list[dict], codes: list[dict], shapes: dict[str, str], r
                                                  "list_type": _LIST_TYPE[shapes[p["kind"]]]})
         if shapes[p["kind"]] == "herbal":
             row["med_chrgitm_type"] = "10"
-        for k, v in json.loads(p["params"]).items():
+        params = json.loads(p["params"])
+        if "second_line" in params:
+            row.setdefault("line_group", p["name"])   # the knowledge point: its first-line drugs are curated locally
+        for k, v in params.items():
             if k in _JOIN and row.get(k):
                 row[k] = "|".join(dict.fromkeys([*row[k].split("|"), *str(v).split("|")]))
             elif k in _COMBINE and row.get(k) is not None:
