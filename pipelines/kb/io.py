@@ -147,6 +147,26 @@ def typed(rows: list[dict], schema) -> "pa.Table":
     return pa.table(cols, schema=schema)
 
 
+def dated_table(lake, table: str, rows: list[dict], schema, release_id: str, valid: dict) -> "pa.Table":
+    """The kb table with every release's rows: this release's `rows` plus the rows the lake holds of the other
+    releases in `valid` (rows of no release, e.g. a drop's sample kb, go), each with its kb_valid_from/to."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [typed(rows, schema)]
+    others = [r for r in valid if r != release_id]
+    if others and lake.exists(table):
+        old = lake.read(table)
+        old = old.filter(pc.is_in(old["kb_release"], pa.array(others, pa.string())))
+        parts.append(pa.table({f.name: old[f.name].cast(f.type) if f.name in old.column_names
+                               else pa.nulls(old.num_rows, f.type) for f in schema}, schema=schema))
+    t = pa.concat_tables(parts)
+    rel = t["kb_release"].to_pylist()
+    for col, i in (("kb_valid_from", 0), ("kb_valid_to", 1)):
+        t = t.set_column(t.schema.get_field_index(col), col, pa.array([valid[r][i] for r in rel], pa.date32()))
+    return t
+
+
 def point_schema():
     import pyarrow as pa
     s, i = pa.string(), pa.int64()

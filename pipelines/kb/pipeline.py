@@ -14,7 +14,7 @@ from pipelines.kb.layout import LayoutError, load_layout
 from pipelines.kb.phrasings import load_curation, load_phrasings
 from pipelines.kb.points import Readers, read_batch
 from pipelines.kb.reconcile import Reconciliation, reconcile
-from pipelines.kb.release import PRECEDENCE, hilist_rows, item_pair_rows, merge_local
+from pipelines.kb.release import PRECEDENCE, hilist_rows, item_pair_rows, merge_local, validity
 from pipelines.kb.sources import Refusal, group_batches
 
 
@@ -97,9 +97,11 @@ def import_release(src: Path, lake, *, effective: dt.date, local_dir: Path | Non
     codes = [dict(c, release_id=release_id) for k in knowledge for c in k.codes]
     lake.append(io.POINT_TABLE, io.typed(points, io.point_schema()), partition_by=["release_id"])
     lake.append(io.CODE_TABLE, io.typed(codes, io.code_schema()), partition_by=["release_id"])
-    in_force = all(r["effective_date"] <= effective for r in existing)
-    versions = _write_kb_tables(lake, release_id, batches, points, codes, local) if in_force else {}
-    row = {"release_id": release_id, "effective_date": effective, "created_at": now or dt.datetime.now(),
+    created = now or dt.datetime.now()
+    valid = validity([*existing, {"release_id": release_id, "effective_date": effective, "created_at": created}])
+    in_force = valid[release_id][1] is None
+    versions = _write_kb_tables(lake, release_id, batches, points, codes, local, valid)
+    row = {"release_id": release_id, "effective_date": effective, "created_at": created,
            "sources": json.dumps(sources, ensure_ascii=False), "precedence": PRECEDENCE,
            "local_sources": json.dumps(local_sources, ensure_ascii=False),
            "points": rec.total("points_read"), "points_mapped": rec.total("points_mapped"),
@@ -113,12 +115,14 @@ def import_release(src: Path, lake, *, effective: dt.date, local_dir: Path | Non
                                               "created_at": str(row["created_at"])}, **rec.as_dict()},
                                  ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     msg = f"release {release_id} written (effective {effective})" + (
-        "" if in_force else "; a release with a later effective date stays in force in the kb tables")
+        "" if in_force else f"; in force for claims dated before {valid[release_id][1]} (a later release follows)")
     return ImportResult(release_id, rec, True, msg, in_force)
 
 
-def _write_kb_tables(lake, release_id: str, batches, points, codes, local) -> dict[str, int]:
-    """kb_hilist, kb_item_pair (national, with local rows over them) and kb_param (local, when given)."""
+def _write_kb_tables(lake, release_id: str, batches, points, codes, local, valid: dict) -> dict[str, int]:
+    """kb_hilist, kb_item_pair (national, with local rows over them) and kb_param (local, when given). The kb
+    tables keep the rows of every release, each with its days in force (kb_valid_from, kb_valid_to): the rules
+    join the row in force on a claim's date, so one pass screens claims of any date."""
     shapes = {b.kind: b.sheets[0].layout.kind.shape for b in batches}
     hil = merge_local(hilist_rows(points, codes, shapes, release_id), local.get("kb_hilist", ([], []))[0],
                       ("hilist_code",))
@@ -126,11 +130,8 @@ def _write_kb_tables(lake, release_id: str, batches, points, codes, local) -> di
                         ("hilist_code_a", "hilist_code_b"))
     for r in (*hil, *pairs):
         r["kb_release"] = release_id
-    versions = {
-        "silver/kb_hilist": lake.overwrite("silver/kb_hilist", io.typed(hil, contract.arrow_schema("kb_hilist"))),
-        "silver/kb_item_pair": lake.overwrite("silver/kb_item_pair",
-                                              io.typed(pairs, contract.arrow_schema("kb_item_pair"))),
-    }
+    versions = {t: lake.overwrite(t, io.dated_table(lake, t, rows, contract.arrow_schema(e), release_id, valid))
+                for t, e, rows in (("silver/kb_hilist", "kb_hilist", hil), ("silver/kb_item_pair", "kb_item_pair", pairs))}
     params = local.get("kb_param", ([], []))[0]
     if params:
         versions["silver/kb_param"] = lake.overwrite("silver/kb_param",

@@ -56,6 +56,15 @@ def hilist_rows(points: list[dict], codes: list[dict], shapes: dict[str, str], r
     return [rows[k] for k in sorted(rows)]
 
 
+def validity(releases: list[dict]) -> dict[str, tuple]:
+    """release_id -> (valid_from, valid_to) of every release: from its effective date to the next release's
+    (None: in force until a later one). Two releases of one date: the later imported wins, the other is never
+    in force. A claim is judged with the rows of the release whose interval holds its date."""
+    ordered = sorted(releases, key=lambda r: (r["effective_date"], r["created_at"]))
+    nxt = [r["effective_date"] for r in ordered[1:]] + [None]
+    return {r["release_id"]: (r["effective_date"], to) for r, to in zip(ordered, nxt)}
+
+
 def item_pair_rows(points: list[dict], codes: list[dict], release_id: str) -> list[dict]:
     """kb_item_pair rows of the mapped service pairs (batch 7): every A code × every B code, with the window
     read from 时间区间."""

@@ -38,17 +38,20 @@ def test_diff_lists_points_added_removed_and_changed(tmp_path, capsys):
     assert cli.main(["kb", "diff", a, "nope", "--lake", str(lake.root)]) == 2
 
 
-def test_same_files_again_write_nothing_and_an_older_release_does_not_replace_the_one_in_force(tmp_path):
+def test_same_files_again_write_nothing_and_an_older_release_is_in_force_only_before_the_later_one(tmp_path):
     src = tmp_path / "src"
     write_batches(src, scale=0, only={"5"})
     lake = Lake(tmp_path / "lake")
     first = import_release(src, lake, effective=dt.date(2025, 7, 1))
     v = lake.version("silver/kb_hilist")
     again = import_release(src, lake, effective=dt.date(2025, 7, 1))
-    assert again.release_id == first.release_id and not again.written
+    assert again.release_id == first.release_id and not again.written and lake.version("silver/kb_hilist") == v
     older = import_release(src, lake, effective=dt.date(2024, 1, 1))
-    assert older.written and not older.in_force and lake.version("silver/kb_hilist") == v
+    assert older.written and not older.in_force and "before 2025-07-01" in older.message
     assert len(io.releases(lake)) == 2
+    spans = {(r["kb_release"], r["kb_valid_from"], r["kb_valid_to"]) for r in lake.read("silver/kb_hilist").to_pylist()}
+    assert spans == {(older.release_id, dt.date(2024, 1, 1), dt.date(2025, 7, 1)),
+                     (first.release_id, dt.date(2025, 7, 1), None)}
 
 
 def test_local_additions_are_merged_over_the_national_release(tmp_path):
