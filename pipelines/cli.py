@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "case": ("pipelines.commands.case", "case status, history and recovery 案件跟踪与追回"),
     "recheck": ("pipelines.commands.recheck", "回头看: problems found last period that persist"),
     "maintain": ("pipelines.commands.maintain", "Delta optimize/vacuum 表维护"),
+    "kb": ("pipelines.commands.kb", "import the national knowledge base as versioned releases 国家知识库导入"),
 }
 
 

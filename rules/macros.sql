@@ -11,6 +11,8 @@
     qty(x)          a quantity as text without trailing zeros: 2, 0.5, 12.8
     sn_key(x)       a sort key ordering digit strings numerically ('2' < '007' < '10'), ties by the text
     age_at(brdy, d) completed years at date d of a person born on brdy
+    in_force(k, d)  the knowledge-base row k is in force on date d (its release's kb_valid_from ≤ d <
+                    kb_valid_to; rows without dates, e.g. the sample kb, always are)
 -#}
 {%- macro num(x) -%}CAST(CAST({{ x }} AS DECIMAL(18,2)) AS STRING){%- endmacro -%}
 {%- macro ymd(x) -%}date_format({{ x }}, 'yyyy-MM-dd'){%- endmacro -%}
@@ -21,3 +23,4 @@
 {%- macro qty(x) -%}CASE WHEN CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) LIKE '%.%' THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING))) ELSE CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) END{%- endmacro -%}
 {%- macro sn_key(x) -%}concat(lpad(CAST(length(regexp_replace({{ x }}, '^0+', '')) AS STRING), 6, '0'), regexp_replace({{ x }}, '^0+', ''), '|', {{ x }}){%- endmacro -%}
 {%- macro age_at(brdy, d) -%}(year({{ d }}) - year({{ brdy }}) - CASE WHEN month({{ d }}) * 100 + day({{ d }}) < month({{ brdy }}) * 100 + day({{ brdy }}) THEN 1 ELSE 0 END){%- endmacro -%}
+{%- macro in_force(k, d) -%}(({{ k }}.kb_valid_from IS NULL OR {{ d }} >= {{ k }}.kb_valid_from) AND ({{ k }}.kb_valid_to IS NULL OR {{ d }} < {{ k }}.kb_valid_to)){%- endmacro -%}

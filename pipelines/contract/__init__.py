@@ -91,6 +91,10 @@ CHRGITM_TYPES = _codes(*[f"{i:02d}" for i in range(1, 15)])
 FLAG01 = _codes("0", "1")
 
 F = Field  # short alias for the tables below
+#: where a knowledge-base row came from: the release (`fundguard kb import`) and the batch/row of its points
+KB_SOURCE_FIELDS = (Field("kb_release", STR, False, "知识库版本"), Field("kb_source", STR, False, "知识点来源"),
+                    # the release's days in force: from its effective date to the next release's (null: always)
+                    Field("kb_valid_from", DATE, False, "知识库生效日期"), Field("kb_valid_to", DATE, False, "知识库失效日期"))
 
 ENTITIES: dict[str, Entity] = {e.name: e for e in (
     Entity("fixmedins", "定点医药机构", ("fixmedins_code",), (
@@ -126,6 +130,7 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
         F("adm_dept_codg", STR, False, "入院科室", aliases=("入院科室编码",)),
         F("atddr_no", STR, False, "主治医师编码"),
         F("dise_codg", STR, False, "病种编码", aliases=("dise_no",)),
+        F("internet_flag", STR, False, "互联网医院诊疗标志", codes=FLAG01),
     ), institution="fixmedins_code", period_from="begntime"),
     Entity("setl", "结算", ("setl_id",), (
         F("setl_id", STR, True, "结算ID"),
@@ -144,6 +149,7 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
         F("psn_pay", MONEY, False, "个人支付", aliases=("psn_part_amt",)),
         F("acct_pay", MONEY, False, "个人账户支出"),
         F("refd_setl_flag", STR, False, "退费结算标志", codes=FLAG01),
+        F("insutype", STR, False, "险种类型"),
     ), institution="fixmedins_code", period_from="setl_time"),
     Entity("diag", "诊断", ("mdtrt_id", "diag_code"), (
         F("mdtrt_id", STR, True, "就诊ID"),
@@ -218,12 +224,25 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
         F("max_pay_days", INT, False, "最多支付天数"),
         F("markup_max_ratio", DEC, False, "加成上限比例"),
         F("focus_tags", STR, False, "重点领域"),
+        # the national knowledge base's kinds (rules/kb/batches.yml) and where a row came from
+        F("insutype_only", STR, False, "限险种"),
+        F("med_type_only", STR, False, "限医疗类别"),
+        F("second_line", STR, False, "限二线使用", codes=FLAG01),      # 1 second-line, 0 first-line of line_group
+        F("line_group", STR, False, "一二线药品知识点"),
+        F("period_cnt_max", CNT, False, "周期频次上限"),
+        F("period_days", INT, False, "周期天数"),
+        F("herbal_never_paid", STR, False, "饮片单复方均不予支付", codes=FLAG01),
+        F("herbal_not_alone", STR, False, "饮片单方不予支付", codes=FLAG01),
+        F("internet_excluded", STR, False, "超互联网医院支付范围", codes=FLAG01),
+        F("pay_days_per_year", INT, False, "每年最多支付天数"),
+        *KB_SOURCE_FIELDS,
     ), knowledge_base=True),
     Entity("kb_item_pair", "项目组合知识库", ("hilist_code_a", "hilist_code_b"), (
         F("hilist_code_a", STR, True, "主项目编码"),
         F("hilist_code_b", STR, True, "被包含/互斥项目编码"),
         F("relation", STR, True, "关系", codes=_codes("includes", "exclusive")),
         F("window", STR, True, "时间窗口", codes=_codes("day", "visit", "hour")),
+        *KB_SOURCE_FIELDS,
     ), knowledge_base=True, value_maps={
         "relation": {"包含": "includes", "互斥": "exclusive"},
         "window": {"单日": "day", "同日": "day", "单次就诊": "visit", "同一就诊": "visit", "小时": "hour"}}),

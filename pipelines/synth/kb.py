@@ -211,7 +211,7 @@ def kb_tables() -> dict[str, list[list[str]]]:
                "hosp_lv_min": it.hosp_lv_min, "lmt_diag": it.lmt_diag, "max_cnt_per_day": it.max_cnt,
                "per_diem": it.per_diem, "min_interval_days": it.interval, "max_pay_days": it.pay_days,
                "markup_max_ratio": it.markup, "focus_tags": it.tags}
-        hil.append([row[n] for n in ENTITIES["kb_hilist"].names])
+        hil.append([row[n] for n in ENTITIES["kb_hilist"].names if n in row])   # contract §3 columns: they come first
     pairs = [[CODE_OF[a], CODE_OF[b], rel, win] for a, b, rel, win in PAIRS]
     params = [list(p) for p in PARAMS]
     return {"kb_hilist": hil, "kb_item_pair": pairs, "kb_param": params}

@@ -6,7 +6,7 @@ WITH aged AS (
   SELECT f.*, k.age_min, k.age_max, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name,
          {{ age_at('p.brdy', 'f.fee_date') }} AS age
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   JOIN psn p ON p.psn_no = f.psn_no
   WHERE f.is_fund
     AND p.brdy IS NOT NULL

@@ -12,7 +12,7 @@ days AS (
                   THEN 0 ELSE 1 END) AS has_other
   FROM fee f
   JOIN stays s ON s.mdtrt_id = f.mdtrt_id
-  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund AND f.fee_date >= s.adm_date AND (s.dscg_date IS NULL OR f.fee_date <= s.dscg_date)
   GROUP BY f.mdtrt_id, f.fee_date
 ),

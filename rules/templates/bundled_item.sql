@@ -1,10 +1,11 @@
 -- bundled_item 项目包含/互斥: a kb_item_pair (a, b) — `includes` (a includes b) or `exclusive` (not both) — with
 -- both items billed on fund lines of the same person inside the pair's window: `day` = same calendar day,
 -- `visit` = same mdtrt_id, `hour` = fee times at most 60 minutes apart (either order). The b line is the
--- suspect, reported once (the first matching a line is cited).
+-- suspect, reported once (the first matching a line is cited). Pairs and names: the kb rows in force on the b
+-- line's date.
 -- Parameter list_types: the 目录类别 of the b item (kb_hilist.list_type, '' = none) this instance covers.
 WITH pairs AS (
-  SELECT DISTINCT hilist_code_a, hilist_code_b, relation, `window` AS win
+  SELECT DISTINCT hilist_code_a, hilist_code_b, relation, `window` AS win, kb_valid_from, kb_valid_to
   FROM kb_item_pair
   WHERE hilist_code_a <> hilist_code_b
 ),
@@ -24,9 +25,10 @@ hits AS (
   FROM pairs p
   JOIN b_lines b ON b.hilist_code = p.hilist_code_b
   JOIN a_lines a ON a.hilist_code = p.hilist_code_a AND a.psn_no = b.psn_no
-  WHERE (p.win = 'day' AND a.fee_date = b.fee_date)
+  WHERE {{ in_force('p', 'b.fee_date') }}
+    AND ((p.win = 'day' AND a.fee_date = b.fee_date)
      OR (p.win = 'visit' AND a.mdtrt_id = b.mdtrt_id)
-     OR (p.win = 'hour' AND abs(timestampdiff(SECOND, a.fee_ocur_time, b.fee_ocur_time)) <= 3600)
+     OR (p.win = 'hour' AND abs(timestampdiff(SECOND, a.fee_ocur_time, b.fee_ocur_time)) <= 3600))
 )
 SELECT
   h.fixmedins_code, h.psn_no, h.mdtrt_id, h.setl_id, h.feedetl_sn, h.hilist_code,
@@ -40,7 +42,7 @@ SELECT
          CASE h.relation WHEN 'includes' THEN '后者已包含前者，不得另行收费' ELSE '两者互斥，不得同时收费' END,
          '；金额', {{ num('h.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
 FROM hits h
-LEFT JOIN kb_hilist kb ON kb.hilist_code = h.hilist_code
-LEFT JOIN kb_hilist ka ON ka.hilist_code = h.a_code
+LEFT JOIN kb_hilist kb ON kb.hilist_code = h.hilist_code AND {{ in_force('kb', 'h.fee_date') }}
+LEFT JOIN kb_hilist ka ON ka.hilist_code = h.a_code AND {{ in_force('ka', 'h.fee_date') }}
 WHERE h.rn = 1
   AND coalesce(kb.list_type, '') IN {{ params.list_types }}

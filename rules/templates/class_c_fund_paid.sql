@@ -10,7 +10,7 @@ SELECT
          CASE WHEN f.chrgitm_lv = '03' THEN '明细' ELSE '目录' END, '收费项目等级03，应全额自费），',
          {{ ymd('f.fee_date') }}, '的明细', f.feedetl_sn, '却计入符合范围金额', {{ num('f.inscp_scp_amt') }}, '元。') AS evidence
 FROM fee f
-LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
 WHERE f.inscp_scp_amt > 0
   AND (f.chrgitm_lv = '03' OR k.chrgitm_lv = '03')
   AND coalesce(k.list_type, '') IN {{ params.list_types }}

@@ -3,7 +3,7 @@
 WITH capped AS (
   SELECT f.*, k.max_cnt_per_day, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund AND k.max_cnt_per_day IS NOT NULL
 ),
 item_day AS (

@@ -10,7 +10,7 @@ SELECT
          CASE p.gend WHEN '1' THEN '男' WHEN '2' THEN '女' ELSE p.gend END, '，', {{ ymd('f.fee_date') }},
          '计费', {{ num('f.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
 FROM fee f
-JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
 JOIN psn p ON p.psn_no = f.psn_no
 WHERE f.is_fund
   AND k.gend_lmt IS NOT NULL

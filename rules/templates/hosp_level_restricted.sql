@@ -11,7 +11,7 @@ SELECT
          '医疗机构使用，', f.fixmedins_code, '为', i.hosp_class, '（医院等级', i.hosp_lv, '），', {{ ymd('f.fee_date') }},
          '计费', {{ num('f.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
 FROM fee f
-JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
 JOIN institution i ON i.fixmedins_code = f.fixmedins_code
 WHERE f.is_fund
   AND k.hosp_lv_min IN ('1', '2', '3')

@@ -10,7 +10,7 @@ SELECT
          f.psn_no, '于', {{ ymd('f.fee_date') }}, '在门诊就诊', f.mdtrt_id, '（医疗类别', coalesce(v.med_type, ''),
          '）计费', {{ num('f.det_item_fee_sumamt') }}, '元由基金支付。') AS evidence
 FROM fee f
-JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
 JOIN visit v ON v.mdtrt_id = f.mdtrt_id
 WHERE f.is_fund
   AND k.ipt_only = '1'

@@ -7,7 +7,8 @@
 -- institution from the stocktake on, and every calendar month after them up to the drop's last month (a
 -- shortfall persists through months without activity). Amount: shortfall × the month's lowest billed unit
 -- price (0 if none billed that month).
--- Parameter list_types: the 目录类别 (kb_hilist.list_type, '' = not in kb_hilist) this instance covers.
+-- Parameter list_types: the 目录类别 (kb_hilist.list_type, '' = not in kb_hilist) this instance covers; the item's
+-- name and list type are those of the latest knowledge-base release (kb_valid_to null).
 WITH stocktake AS (
   SELECT fixmedins_code, hilist_code, min(occur_time) AS st_time
   FROM inv_movement WHERE mvmt_type = 'stocktake' GROUP BY fixmedins_code, hilist_code
@@ -17,7 +18,7 @@ items AS (
          coalesce(k.hilist_name, i.hilist_code) AS item_name
   FROM (SELECT DISTINCT fixmedins_code, hilist_code FROM inv_movement) i
   LEFT JOIN stocktake st ON st.fixmedins_code = i.fixmedins_code AND st.hilist_code = i.hilist_code
-  LEFT JOIN kb_hilist k ON k.hilist_code = i.hilist_code
+  LEFT JOIN kb_hilist k ON k.hilist_code = i.hilist_code AND k.kb_valid_to IS NULL
   WHERE coalesce(k.list_type, '') IN {{ params.list_types }}
 ),
 moves AS (

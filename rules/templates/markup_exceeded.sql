@@ -5,7 +5,7 @@
 WITH sold AS (
   SELECT f.*, k.markup_max_ratio, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund AND k.markup_max_ratio IS NOT NULL
     AND coalesce(k.list_type, '') IN {{ params.list_types }}
 ),

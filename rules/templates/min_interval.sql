@@ -13,7 +13,7 @@ WITH lines AS (
          lag(f.mdtrt_id) OVER (PARTITION BY f.psn_no, f.hilist_code
                                ORDER BY f.fee_ocur_time, f.mdtrt_id, {{ sn_key('f.feedetl_sn') }}) AS prev_mdtrt_id
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund AND k.min_interval_days IS NOT NULL
 )
 SELECT

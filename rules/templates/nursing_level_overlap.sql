@@ -5,7 +5,7 @@
 WITH nursing AS (
   SELECT f.*, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
   FROM fee f
-  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund AND coalesce(f.med_chrgitm_type, k.med_chrgitm_type, '') IN {{ params.nursing_types }}
 ),
 items AS (

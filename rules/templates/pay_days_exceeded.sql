@@ -5,7 +5,7 @@ WITH billed AS (
   SELECT f.*, k.max_pay_days, coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name,
          dense_rank() OVER (PARTITION BY f.mdtrt_id, f.hilist_code ORDER BY f.fee_date) AS day_no
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   JOIN visit v ON v.mdtrt_id = f.mdtrt_id
   WHERE f.is_fund AND k.max_pay_days IS NOT NULL AND v.is_inpatient
     AND coalesce(k.list_type, '') IN {{ params.list_types }}

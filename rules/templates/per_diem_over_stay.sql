@@ -11,7 +11,7 @@ billed AS (
   SELECT f.*, s.adm_date, s.dscg_date, s.stay_days,
          coalesce(k.hilist_name, f.hilist_name, f.hilist_code) AS item_name
   FROM fee f
-  JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   JOIN stays s ON s.mdtrt_id = f.mdtrt_id
   WHERE f.is_fund AND k.per_diem = '1'
 ),

@@ -7,7 +7,7 @@ WITH capped AS (
          CASE WHEN k.pric_uplmt_amt IS NOT NULL AND (f.pric_uplmt_amt IS NULL OR k.pric_uplmt_amt <= f.pric_uplmt_amt)
               THEN k.pric_uplmt_amt ELSE f.pric_uplmt_amt END AS cap
   FROM fee f
-  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code
+  LEFT JOIN kb_hilist k ON k.hilist_code = f.hilist_code AND {{ in_force('k', 'f.fee_date') }}
   WHERE f.is_fund
     AND coalesce(k.list_type, '') IN {{ params.list_types }}
 )

@@ -21,7 +21,9 @@ CONTRACT_FAMILIES = (
 
 #: families that look at a person across institutions (contract §4: "any institution", "per person")
 PERSON_FAMILIES = {"daily_cap", "min_interval", "bundled_item", "outpatient_during_stay", "after_death",
-                   "overlapping_stays"}
+                   "overlapping_stays",
+                   # the national knowledge base's (#15): a first-line drug or the period's count anywhere
+                   "second_line", "period_cap"}
 
 
 @pytest.mark.parametrize("family", CONTRACT_FAMILIES)
