@@ -20,11 +20,14 @@ from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag, task
 
+from pipelines import logs
 from pipelines.app import orchestration as orch
 from pipelines.contract import check_period
 
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]
 
+
+logs.quiet_libraries()             # MLflow and Great Expectations chatter out of the task logs
 
 @dag(
     dag_id="fundguard_ingest",

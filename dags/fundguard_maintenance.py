@@ -23,8 +23,11 @@ from datetime import datetime
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
+from pipelines import logs
 from pipelines.app import orchestration as orch
 
+
+logs.quiet_libraries()             # MLflow and Great Expectations chatter out of the task logs
 
 @dag(
     dag_id="fundguard_maintenance",

@@ -25,7 +25,10 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
+from pipelines import logs
 from pipelines.app import orchestration as orch
+
+logs.quiet_libraries()             # MLflow and Great Expectations chatter out of the task logs
 
 ENGINE = orch.dag_engine()
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]

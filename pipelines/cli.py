@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from pipelines import logs
 from pipelines.contract import EXIT_BAD_INPUT, EXIT_LAKE_BUSY
 
 #: command -> (module, one-line help)
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = [sys.argv[0], *argv]
     parser, modules = build_parser()
     args = parser.parse_args()
+    logs.configure()
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from pipelines import config
+from pipelines.logs import show_progress
 from pipelines.commands._common import EXIT_BAD_INPUT, EXIT_OK, EXIT_REJECTED, fail, lake_of
 
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     conf = config.load()
     try:
-        report, kb = load_drop(args.landing, lake_of(args, conf), conf, progress=not args.no_progress,
+        progress = not args.no_progress and show_progress()
+        report, kb = load_drop(args.landing, lake_of(args, conf), conf, progress=progress,
                                validate=False, drop_id=args.drop_id, batch_rows=args.batch_rows,
                                kb_dir=args.kb_dir, kb_tables_missing_only=True)
     except IngestError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines import config
+from pipelines.logs import show_progress
 from pipelines.commands._common import (EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, add_screen_arguments, fail,
                                         lake_of)
 from pipelines.contract import GOLD_SUSPECTS, UsageError, check_institutions, check_period
@@ -37,15 +38,16 @@ def run(args) -> int:
         check_institutions(args.institution)
         if not Path(args.landing).is_dir():
             raise UsageError(f"landing drop not found: {args.landing}")
-        report, _ = load_drop(args.landing, lake, conf, progress=not args.quiet)
+        report, _ = load_drop(args.landing, lake, conf, progress=not args.quiet and show_progress())
+        print(report.to_text(), flush=True)                 # the reconciliation as soon as the load ends
         outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
                                       institutions=args.institution, tags=args.tags, conf=conf,
-                                      progress=not args.quiet, accept_drop=args.accept_drop)
+                                      progress=not args.quiet and show_progress(), accept_drop=args.accept_drop)
     except (UsageError, IngestError) as exc:
         return fail("run", str(exc), EXIT_BAD_INPUT)
     except PublishError as exc:
         return fail("run", f"未发布 / not published: {exc}", EXIT_GATE_FAILED)
-    print(summarize(outcome, lake, report))
+    print(summarize(outcome, lake))
     if not outcome.published:
         return fail("run", f"not published: {outcome.reason}", EXIT_GATE_FAILED)
     return EXIT_OK

@@ -7,6 +7,7 @@ Exit codes: 0 screened into staging; 2 bad input or usage (bad period, no rule m
 from __future__ import annotations
 
 from pipelines import config
+from pipelines.logs import show_progress
 from pipelines.commands._common import EXIT_BAD_INPUT, EXIT_OK, add_screen_arguments, fail, lake_of
 from pipelines.contract import UsageError
 
@@ -25,7 +26,7 @@ def run(args) -> int:
         result, rules = screen_to_staging(lake_of(args, conf), engine_name=args.engine or conf["engine"],
                                           period=args.period, institutions=args.institution, tags=args.tags,
                                           families=args.family, rule_ids=args.rule, conf=conf,
-                                          progress=not args.quiet)
+                                          progress=not args.quiet and show_progress())
     except UsageError as exc:
         return fail("screen", str(exc), EXIT_BAD_INPUT)
     print(f"规则 rules: {len(rules)}  疑点 suspects: {result.suspects.num_rows}  "
