@@ -4,8 +4,9 @@ What it checks is data: `gate_suite.yml` (each expectation with the frame and co
 Expectations class and arguments, and its message in Chinese and English). `run_gate` reads what the
 frames need from the lake (the silver references and persons at the versions the list recorded, the last
 published hits, gold's rows per (institution, month)), computes the frames the suite names
-(`gate_frames.FRAMES`) with the scope the screening recorded (`GateScope`), and runs the suite; Data Docs
-go to `report_dir`.
+(`gate_frames.FRAMES`) with the scope the screening recorded (`GateScope`), and runs the suite; its report
+goes to `report_dir`: `gate.html` (`report`: the verdict, the failed checks and their rows; one page that
+opens offline) beside the Great Expectations Data Docs (`index.html`, the detail).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 from pipelines import contract
 from pipelines.catalog import Catalog, Rule
 from pipelines.quality import gx as qgx
+from pipelines.quality import report as qreport
 from pipelines.quality import suite as qsuite
 from pipelines.quality.gate_frames import FRAMES, REFERENCE_TABLES, REFERENCE_VIEWS, GateInputs
 from pipelines.storage import Lake
@@ -26,6 +28,7 @@ from pipelines.storage import Lake
 GOLD = contract.GOLD_SUSPECTS
 PERSONS = "silver/psn"
 SUITE_PATH = Path(__file__).with_name("gate_suite.yml")
+REPORT_FILE = "gate.html"
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ class GateScope:
 class GateResult:
     success: bool
     failures: list[str]
-    report_path: Path | None
+    report_path: Path | None         # the folder: gate.html and the Data Docs (index.html)
     results: dict = field(default_factory=dict)
+    summary_path: Path | None = None  # gate.html: the verdict and what failed, readable offline
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -125,6 +129,21 @@ def read_references(lake: Lake, suspects: pa.Table) -> dict[str, object]:
 
 # ------------------------------------------------------------------------------------ the gate
 
+def write_report(report_dir: Path, run: qgx.SuiteRun, suspects: pa.Table, scope: pa.Table | None) -> Path:
+    """`gate.html` in `report_dir`, beside the Data Docs it links to."""
+    path = Path(report_dir) / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(qreport.render(qreport.gate_report(run, suspects, scope, data_docs="index.html")),
+                    encoding="utf-8")
+    return path
+
+
+def _run_name(suspects: pa.Table, scope: pa.Table | None) -> str | None:
+    """The screening's run id, naming the validations in the Data Docs."""
+    ids = qreport.run_ids(suspects, scope)
+    return "+".join("".join(c if c.isalnum() or c in "_.-" else "_" for c in i) for i in ids) or None
+
+
 def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Rule], report_dir: Path,
              scope: GateScope, previous: dict[str, int] | None = None, band: float, min_hits: int) -> GateResult:
     """Validate a staging suspect list against the scope its screening recorded; `success` False means it
@@ -139,9 +158,10 @@ def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Ru
     params = {"band": band, "min_hits": min_hits, "active_rules": inputs.active_ids or [""],
               "month_pattern": contract.MONTH_RE.pattern, "check_drop": not scope.accept_drop,
               "drop_ratio": scope.drop_ratio, "drop_min_rows": scope.drop_min_rows}
-    run = qsuite.run(suite, frames, params, report_dir)
+    run = qsuite.run(suite, frames, params, report_dir, run_name=_run_name(suspects, scope.scope))
     if run is None:  # fail closed: a list nothing checked is not published
         raise ValueError(f"{SUITE_PATH}: the gate suite holds no expectation")
+    summary = write_report(report_dir, run, suspects, scope.scope)
     results = {
         "gate_success": int(run.success),
         "gate_expectations": run.stats["expectations"],
@@ -150,4 +170,4 @@ def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Ru
     }
     for o in run.outcomes:
         results[f"gate.{o.check.name}.unexpected"] = int(o.unexpected_count or (0 if o.success else 1))
-    return GateResult(run.success, qgx.messages(run), report_dir, results)
+    return GateResult(run.success, qgx.messages(run), report_dir, results, summary_path=summary)

@@ -11,6 +11,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +31,8 @@ class Check:
     expectation: object
     describe: Callable[[], list[str]] | None = None
     severity: str = "failure"  # failure | warning
+    rows: Callable[[], list[dict] | None] | None = None  # the rows it rejected (None: about the whole frame)
+    columns: tuple[str, ...] = ()  # the columns that show what is wrong with one of those rows
 
 
 @dataclass
@@ -81,11 +84,25 @@ def to_pandas(table: pa.Table):
     return df
 
 
+def _name_asset(ctx, suite_name: str, run_id, asset: str) -> None:
+    """Put the frame's name where a validation page's header reads its "Data asset" (`batch_spec`): GX 1.x
+    fills it for legacy batches only (a fluent dataframe asset's name is in `active_batch_definition`,
+    which only the index page reads), so the stored result is completed and stored again."""
+    store = ctx.validation_results_store
+    for key in store.list_keys():
+        if key.expectation_suite_identifier.name == suite_name and key.run_id == run_id:
+            result = store.get(key)
+            result.meta["batch_spec"] = {**(result.meta.get("batch_spec") or {}), "data_asset_name": asset}
+            store.set(key, result)
+
+
 def run_suite(suite_name: str, frames: dict[str, pa.Table], checks: list[Check],
-              report_dir: Path | None) -> SuiteRun:
+              report_dir: Path | None, run_name: str | None = None) -> SuiteRun:
     """Validate each frame against its checks (one ValidationDefinition per frame); Data Docs go to
-    `report_dir` (its index.html)."""
+    `report_dir` (its index.html), each validation named `run_name` (the suite's name when None) with
+    its frame as the data asset."""
     g = gx()
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = g.get_context(mode="ephemeral")
@@ -117,8 +134,12 @@ def run_suite(suite_name: str, frames: dict[str, pa.Table], checks: list[Check],
     by_name = {c.name: c for c in checks}
     # each frame is its own batch (a dataframe batch parameter); results are stored in the context,
     # then the Data Docs site is built once from all of them
+    run_id = RunIdentifier(run_name=run_name or suite_name, run_time=datetime.now(timezone.utc))
     for frame, vd in vds:
-        result = vd.run(batch_parameters={"dataframe": params[frame]}, result_format={"result_format": "SUMMARY"})
+        result = vd.run(batch_parameters={"dataframe": params[frame]}, result_format={"result_format": "SUMMARY"},
+                        run_id=run_id)
+        if report_dir is not None:
+            _name_asset(ctx, vd.suite.name, run_id, frame)
         for er in result.results:
             check = by_name[er.expectation_config.meta["check"]]
             res = er.result or {}
@@ -134,18 +155,18 @@ def run_suite(suite_name: str, frames: dict[str, pa.Table], checks: list[Check],
     })
 
 
+def outcome_messages(o: CheckOutcome) -> list[str]:
+    """Plain-words messages of one failed check (its record's message, else what GX says of it)."""
+    described = o.check.describe() if o.check.describe else []
+    if described:
+        return described
+    e = o.check.expectation
+    col = getattr(e, "column", None)
+    return [f"检查 {o.check.name} 未通过 / check {o.check.name} failed "
+            f"({type(e).__name__}{' on ' + col if col else ''}, "
+            f"{o.unexpected_count if o.unexpected_count is not None else '?'} unexpected)"]
+
+
 def messages(run: SuiteRun, severity: str = "failure") -> list[str]:
     """Plain-words messages of the failed checks of one severity."""
-    out: list[str] = []
-    for o in run.outcomes:
-        if o.success or o.check.severity != severity:
-            continue
-        described = o.check.describe() if o.check.describe else []
-        if not described:
-            e = o.check.expectation
-            col = getattr(e, "column", None)
-            described = [f"检查 {o.check.name} 未通过 / check {o.check.name} failed "
-                         f"({type(e).__name__}{' on ' + col if col else ''}, "
-                         f"{o.unexpected_count if o.unexpected_count is not None else '?'} unexpected)"]
-        out.extend(described)
-    return out
+    return [m for o in run.outcomes if not o.success and o.check.severity == severity for m in outcome_messages(o)]

@@ -16,6 +16,7 @@ record names is not even computed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Mapping
 
@@ -188,15 +189,35 @@ def _value(v, values: Mapping):
     return values[v[1:]] if isinstance(v, str) and v.startswith("$") else v
 
 
+#: columns that say which row it is, shown first wherever a frame has them
+ROW_KEYS = ("suspect_id", "rule_id", "fixmedins_code", "period", "column")
+
+
+def shown_columns(e: Expectation, kwargs: Mapping, columns: list[str]) -> tuple[str, ...]:
+    """The columns of `columns` that show what is wrong with a row record `e` rejects: the row's keys, the
+    column checked and those its message names (groups, templates, fields)."""
+    m = e.message
+    named = [*ROW_KEYS, *(m.per if isinstance(m.per, tuple) else ()), kwargs.get("column"),
+             (m.rows or {}).get("column")]
+    named += sorted(qmsg.placeholders(m.zh) | qmsg.placeholders(m.en))
+    for spec in m.fields.values():
+        named += [spec.get("column"), *sorted(qmsg.placeholders(spec.get("of", "")))]
+    return tuple(dict.fromkeys(c for c in named if c in columns))
+
+
 def _check(gxe, e: Expectation, frame: Frame, values: Mapping) -> qgx.Check:
     kwargs = {k: _value(v, values) for k, v in e.kwargs.items()}
     description = qmsg.bilingual(e.description[0].format(**values), e.description[1].format(**values))
     expectation = getattr(gxe, e.expect)(**kwargs, description=description)
 
+    @cache
+    def rows() -> list[dict] | None:
+        return qmsg.unexpected_rows(frame.table, e.expect, kwargs, e.message)
+
     def describe() -> list[str]:
-        rows = qmsg.unexpected_rows(frame.table, e.expect, kwargs, e.message)
-        return qmsg.describe(e.message, rows, values)
-    return qgx.Check(e.name.format(**values), frame.name, expectation, describe, severity=e.severity)
+        return qmsg.describe(e.message, rows(), values)
+    return qgx.Check(e.name.format(**values), frame.name, expectation, describe, severity=e.severity,
+                     rows=rows, columns=shown_columns(e, kwargs, frame.table.column_names))
 
 
 def checks(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping) -> list[qgx.Check]:
@@ -217,10 +238,11 @@ def checks(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping) -> 
 
 
 def run(suite: Suite, frames: Mapping[str, list[Frame]], params: Mapping,
-        report_dir: Path | None) -> qgx.SuiteRun | None:
-    """Validate the frames against the suite (Data Docs in `report_dir`); None when no check applies."""
+        report_dir: Path | None, run_name: str | None = None) -> qgx.SuiteRun | None:
+    """Validate the frames against the suite (Data Docs in `report_dir`, the run named `run_name`); None
+    when no check applies."""
     found = checks(suite, frames, params)
     if not found:
         return None
     tables = {f.name: f.table for fs in frames.values() for f in fs}
-    return qgx.run_suite(suite.name, tables, found, report_dir)
+    return qgx.run_suite(suite.name, tables, found, report_dir, run_name)
