@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from pipelines import logs
+from pipelines import config, logs
 from pipelines.contract import EXIT_BAD_INPUT, EXIT_LAKE_BUSY
 
 #: command -> (module, one-line help)
@@ -74,6 +74,7 @@ def run_command(name: str, module, args) -> int:
     from pipelines.storage.lock import LakeBusy
 
     try:
+        config.pii_key()                      # outside dev/ci, no command starts without a real PII key
         return int(module.run(args) or 0)
     except LakeBusy as exc:
         print(f"fundguard {name}: {exc}", file=sys.stderr)

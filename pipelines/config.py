@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.contract import UsageError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _ENV_RE = re.compile(r"\$\{([A-Z0-9_]+)(?::([^}]*))?\}")
 
@@ -60,6 +62,29 @@ def _load(topic: str, env: str, root: str) -> dict:
         if path.exists():
             merged = deep_merge(merged, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     return _expand(merged)
+
+
+#: environments that may run with the shipped development PII key (every other one needs a real key)
+DEV_ENVS = ("dev", "ci")
+DEV_PII_KEY = "fundguard-dev-key-not-a-secret"
+
+
+class ConfigError(UsageError):
+    """The configuration cannot be used as it is (a command exits 2 and says what to set)."""
+
+
+def pii_key(conf: dict | None = None, env: str | None = None) -> str:
+    """The key personal data is hashed with (HMAC-SHA256, contract.pii). Outside dev/ci it must be set
+    (`FUNDGUARD_PII_KEY` or conf/local `pii_key`) and must not be the development key: FundGuard refuses
+    to start rather than hash a bureau's data with a key everybody knows."""
+    env = env or env_name()
+    key = str((conf if conf is not None else load(env=env)).get("pii_key") or "")
+    if env not in DEV_ENVS and (not key or key == DEV_PII_KEY):
+        raise ConfigError(f"FUNDGUARD_ENV={env}: set the PII key (FUNDGUARD_PII_KEY, or pii_key in "
+                          f"conf/local/fundguard.yml); the development key is refused outside {', '.join(DEV_ENVS)}")
+    if not key:
+        raise ConfigError("no PII key: set FUNDGUARD_PII_KEY or pii_key in conf/<env>/fundguard.yml")
+    return key
 
 
 def load(topic: str = "fundguard", env: str | None = None) -> dict:

@@ -25,10 +25,10 @@ def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, v
     from pipelines.quality.silver import validate_silver
 
     batch_rows = int(batch_rows or conf["ingest"]["batch_rows"])
-    report = ingest_drop(Path(landing), lake, drop_id=drop_id, salt=conf["pii_salt"], batch_rows=batch_rows,
+    report = ingest_drop(Path(landing), lake, drop_id=drop_id, salt=config.pii_key(conf), batch_rows=batch_rows,
                          progress=progress, validate=validate_silver if validate else None)
     kb = None
     folder = kb_dir_of(conf, kb_dir)
     if folder.is_dir() and (kb_tables_missing_only or not lake.exists("silver/kb_hilist")):
-        kb = load_knowledge_base(folder, lake, salt=conf["pii_salt"], batch_rows=batch_rows, progress=False)
+        kb = load_knowledge_base(folder, lake, salt=config.pii_key(conf), batch_rows=batch_rows, progress=False)
     return report, kb

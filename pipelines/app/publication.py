@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipelines import config
 from pipelines.app.checks import require_lake
 from pipelines.contract import STAGING_SUSPECTS, UsageError, check_institutions, period_months
 from pipelines.storage import Lake, utcnow
@@ -25,12 +26,12 @@ def report_dir_for(lake: Lake, run_id: str | None) -> Path:
 
 
 def gate_settings(conf: dict, scope: pa.Table | None, staging_version: int | None, accept_drop: bool):
-    """The gate's scope and settings (conf `gate`, `pii_salt`) for a list."""
+    """The gate's scope and settings (conf `gate`, `pii_key`) for a list."""
     from pipelines.quality.gate import GateScope
 
     g = conf.get("gate") or {}
     return GateScope(scope, staging_version, accept_drop=accept_drop, drop_ratio=float(g.get("drop_ratio", 0.5)),
-                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_salt=str(conf.get("pii_salt") or ""))
+                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_salt=config.pii_key(conf))
 
 
 def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, staging_version: int | None,

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from pipelines import contract
 from pipelines.contract import CNT, CODE2, DATE, DEC, INT, MONEY, PRIC, SQL_TYPES, TS
+from pipelines.contract.pii import pii_hash, pii_hash_sql
 from pipelines.storage import sql_ident, sql_literal
 
 #: contract §1 time formats first, then a few more the project also accepts (DuckDB strptime notation).
@@ -82,7 +83,7 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     """SELECT that types one batch of bronze strings (`source`) into silver columns + `_err`, `_errf`.
 
     `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
-    `_errf` names the failing fields. PII fields come out only as salted SHA-256 (`<name>_hash`).
+    `_errf` names the failing fields. PII fields come out only as their keyed hash (HMAC-SHA256 under `salt`, the PII key: `<name>_hash`).
     Each value is typed once (CTE `typed`), then checked. `checks` = "report": every row with `_err` and
     `_errf`; "none": every row, unchecked, in the silver columns (where only some typed columns are read,
     e.g. keys). (A plain predicate instead of `_err = ''` is slower: DuckDB pushes it below the projection
@@ -102,7 +103,7 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
             t = sql_ident("_t_" + f.name)
             typed_cols.append(f"{expr} AS {t}")
         if f.pii:
-            sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE sha256({sql_literal(salt)} || {v}) END AS {sql_ident(f.name + '_hash')}")
+            sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE {pii_hash_sql(salt, v)} END AS {sql_ident(f.name + '_hash')}")
         else:
             sel.append(f"{t} AS {sql_ident(f.name)}")
         whens = []      # (condition, message)
@@ -281,14 +282,13 @@ def net_fee_lines(con: duckdb.DuckDBPyConnection, lines) -> tuple[pa.Table, pa.T
 # ---------------------------------------------------------------- quarantine rows
 
 def mask_pii(entity: str, row: dict, salt: str) -> dict:
-    """A raw row for the quarantine: PII fields replaced by their salted hash."""
-    import hashlib
+    """A raw row for the quarantine: PII fields replaced by their keyed hash (contract.pii)."""
     ent = contract.ENTITIES[entity]
     out = {}
     for k, v in row.items():
         if k in ent.names and ent.field(k).pii:
             v2 = (v or "").strip()
-            out[k + "_hash"] = hashlib.sha256((salt + v2).encode()).hexdigest() if v2 else None
+            out[k + "_hash"] = pii_hash(salt, v2) if v2 else None
         else:
             out[k] = v
     return out

@@ -5,7 +5,7 @@
   YYMMDD, 3 digits), written plain or in groups separated by single spaces or hyphens
   (`110101 19900307 1234`, `110101-1990-0307-1234`). A candidate must not touch other digits; in a hash
   column (hexadecimal ids) it must not touch letters or digits either, so that a hash is never read as one.
-- **Names** (`psn.psn_name`): silver keeps only `sha256(salt || name)` (ingestion's PII hashing), so candidate
+- **Names** (`psn.psn_name`): silver keeps only the keyed hash of a name (contract.pii, ingestion's), so candidate
   strings of the list are hashed the same way and compared. Two kinds of candidate:
   `own`: every 2-4 character substring of each run of Chinese characters (spaces or a middle dot between
   them ignored): it counts only when it is the name of the row's own person (`psn_no`), the way a template
@@ -23,6 +23,8 @@ from typing import Iterable
 
 import duckdb
 import pyarrow as pa
+
+from pipelines.contract.pii import pii_hash_sql
 
 #: province codes of the mainland, Hong Kong, Macao and Taiwan (the first two digits of an area code)
 PROVINCES = frozenset({11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
@@ -148,7 +150,7 @@ def _candidates(suspects: pa.Table, columns: Iterable[str]) -> pa.Table:
 
 
 NAMES_SQL = """
-WITH c AS (SELECT _row, col, own_psn, sha256(? || cand) AS h FROM cands),
+WITH c AS (SELECT _row, col, own_psn, {hash} AS h FROM cands),
 hits AS (
     SELECT c._row, c.col FROM c SEMI JOIN persons p ON p.psn_name_hash = c.h WHERE c.own_psn IS NULL
     UNION
@@ -167,7 +169,7 @@ def _names_by_row(suspects: pa.Table, columns: list[str], persons, salt: str) ->
         con.register("persons_src", persons)
         con.execute("CREATE TEMP VIEW persons AS SELECT psn_no, psn_name_hash FROM persons_src "
                     "WHERE psn_name_hash IS NOT NULL")
-        return {r: cols for r, cols in con.execute(NAMES_SQL, [salt]).fetchall()}
+        return {r: cols for r, cols in con.execute(NAMES_SQL.format(hash=pii_hash_sql(salt, 'cand'))).fetchall()}
     finally:
         con.close()
 
