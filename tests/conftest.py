@@ -12,8 +12,8 @@ from what it uses, so a new test is tiered without anyone remembering to:
 - `airflow`: imports Airflow, or uses `airflow_db` (a migrated Airflow DB for `dag.test()`, also `slow`);
 - `engine`: names the embedded engines (a Delta `Lake`, DuckDB, delta-rs) or runs a command with `--lake`,
   in its body, in a helper of the test modules it calls, or in a fixture it uses;
-- `slow`: end-to-end runs, whole-pipeline commands, the notebook: marked in their modules (`pytestmark` or
-  `@pytest.mark.slow`); DAG runs and the cluster get it from their fixtures, long integration tests of other
+- `slow`: runs on a generated district (`small_drop`, `district_drop`: the whole pipeline, end to end), DAG
+  runs and the cluster, from their fixtures; the notebook by `pytestmark`; long integration tests of other
   work's modules from SLOW_TESTS below;
 - `unit`: none of the above: plain Python on hand-made values. A unit test that opens a lake or DuckDB all
   the same fails (`unit_tests_stay_off_the_engines`), so the marker stays true.
@@ -45,6 +45,8 @@ TIERS_OF_FIXTURE = {
     "spark": {"spark"},
     "standalone_cluster": {"cluster", "spark", "slow"},
     "airflow_db": {"airflow", "slow"},
+    "small_drop": {"slow"},          # a generated district, for runs of the whole pipeline
+    "district_drop": {"slow"},
 }
 #: names that mean the embedded engines: a Delta lake, DuckDB, delta-rs; and a command's `--lake` argument
 ENGINE_NAMES = {"Lake", "duckdb", "DuckDBEngine", "deltalake", "DeltaTable", "write_deltalake", "--lake"}

@@ -19,8 +19,6 @@ from pipelines.catalog import load_catalog
 from pipelines.screen.sql import GRAIN_KEYS
 from pipelines.storage import Lake
 
-pytestmark = pytest.mark.slow
-
 CATALOG = load_catalog()
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 
 from pipelines import config
 from pipelines.cli import main
 from pipelines.storage import Lake
 
 
-@pytest.mark.slow      # the whole pipeline on a generated district
 def test_run_publishes_and_prints_a_summary(small_drop, tmp_path, capsys):
     lake = tmp_path / "lake"
     assert main(["run", "--landing", str(small_drop), "--lake", str(lake), "--quiet"]) == 0
@@ -29,7 +27,6 @@ def test_bad_period_is_a_usage_error(small_drop, tmp_path, capsys):
     assert not (tmp_path / "l" / "silver").exists()
 
 
-@pytest.mark.slow      # the whole pipeline on a generated district
 def test_refused_file_names_it_and_loads_nothing(small_drop, tmp_path, capsys):
     drop = tmp_path / "landing"
     shutil.copytree(small_drop, drop)
@@ -41,7 +38,6 @@ def test_refused_file_names_it_and_loads_nothing(small_drop, tmp_path, capsys):
     assert not Lake(lake).exists("silver/fee_list") and not Lake(lake).exists("gold/suspects")
 
 
-@pytest.mark.slow      # the whole pipeline on a generated district
 def test_failed_gate_exits_1_and_leaves_gold_as_it_was(small_drop, tmp_path, capsys, monkeypatch):
     lake = tmp_path / "lake"
     assert main(["run", "--landing", str(small_drop), "--lake", str(lake), "--quiet"]) == 0
