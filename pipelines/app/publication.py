@@ -31,7 +31,7 @@ def gate_settings(conf: dict, scope: pa.Table | None, staging_version: int | Non
 
     g = conf.get("gate") or {}
     return GateScope(scope, staging_version, accept_drop=accept_drop, drop_ratio=float(g.get("drop_ratio", 0.5)),
-                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_salt=config.pii_key(conf))
+                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_key=config.pii_key(conf))
 
 
 def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, staging_version: int | None,

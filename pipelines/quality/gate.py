@@ -35,14 +35,14 @@ REPORT_FILE = "gate.html"
 class GateScope:
     """What the list is checked against besides silver: the scope its screening recorded (staging/scope;
     None when none is), the staging version the list was read at, and the gate's settings for drops and
-    personal data (conf `gate`, `pii_salt`)."""
+    personal data (conf `gate`, `pii_key`)."""
 
     scope: pa.Table | None
     staging_version: int | None = None
     accept_drop: bool = False       # --accept-drop: an intended drop (emptied or shrunk scope) passes
     drop_ratio: float = 0.5
     drop_min_rows: int = 10
-    pii_salt: str = ""
+    pii_key: str = ""
 
 
 @dataclass
@@ -149,11 +149,14 @@ def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Ru
     """Validate a staging suspect list against the scope its screening recorded; `success` False means it
     must not be published."""
     suite = qsuite.load_suite(SUITE_PATH)
+    persons = read_persons(lake, suspects)
+    if not scope.pii_key and (persons.num_rows if isinstance(persons, pa.Table) else persons.count_rows()):
+        raise ValueError("no PII key: the gate cannot look for insured persons' names in the list")
     inputs = GateInputs(suspects, catalog, rules, read_references(lake, suspects),
                         previous_hits(lake) if previous is None else previous, band, min_hits,
                         scope=scope.scope, staging_version=scope.staging_version,
-                        published=published_counts(lake), persons=read_persons(lake, suspects),
-                        pii_salt=scope.pii_salt, drop_ratio=scope.drop_ratio, drop_min_rows=scope.drop_min_rows)
+                        published=published_counts(lake), persons=persons,
+                        pii_key=scope.pii_key, drop_ratio=scope.drop_ratio, drop_min_rows=scope.drop_min_rows)
     frames = {kind: [qsuite.Frame(kind, kind, FRAMES[kind](inputs))] for kind in suite.frames}
     params = {"band": band, "min_hits": min_hits, "active_rules": inputs.active_ids or [""],
               "month_pattern": contract.MONTH_RE.pattern, "check_drop": not scope.accept_drop,

@@ -62,7 +62,7 @@ class GateInputs:
     staging_version: int | None = None  # the staging version the list was read at (None: not written)
     published: pa.Table | None = None   # gold now: fixmedins_code, period, n (rows)
     persons: object = None            # silver/psn: psn_no, psn_name_hash (table or dataset); None: no names
-    pii_salt: str = ""                # conf pii_salt: how ingestion hashed psn_name
+    pii_key: str = ""                 # conf pii_key: the key ingestion hashed psn_name with
     drop_ratio: float = 0.5           # a scope's list below this share of the last published one is a drop
     drop_min_rows: int = 10           # ... when the last published one had at least this many rows
 
@@ -229,7 +229,7 @@ def suspects_frame(inputs: GateInputs) -> pa.Table:
             con.register(f"__{view}", inputs.references[view])
             con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT {", ".join(columns)} FROM "__{view}"')
         persons = inputs.persons if inputs.persons is not None else PERSONS_EMPTY
-        con.register("pii", personal.person_data(inputs.suspects, persons, inputs.pii_salt))
+        con.register("pii", personal.person_data(inputs.suspects, persons, inputs.pii_key))
         con.register("scope_pairs", scope_frames.pairs(inputs.scope))
         con.register("lineage", scope_frames.lineage(inputs.scope))
         return con.sql(CHECKS_SQL).to_arrow_table()

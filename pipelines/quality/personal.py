@@ -159,7 +159,7 @@ SELECT _row, string_agg(DISTINCT col, ', ' ORDER BY col) AS name_in FROM hits GR
 """
 
 
-def _names_by_row(suspects: pa.Table, columns: list[str], persons, salt: str) -> dict[int, str]:
+def _names_by_row(suspects: pa.Table, columns: list[str], persons, key: str) -> dict[int, str]:
     cands = _candidates(suspects, columns)
     if cands.num_rows == 0:
         return {}
@@ -169,18 +169,18 @@ def _names_by_row(suspects: pa.Table, columns: list[str], persons, salt: str) ->
         con.register("persons_src", persons)
         con.execute("CREATE TEMP VIEW persons AS SELECT psn_no, psn_name_hash FROM persons_src "
                     "WHERE psn_name_hash IS NOT NULL")
-        return {r: cols for r, cols in con.execute(NAMES_SQL.format(hash=pii_hash_sql(salt, 'cand'))).fetchall()}
+        return {r: cols for r, cols in con.execute(NAMES_SQL.format(hash=pii_hash_sql(key, 'cand'))).fetchall()}
     finally:
         con.close()
 
 
-def person_data(suspects: pa.Table, persons, salt: str) -> pa.Table:
+def person_data(suspects: pa.Table, persons, key: str) -> pa.Table:
     """One row per suspect that carries personal data: its row number (from 1, as the suspects frame counts),
     the columns with an identity number and a masked example, the columns with a person's name. `persons`:
     a table or dataset with psn_no and psn_name_hash."""
     columns = text_columns(suspects)
     ids = _ids_by_row(suspects, columns)
-    names = _names_by_row(suspects, columns, persons, salt)
+    names = _names_by_row(suspects, columns, persons, key)
     rows = [{"_row": i + 1, "id_number_in": ", ".join(ids[i][0]) if i in ids else None,
              "id_number_example": ids[i][1] if i in ids else None, "name_in": names.get(i)}
             for i in sorted(set(ids) | set(names))]

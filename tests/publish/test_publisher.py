@@ -10,13 +10,14 @@ import pytest
 
 from fg_lakes import clean_rows, gate_catalog, suspect, table
 
+from pipelines import config
 from pipelines.app.publication import gate_and_publish
 from pipelines.publish.publisher import GOLD, PublishError, months_of, publication, publish, scope_predicate
 from pipelines.screen.pipeline import scope_table
 
 CATALOG = gate_catalog()
 RULES = CATALOG.select()
-CONF = {"gate": {"hit_rate_band": 10.0, "hit_rate_min_hits": 20}}
+CONF = {"gate": {"hit_rate_band": 10.0, "hit_rate_min_hits": 20}, "pii_key": config.pii_key()}
 T1 = dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 T2 = dt.datetime(2024, 2, 1, 12, 0, tzinfo=dt.timezone.utc)
 #: every (institution, month) of the hand-made silver (tests/fg_lakes.py) with its input rows
@@ -81,7 +82,7 @@ def test_blocked_list_leaves_gold_as_it_was(silver_lake, tmp_path, corruption):
     elif corruption == "jump":         # 3 hits vs 1 published last time, band ×2 from 2 hits
         lk.delete(GOLD, "suspect_id <> '" + rows[0]["suspect_id"] + "'")
         before_version, before_rows = lk.version(GOLD), gold(lk)
-        conf = {"gate": {"hit_rate_band": 2.0, "hit_rate_min_hits": 2}}
+        conf = {"gate": {"hit_rate_band": 2.0, "hit_rate_min_hits": 2}, "pii_key": config.pii_key()}
     t = table(rows)
     if corruption == "pii":            # a personal-data column
         t = t.append_column("certno", pa.array(["110101199003071234"] * t.num_rows))
