@@ -16,8 +16,21 @@ from pipelines.storage.lock import holds_lease
 
 @dataclass
 class Outcome:
-    gate: object            # GateResult
-    version: int | None     # gold version written, None when blocked
+    gate: object                    # GateResult
+    version: int | None             # gold version written, None when blocked
+    scope: pa.Table | None = None   # the (institution, month) pairs gated (and replaced when published)
+
+    def scope_text(self) -> str:
+        return scope_text(self.scope)
+
+
+def scope_text(scope: pa.Table | None) -> str:
+    """`2 家机构 × 12 个月 / 2 institutions × 12 months`: what publishing replaces."""
+    if scope is None:
+        return "未记录范围 / no recorded scope"
+    insts = len(set(scope.column("fixmedins_code").to_pylist()))
+    months = len(set(scope.column("period").to_pylist()))
+    return f"{insts} 家机构 × {months} 个月 / {insts} institutions × {months} months"
 
 
 def report_dir_for(lake: Lake, run_id: str | None) -> Path:
@@ -52,10 +65,10 @@ def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, 
                       band=float(gate_conf.get("hit_rate_band", 10.0)),
                       min_hits=int(gate_conf.get("hit_rate_min_hits", 20)))
     if not result.success or not publish_when_passed:
-        return Outcome(result, None)
+        return Outcome(result, None, scope)
     version = publish(lake, suspects, scope=scope, published_at=published_at or utcnow(),
                       rule_ids=[r.id for r in rules], **lineage)
-    return Outcome(result, version)
+    return Outcome(result, version, scope)
 
 
 def check_selection(scope: pa.Table | None, periods: list[str] | None, institutions: list[str] | None) -> None:

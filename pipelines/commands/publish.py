@@ -47,7 +47,8 @@ def run(args) -> int:
         return fail(args.command, f"未发布 / not published: {exc}", EXIT_GATE_FAILED)
     g = out.gate
     print(f"质量闸门 quality gate: {'通过 passed' if g.success else '未通过 FAILED'} "
-          f"({g.results.get('gate_expectations')} expectations, {suspects.num_rows} suspects)")
+          f"({g.results.get('gate_expectations')} expectations, {suspects.num_rows} suspects, "
+          f"范围 scope {out.scope_text()})")
     for f in g.failures:
         print(f"  ✗ {f}")
     print(f"  报告 report: {g.report_path}/index.html")
@@ -56,5 +57,6 @@ def run(args) -> int:
             print("未发布：gold/suspects 保持不变 / not published: gold/suspects left as it was")
         return EXIT_GATE_FAILED
     if publish_it:
-        print(f"已发布 published: gold/suspects version {out.version}")
+        print(f"已发布 published: gold/suspects version {out.version}，替换筛查范围 replaced the screened scope: "
+              f"{out.scope_text()}")
     return EXIT_OK

@@ -73,7 +73,10 @@ def summarize(outcome, lake, load_report=None) -> str:
         total = con.sql("SELECT sum(amount) FROM s").fetchall()[0][0]
         lines.append(f"\n  涉及金额合计 amount at stake: {total:,.2f} 元")
     if outcome.published:
-        lines.append(f"\n已发布 Published: {lake.path(GOLD_SUSPECTS)} (Delta version {outcome.gold_version})")
+        from pipelines.app.publication import scope_text
+        scope = getattr(outcome.screen, "scope", None)
+        lines.append(f"\n已发布 Published: {lake.path(GOLD_SUSPECTS)} (Delta version {outcome.gold_version}; "
+                     f"替换范围 replaced {scope_text(scope)})")
     else:
         lines.append(f"\n未发布 NOT published: {outcome.reason}")
     if outcome.report_path:

@@ -72,7 +72,7 @@ def _within(text: str, start: int, end: int, hashlike: bool) -> bool:
 
 def id_numbers(text: str | None, hashlike: bool = False) -> list[str]:
     """The identity numbers written in `text` (plain, spaced or hyphenated), as plain characters."""
-    if not text or not _CANDIDATE_PREFILTER.search(text) and not re.search(r"[0-9]{15}", text):
+    if not text or not _CANDIDATE_PREFILTER.search(text):
         return []
     found = []
     for m in _GROUPS.finditer(text):

@@ -22,8 +22,6 @@ from pipelines.screen.engines import DuckDBEngine
 from pipelines.screen.pipeline import STAGING_SCOPE, write_staging_list
 from pipelines.storage import Lake
 
-pytestmark = pytest.mark.slow  # a generated district loaded, screened and published once for the module
-
 
 @pytest.fixture(scope="module")
 def published(small_drop, tmp_path_factory) -> Lake:
@@ -249,7 +247,11 @@ def test_one_institution_screening_publishes_only_that_institution(lake, capsys)
     staged = lake.read(STAGING_SUSPECTS)
     assert set(staged.column("fixmedins_code").to_pylist()) == {inst}
     assert set(lake.read(STAGING_SCOPE).column("fixmedins_code").to_pylist()) == {inst}
+    months = len(set(lake.read(STAGING_SCOPE).column("period").to_pylist()))
+    capsys.readouterr()
     assert main(["publish", "--lake", str(lake.root)]) == 0
+    assert f"replaced the screened scope: 1 家机构 × {months} 个月 / 1 institutions × {months} months" in \
+        capsys.readouterr().out
 
     after_version, after = gold(lake)
     assert after_version == version + 1
