@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipelines import contract
-from pipelines.ingest.cells import cell_to_str
+from pipelines.ingest import census as counting
 
 TEXT_FORMATS = ("csv", "csv.gz", "tsv", "jsonl")
 CHUNK = 16 << 20
@@ -45,17 +45,27 @@ class FileInfo:
     mapping: dict[int, str] = field(default_factory=dict)  # column position -> canonical field
     unknown_columns: list[str] = field(default_factory=list)
     text_stats: dict | None = None       # utf-8 csv/tsv: physical line count, blank lines, lone CRs
+    census: counting.Census | None = None  # the independent count (census.py)
+    sheets: list[tuple[counting.Sheet, dict[int, str]]] = field(default_factory=list)  # xlsx: data sheets
+    notes: list[str] = field(default_factory=list)        # said in the load report (sheets not read...)
+
+
+#: xlsx: the `_line` of row r of the k-th sheet (0-based) is k * SHEET_LINES + r
+SHEET_LINES = 10_000_000
 
 
 def list_drop(landing: Path) -> list[Path]:
-    """Data files of a drop folder (hidden files and sub-folders are not part of it)."""
-    return sorted(p for p in Path(landing).iterdir() if p.is_file() and not p.name.startswith("."))
+    """Data files of a drop folder, sub-folders included (hidden and temporary files left out; see
+    listing.py for what the load reports about them)."""
+    from pipelines.ingest.listing import list_landing
+    return [p for p, _ in list_landing(landing).files]
 
 
-def inspect_file(path: Path) -> FileInfo:
-    """Identify a file (entity, format, encoding, headers); raise RefusedFile if it cannot be loaded."""
+def inspect_file(path: Path, name: str | None = None) -> FileInfo:
+    """Identify a file (entity, format, encoding, headers) and count its records independently; raise
+    RefusedFile if it cannot be loaded. `name`: the file's name in the drop (its relative path)."""
     path = Path(path)
-    name = path.name
+    name = name or path.name
     entity = contract.entity_of(name)
     fmt = contract.file_format(name)
     if fmt is None:
@@ -77,12 +87,16 @@ def inspect_file(path: Path) -> FileInfo:
             info.headers = list(schema.names)
         elif fmt == "xlsx":
             info.sha256 = _sha256(path)
-            info.headers = _xlsx_headers(path)
+            _inspect_xlsx(info)
+            return info
+        _map_headers(info)
+        info.census = counting.count_file(path, fmt, info.encoding, name)
     except RefusedFile:
         raise
+    except counting.CensusError as exc:
+        raise RefusedFile(f"{exc} (independent count / 独立点数)") from exc
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise RefusedFile(f"{name}: unreadable ({exc}) / 文件无法读取") from exc
-    _map_headers(info)
     return info
 
 
@@ -207,19 +221,35 @@ def _jsonl_keys(info: FileInfo) -> list[str]:
     return list(keys)
 
 
-def _xlsx_headers(path: Path) -> list[str]:
-    import openpyxl
+def _inspect_xlsx(info: FileInfo) -> None:
+    """Every sheet looked at: a sheet carrying the entity's required columns is read, one without any of
+    the entity's columns is reported as not read, one with only some of them refuses the file."""
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise RefusedFile(f"{path.name}: unreadable xlsx ({exc}) / 无法读取的Excel文件") from exc
-    try:
-        ws = wb.worksheets[0]
-        for row in ws.iter_rows(min_row=1, max_row=1, values_only=True):
-            return [cell_to_str(v) or "" for v in row]
-        raise RefusedFile(f"{path.name}: empty sheet / 空工作表")
-    finally:
-        wb.close()
+        sheets = counting.xlsx_sheets(info.path)
+    except Exception as exc:  # noqa: BLE001 - any reader error refuses the file
+        raise RefusedFile(f"{info.name}: unreadable xlsx ({exc}) / 无法读取的Excel文件") from exc
+    data = []
+    for sh in sheets:
+        canon = contract.canonical_headers(info.entity, sh.headers)
+        if not any(canon.get(h) for h in sh.headers):
+            if sh.records or sh.headers:
+                info.notes.append(f"sheet {sh.title!r} has none of the {info.entity} columns, not read "
+                                  f"/ 工作表无本实体列, 未读取")
+            continue
+        data.append(sh)
+    if not data:
+        raise RefusedFile(f"{info.name}: no sheet carries the {info.entity} columns / 没有工作表含本实体的列")
+    for k, sh in enumerate(data):
+        probe = FileInfo(info.path, f"{info.name} sheet {sh.title!r}", info.entity, info.format, 0, "",
+                         headers=sh.headers)
+        _map_headers(probe)      # refuses a sheet missing required columns: the sheets disagree
+        if k == 0:
+            info.headers, info.mapping, info.unknown_columns = sh.headers, probe.mapping, probe.unknown_columns
+        info.sheets.append((sh, probe.mapping))
+    if len(data) > 1:
+        info.notes.append("sheets read / 已读工作表: " + ", ".join(
+            f"{sh.title!r} (line = row{f' + {sh.index * SHEET_LINES:,}' if sh.index else ''})" for sh in data))
+    info.census = counting.Census(sum(sh.records for sh in data), "xlsx rows of the data sheets", data)
 
 
 def _map_headers(info: FileInfo) -> None:

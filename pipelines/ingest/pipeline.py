@@ -24,6 +24,7 @@ from pipelines import contract
 from pipelines.ingest import bronze, dedup, fastpath, ledger, netting, nodes, reconcile, silver
 from pipelines.ingest.context import QUARANTINE, LoadContext, Quarantine, staging_connection, trace
 from pipelines.ingest.inspection import FileInfo, IngestError, RefusedFile, inspect_file, list_drop
+from pipelines.ingest.listing import DropListing, list_landing
 from pipelines.ingest.report import FileReport, LoadReport
 from pipelines.ingest.staging import Staging
 from pipelines.storage import Lake, utcnow
@@ -46,9 +47,16 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
     if not landing.is_dir():
         raise IngestError(f"{landing}: landing folder does not exist / 落地目录不存在")
     drop_id = drop_id or landing.name
-    infos = _inspect(files if files is not None else list_drop(landing), drop_id)
+    listing = list_landing(landing)
+    if files is not None:
+        wanted = {Path(f).resolve() for f in files}
+        listing.files = [(p, n) for p, n in listing.files if p.resolve() in wanted]
+        listing.skipped, listing.refused = [], []
+    infos = _inspect(listing, drop_id)
     now = utcnow()
     report = LoadReport(f"{drop_id}@{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", drop_id)
+    for name, why in listing.skipped:
+        report.files.append(FileReport(name, "-", "-", None, "", status="skipped", note=why))
     todo = _files_to_load(lake, report, infos)
     if not todo:
         report.status = "nothing_to_load"
@@ -84,12 +92,12 @@ def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int 
 
 # ---------------------------------------------------------------- the load
 
-def _inspect(paths: list[Path], drop_id: str) -> list[FileInfo]:
-    """Every file inspected; the drop refused whole when one file is."""
-    infos, refused = [], []
-    for p in paths:
+def _inspect(listing: DropListing, drop_id: str) -> list[FileInfo]:
+    """Every file inspected and counted; the drop refused whole when one file is."""
+    infos, refused = [], list(listing.refused)
+    for p, name in listing.files:
         try:
-            infos.append(inspect_file(p))
+            infos.append(inspect_file(p, name))
         except RefusedFile as exc:
             refused.append(str(exc))
     if refused:
@@ -104,7 +112,7 @@ def _files_to_load(lake: Lake, report: LoadReport, infos: list[FileInfo]) -> lis
     seen_in_drop: dict[str, str] = {}
     for info in infos:
         fr = FileReport(info.name, info.entity, info.format, info.encoding, info.sha256,
-                        unknown_columns=list(info.unknown_columns))
+                        unknown_columns=list(info.unknown_columns), note="; ".join(info.notes))
         report.files.append(fr)
         if info.sha256 in known:
             fr.status, fr.note = "skipped", f"already loaded by {known[info.sha256]} / 文件已入库, 跳过"
@@ -128,11 +136,10 @@ def _load(ctx: LoadContext, todo: list[FileInfo], validate: Validator | None) ->
         if ctx.quarantine.rows:
             ctx.report.versions[QUARANTINE] = ctx.lake.append(QUARANTINE, nodes.quarantine_table(ctx.quarantine.rows))
         reconcile.reconcile(ctx, staging)
+        reconcile.check_census(ctx, todo)
         ctx.report.incomplete = reconcile.incomplete(ctx, staging)
         if validate is not None:
             _validate(ctx, validate, before, silver_names, written)
-    except IngestError:
-        raise
     except BaseException:
         ledger.restore(ctx.lake, before, written)
         raise

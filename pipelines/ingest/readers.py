@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from pipelines import contract
 from pipelines.ingest.cells import array_to_str, cell_to_str
-from pipelines.ingest.inspection import FileInfo, RefusedFile, delimiter, text_stream
+from pipelines.ingest.inspection import SHEET_LINES, FileInfo, RefusedFile, delimiter, text_stream
 
 
 @dataclass
@@ -27,7 +27,7 @@ class InvalidRow:
     line: int
     field: str
     reason: str          # "english / 中文"
-    raw: str
+    raw: str | dict      # the line as text, or its fields by canonical name
 
 
 @dataclass
@@ -182,32 +182,51 @@ def _read_parquet(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
         cols = {}
         for i in sorted(info.mapping):
             cols[info.mapping[i]] = array_to_str(batch.column(info.headers[i]))
-        yield RawBatch(_drop_blank(_assemble(info, cols, np.arange(start, start + n, dtype=np.int64))), [])
+        yield RawBatch(_assemble(info, cols, np.arange(start, start + n, dtype=np.int64)), [])
         start += n
 
 
 def _read_xlsx(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
+    """Every data sheet (inspection chose them), rows numbered `sheet index * SHEET_LINES + row`. A formula
+    cell without a cached value (the workbook was never recalculated) is not taken for an empty cell: its
+    row is quarantined."""
     import openpyxl
     wb = openpyxl.load_workbook(info.path, read_only=True, data_only=True)
+    buf: dict[str, list] = {c: [] for c in contract.ENTITIES[info.entity].names}
+    lines: list[int] = []
+    invalid: list[InvalidRow] = []
+
+    def flush() -> RawBatch:
+        b = RawBatch(_assemble(info, {c: pa.array(v, pa.string()) for c, v in buf.items()},
+                               np.array(lines, np.int64)), list(invalid))
+        for v in buf.values():
+            v.clear()
+        lines.clear()
+        invalid.clear()
+        return b
     try:
-        ws = wb.worksheets[0]
-        buf: dict[str, list] = {c: [] for c in info.mapping.values()}
-        lines: list[int] = []
-        for no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
-            vals = [cell_to_str(v) for v in row]
-            if all(v is None or not str(v).strip() for v in vals):
-                continue
-            for i, c in info.mapping.items():
-                buf[c].append(vals[i] if i < len(vals) else None)
-            lines.append(no)
-            if len(lines) >= batch_rows:
-                yield RawBatch(_assemble(info, {c: pa.array(v, pa.string()) for c, v in buf.items()},
-                                         np.array(lines, np.int64)), [])
-                for v in buf.values():
-                    v.clear()
-                lines.clear()
-        if lines:
-            yield RawBatch(_assemble(info, {c: pa.array(v, pa.string()) for c, v in buf.items()},
-                                     np.array(lines, np.int64)), [])
+        for sheet, mapping in info.sheets:
+            ws = wb.worksheets[sheet.index]
+            for no, row in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+                vals = [cell_to_str(v) for v in row]
+                if all(v is None or not str(v).strip() for v in vals) and not any(
+                        (no, i) in sheet.formulas for i in mapping):
+                    continue
+                line = sheet.index * SHEET_LINES + no
+                lost = [c for i, c in mapping.items() if (no, i) in sheet.formulas and (i >= len(vals) or vals[i] is None)]
+                if lost:
+                    invalid.append(InvalidRow(line, ",".join(lost), f"{', '.join(lost)}: formula without a cached value "
+                                              f"(open and save the workbook in Excel) / 公式单元格无计算结果",
+                                              {c: (vals[i] if i < len(vals) else None) for i, c in mapping.items()}))
+                else:
+                    for c in buf:
+                        buf[c].append(None)
+                    for i, c in mapping.items():
+                        buf[c][-1] = vals[i] if i < len(vals) else None
+                    lines.append(line)
+                if len(lines) + len(invalid) >= batch_rows:
+                    yield flush()
+        if lines or invalid:
+            yield flush()
     finally:
         wb.close()

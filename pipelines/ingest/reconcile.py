@@ -8,7 +8,9 @@ from collections import Counter, defaultdict
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from pipelines.ingest import census
 from pipelines.ingest.context import LoadContext
+from pipelines.ingest.inspection import FileInfo, RefusedFile, delimiter, text_stream
 from pipelines.ingest.staging import Staging
 from pipelines.storage import sql_ident
 
@@ -97,3 +99,36 @@ def _loaded_values(ctx: LoadContext, entity: str, col: str, values: set[str], st
         t = ctx.lake.dataset(name).to_table(columns=[col], filter=pads.field(col).isin(sorted(values - found)))
         found |= set(t.column(col).to_pylist())
     return found
+
+
+def check_census(ctx: LoadContext, loaded: list[FileInfo]) -> None:
+    """Each loaded file's rows read = loaded + quarantined against its independent count (census.py), or the
+    load is refused naming the file and the line where the two readings part."""
+    refused = []
+    for info in loaded:
+        fr = ctx.report.file(info.name)
+        want = info.census.records if info.census else None
+        if want is None or (fr.rows_read == want and fr.rows_loaded + fr.rows_quarantined == want):
+            continue
+        refused.append(f"{info.name}: the loader read {fr.rows_read} records (loaded {fr.rows_loaded} + "
+                       f"quarantined {fr.rows_quarantined}), an independent count ({info.census.method}) finds "
+                       f"{want}{_where_they_part(ctx, info)} / 独立点数不符, 文件拒收")
+    if refused:
+        raise RefusedFile(f"load {ctx.load_id} refused, nothing loaded / 入库被拒, 未入库:\n  " + "\n  ".join(refused))
+
+
+def _where_they_part(ctx: LoadContext, info: FileInfo) -> str:
+    """'; they part at line N': the first record one reading has and the other has not (CSV/TSV)."""
+    if info.format not in ("csv", "csv.gz", "tsv"):
+        return ""
+    with text_stream(info) as t:
+        starts = census.record_starts(t, delimiter(info))
+    mine = {r["line"] for r in ctx.quarantine.rows if r["file"] == info.name}
+    name = f"bronze/{info.entity}"
+    if ctx.lake.exists(name):
+        t = ctx.lake.dataset(name).to_table(columns=["_line"], filter=(pads.field("_file_sha256") == info.sha256)
+                                            & (pads.field("_drop") == ctx.drop_id))
+        mine |= set(t.column("_line").to_pylist())
+    there = set(starts)
+    gone = [s for s in starts if s not in mine] + sorted(m for m in mine if m not in there)
+    return f"; the readings part at line {min(gone)} / 自第{min(gone)}行起不一致" if gone else ""
