@@ -47,7 +47,7 @@ def _bronze_batches(ctx: LoadContext, typist: Typist, info: FileInfo, ord_: int)
     reader could not split into fields are quarantined."""
     from tqdm import tqdm
     entity, fr = info.entity, ctx.report.file(info.name)
-    sql = nodes.typing_sql(entity, "_b", ctx.salt, ctx.drop_id, info.name, ord_)
+    sql = nodes.typing_sql(entity, "_b", ctx.salt, ctx.drop_id, info.name, ord_, decimal=ctx.decimal_of(info))
     bar = tqdm(desc=info.name, unit=" rows", file=sys.stderr, disable=not ctx.progress, leave=False)
     try:
         for rb in read_batches(info, ctx.batch_rows):

@@ -73,6 +73,11 @@ class LoadContext:
     salt: str                            # PII hashing
     batch_rows: int                      # rows per batch of a file read in Python
     progress: bool = False
+    decimal: str = "."                   # the drop's decimal mark for its text files (manifest.py)
+
+    def decimal_of(self, info) -> str:
+        """The decimal mark of a file (`FileInfo`): the manifest's for text files, "." otherwise."""
+        return self.decimal if info.format in ("csv", "csv.gz", "tsv") else "."
 
     @property
     def drop_id(self) -> str:

@@ -55,10 +55,10 @@ def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
         return ts
     if f.type == DATE:
         return f"CAST({ts} AS DATE)"
-    if f.type in (MONEY, PRIC, CNT, DEC):
-        # a value with a thousands separator never casts as it is, so the plain cast first changes no result
-        typ = SQL_TYPES[f.type]
-        return f"coalesce(TRY_CAST({v} AS {typ}), TRY_CAST(replace({v}, ',', '') AS {typ}))"
+    if f.type in SCALE:
+        # the numeral normalised in CTE `num` (`_n_<field>`); never cast with more decimals than the field holds
+        n = sql_ident("_n_" + f.name)
+        return f"CASE WHEN {_decimals_fit(n, SCALE[f.type])} THEN TRY_CAST({n} AS {SQL_TYPES[f.type]}) END"
     if f.type == INT:
         return (f"coalesce(TRY_CAST({v} AS BIGINT), CASE WHEN TRY_CAST({v} AS DOUBLE) = "
                 f"floor(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT) END)")
@@ -73,13 +73,34 @@ def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
     return expr
 
 
+#: decimals each numeric type holds (contract §1: money 2, pric 6, cnt 4)
+SCALE = {MONEY: 2, PRIC: 6, CNT: 4, DEC: 6}
+
+
+def numeral_sql(v: str, decimal: str = ".") -> str:
+    """A numeral as plain text (`.` decimal point, no grouping), or NULL when it cannot be read without
+    guessing. decimal ".": `1,234.50` (groups of three) reads, `12,80` or `1.234,50` does not; decimal ","
+    (declared by the drop's manifest): `12,80` and `1.234,50` read, `12.5` does not. An exponent never reads."""
+    if decimal == ",":
+        return (f"CASE WHEN regexp_full_match({v}, '[+-]?([0-9]+|[0-9]{{1,3}}([.][0-9]{{3}})+)(,[0-9]*)?') "
+                f"THEN replace(replace({v}, '.', ''), ',', '.') END")
+    return (f"CASE WHEN contains({v}, 'e') OR contains({v}, 'E') THEN NULL WHEN NOT contains({v}, ',') THEN {v} "
+            f"WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,3}}(,[0-9]{{3}})+([.][0-9]*)?') THEN replace({v}, ',', '') END")
+
+
+def _decimals_fit(n: str, scale: int) -> str:
+    """The normalised numeral `n` has at most `scale` decimals (trailing zeros aside)."""
+    return f"(strpos({n}, '.') = 0 OR length(rtrim({n}, '0')) - strpos({n}, '.') <= {scale})"
+
+
 def _blank_to_null(v: str) -> str:
     """`nullif(trim(v), '')`: only a value with a space at either end is trimmed (trimming every value costs
     about twice as much as the test, and almost none has one)."""
     return f"CASE WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') THEN nullif(trim({v}), '') ELSE nullif({v}, '') END"
 
 
-def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int, checks: str = "report") -> str:
+def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int, checks: str = "report",
+               decimal: str = ".") -> str:
     """SELECT that types one batch of bronze strings (`source`) into silver columns + `_err`, `_errf`.
 
     `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
@@ -87,8 +108,7 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     Each value is typed once (CTE `typed`), then checked. `checks` = "report": every row with `_err` and
     `_errf`; "none": every row, unchecked, in the silver columns (where only some typed columns are read,
     e.g. keys). (A plain predicate instead of `_err = ''` is slower: DuckDB pushes it below the projection
-    and types the values twice.)
-    """
+    and types the values twice.) `decimal`: the drop's decimal mark (`numeral_sql`)."""
     if checks not in ("report", "none"):
         raise ValueError(checks)
     ent = contract.ENTITIES[entity]
@@ -109,6 +129,8 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
         whens = []      # (condition, message)
         if f.required:
             whens.append((f"{v} IS NULL", sql_literal(f"{f.name}: required field missing / 必填字段缺失")))
+        if f.type in SCALE:
+            whens += _numeral_checks(f, v)
         if f.type in _TYPE_REASON:
             en, zh = _TYPE_REASON[f.type]
             whens.append((f"{v} IS NOT NULL AND {t} IS NULL", f"{sql_literal(f.name + ': ' + en + ' ')} || {quote}"
@@ -130,15 +152,35 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     names = [sql_ident("_e_" + n) for n, _ in errs] or ["_e_none"]
     errf = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN {sql_literal(n)} END" for (n, _), c in zip(errs, names))
     typed = ", ".join(typed_cols)
+    head = _typing_head(ent, pre, typed, source, decimal)
     if checks == "none":
-        return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
-                f"typed AS (SELECT *{', ' + typed if typed else ''} FROM pre) "
-                f"SELECT {', '.join(sel)} FROM typed")
-    return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), "
-            f"typed AS (SELECT *{', ' + typed if typed else ''} FROM pre), "
+        return f"{head} SELECT {', '.join(sel)} FROM typed"
+    return (f"{head}, "
             f"chk AS (SELECT *, {err_cols} FROM typed) "
             f"SELECT {', '.join(sel)}, concat_ws('; ', {', '.join(names)}) AS _err, "
             f"concat_ws(',', {errf or 'NULL'}) AS _errf FROM chk")
+
+
+def _typing_head(ent: contract.Entity, pre: str, typed: str, source: str, decimal: str) -> str:
+    """The CTEs of `typing_sql`: `pre` (blanks as NULL), `num` (numerals normalised), `typed`."""
+    nums = ", ".join(f"{numeral_sql(sql_ident(f.name), decimal)} AS {sql_ident('_n_' + f.name)}"
+                     for f in ent.fields if f.type in SCALE)
+    return (f"WITH pre AS (SELECT {pre}, _line FROM {source}), num AS (SELECT *{', ' + nums if nums else ''} "
+            f"FROM pre), typed AS (SELECT *{', ' + typed if typed else ''} FROM num)")
+
+
+def _numeral_checks(f: contract.Field, v: str) -> list[tuple[str, str]]:
+    """(condition, message) of a numeral that is ambiguous or has more decimals than the field holds."""
+    n, q, label = sql_ident("_n_" + f.name), "''''", f.label or f.name
+    hint = (" (decimal comma or mixed separators; a drop that uses a decimal comma declares decimal: \",\" "
+            f"in its manifest.yml) / {label}数字格式有歧义(小数点/千分位不明)")
+    return [
+        (f"{v} IS NOT NULL AND {n} IS NULL AND regexp_full_match({v}, '[+-]?[0-9.,]+')",
+         f"{sql_literal(f.name + ': ambiguous numeral ')} || {q} || {v} || {q} || {sql_literal(hint)}"),
+        (f"{n} IS NOT NULL AND NOT {_decimals_fit(n, SCALE[f.type])}",
+         f"{sql_literal(f.name + ': more decimals than the field holds (' + str(SCALE[f.type]) + ') ')} || {q} || "
+         f"{v} || {q} || {sql_literal(' / ' + label + '小数位数超出字段精度')}"),
+    ]
 
 
 def _key_join(keys: Sequence[str], a: str, b: str) -> str:

@@ -25,6 +25,7 @@ from pipelines.ingest import bronze, dedup, fastpath, ledger, netting, nodes, re
 from pipelines.ingest.context import QUARANTINE, LoadContext, Quarantine, staging_connection, trace
 from pipelines.ingest.inspection import FileInfo, IngestError, RefusedFile, inspect_file, list_drop
 from pipelines.ingest.listing import DropListing, list_landing
+from pipelines.ingest.manifest import read_manifest
 from pipelines.ingest.report import FileReport, LoadReport
 from pipelines.ingest.staging import Staging
 from pipelines.storage import Lake, utcnow
@@ -52,6 +53,7 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
         wanted = {Path(f).resolve() for f in files}
         listing.files = [(p, n) for p, n in listing.files if p.resolve() in wanted]
         listing.skipped, listing.refused = [], []
+    manifest = read_manifest(landing)
     infos = _inspect(listing, drop_id)
     now = utcnow()
     report = LoadReport(f"{drop_id}@{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", drop_id)
@@ -65,7 +67,8 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
     with tempfile.TemporaryDirectory(prefix="fundguard-ingest-") as tmp:
         con = staging_connection(Path(tmp))
         try:
-            ctx = LoadContext(con, lake, report, Quarantine(report.load_id, drop_id, now), salt, batch_rows, progress)
+            ctx = LoadContext(con, lake, report, Quarantine(report.load_id, drop_id, now), salt, batch_rows, progress,
+                              decimal=manifest.decimal)
             _load(ctx, todo, validate)
         finally:
             con.close()

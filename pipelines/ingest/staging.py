@@ -60,7 +60,7 @@ class Staging:
 
     def typed(self, part: LazyPart, checks: str = "report") -> str:
         return nodes.typing_sql(part.info.entity, part.source, self.ctx.salt, self.ctx.drop_id, part.info.name,
-                                part.ord_, checks=checks)
+                                part.ord_, checks=checks, decimal=self.ctx.decimal_of(part.info))
 
     def _union(self, entity: str, table: str, part) -> str:
         branches = ([table] if entity in self.tables else []) + [part(p) for p in self.parts[entity]]
