@@ -41,5 +41,15 @@ bench: $(STAMP)
 airflow: $(STAMP)
 	bash dags/run_local_airflow.sh
 
+## browser-check: the gate report and an export summary.html opened offline in headless Chromium (tests/test_browser.py,
+## also part of `make test` wherever chromium is installed); installs Debian's chromium and a font that draws Chinese
+## when missing (apt-get: as root, else with sudo)
+.PHONY: browser-check
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser-check: $(STAMP)
+	(command -v chromium && fc-list :lang=zh | grep -q .) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
+	$(BIN)/python -m pytest tests/test_browser.py -rs
+
 clean:
 	rm -rf $(DATA) .pytest_cache

@@ -169,7 +169,7 @@ def test_the_gate_writes_its_report_beside_the_data_docs(silver_lake, tmp_path):
     assert "运行编号 Run id R2" in body and "H1, H2" in body and "2023-01, 2023-03, 2023-04" in body
     block = html.split('id="check-refers_to_silver"', 1)[1].split('<div class="check', 1)[0]
     assert re.findall(r"<th>([^<]+)</th>", block) == ["suspect_id", "rule_id", "fixmedins_code", "period", "orphan"]
-    assert f"<td>{orphan['suspect_id']}</td>" in block and f"<td>{ORPHAN}</td>" in block
+    assert f"<td>{orphan['suspect_id']}</td>" in block and f'<td class="text">{ORPHAN}</td>' in block
     assert external_references(html) == []
     # the Data Docs name the validations by the screening's run and each frame as the data asset
     page = next((res.report_path / "validations" / "gate" / "suspects" / "R2").rglob("*.html")).read_text()
