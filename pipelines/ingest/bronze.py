@@ -5,7 +5,6 @@ and to the typing thread. Plain UTF-8 CSV/TSV files take the fast path (`fastpat
 """
 from __future__ import annotations
 
-import json
 import sys
 from typing import Iterator
 
@@ -18,6 +17,10 @@ from pipelines.ingest.inspection import FileInfo
 from pipelines.ingest.readers import read_batches
 from pipelines.ingest.staging import Staging
 from pipelines.ingest.typist import Typist
+
+
+def _delimiter(info: FileInfo) -> str | None:
+    return {"csv": ",", "csv.gz": ",", "tsv": "\t"}.get(info.format)
 
 
 def bronze_schema(entity: str) -> pa.Schema:
@@ -55,8 +58,9 @@ def _bronze_batches(ctx: LoadContext, typist: Typist, info: FileInfo, ord_: int)
             n = t.num_rows
             fr.rows_read += n + len(rb.invalid)
             for inv in rb.invalid:
-                ctx.quarantine.add(info.name, entity, inv.line, inv.field, inv.reason,
-                                   json.dumps({"_text": inv.raw}, ensure_ascii=False))
+                raw = (nodes.raw_json(entity, inv.raw, ctx.salt) if isinstance(inv.raw, dict) else
+                       nodes.raw_text_json(entity, inv.raw, ctx.salt, info.mapping, _delimiter(info)))
+                ctx.quarantine.add(info.name, entity, inv.line, inv.field, inv.reason, raw)
             if n:
                 typist.put(info, sql, t)
                 lineage = [pa.array([ctx.drop_id] * n, pa.string()), pa.array([info.name] * n, pa.string()),

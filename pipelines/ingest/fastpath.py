@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
-import json
 
 import duckdb
 import numpy as np
@@ -22,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines import contract
+from pipelines.ingest import nodes
 from pipelines.ingest.bronze import bronze_schema
 from pipelines.ingest.context import LoadContext, trace
 from pipelines.ingest.inspection import FileInfo
@@ -146,7 +146,7 @@ class _FastFile:
             reason = f"{what} {n} fields, expected {exp} / 字段数不符(应为{exp}, 实为{n})"
             self.ctx.report.file(info.name).rows_read += 1
             self.ctx.quarantine.add(info.name, info.entity, line, "*", reason,
-                                    json.dumps({"_text": text}, ensure_ascii=False))
+                                    nodes.raw_text_json(info.entity, text, self.ctx.salt, info.mapping, self.delim))
 
     def commit_and_stage(self, staging: Staging) -> None:
         """Bronze committed; the file staged from its bronze files."""

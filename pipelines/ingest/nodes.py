@@ -350,3 +350,21 @@ QUARANTINE_SCHEMA = pa.schema([
 
 def quarantine_table(rows: Iterable[dict]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=QUARANTINE_SCHEMA)
+
+
+def raw_text_json(entity: str, text: str, salt: str, mapping: dict[int, str] | None = None,
+                  delimiter: str | None = None) -> str:
+    """A line the reader could not split into the entity's fields, for the quarantine, its personal data
+    keyed-hashed like silver: an entity without personal fields keeps the text; a delimited line whose
+    fields line up with the header (`mapping`: position -> field) keeps them by name, the personal ones
+    hashed; any other line of an entity with personal fields keeps only each field's hash."""
+    ent = contract.ENTITIES[entity]
+    if not any(f.pii for f in ent.fields):
+        return json.dumps({"_text": text}, ensure_ascii=False)
+    import csv
+    fields = next(csv.reader([text], delimiter=delimiter), []) if delimiter else [text]
+    if mapping and delimiter and len(fields) == max(mapping) + 1:
+        return raw_json(entity, {c: fields[i] for i, c in mapping.items()}, salt)
+    return json.dumps({"_fields_hash": [pii_hash(salt, f.strip()) if f.strip() else None for f in fields],
+                       "_note": "fields not aligned with the header: every field hashed / 字段未对齐, 全部散列"},
+                      ensure_ascii=False)
