@@ -66,6 +66,15 @@ def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True):
     return report
 
 
+def screen_memory(value, conf: dict) -> int | None:
+    """The screening memory budget in bytes: `--memory` when given, else conf `screen.memory` (none: whole lake)."""
+    from pipelines.screen.plan import parse_memory
+    try:
+        return parse_memory(value or (conf.get("screen") or {}).get("memory"))
+    except ValueError as exc:
+        raise UsageError(f"--memory: {exc}") from exc
+
+
 def make_engine(engine_name: str, spark=None):
     """The screening engine, a usage error when the name is unknown (an existing Spark session is reused)."""
     from pipelines.screen import engines
@@ -79,7 +88,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         institutions: list[str] | None = None, tags: list[str] | None = None,
                         families: list[str] | None = None, rule_ids: list[str] | None = None,
                         publish_result: bool = True, spark=None, conf: dict | None = None,
-                        progress: bool = True) -> RunOutcome:
+                        progress: bool = True, memory: str | int | None = None) -> RunOutcome:
     """Screen into staging, gate, and publish to gold/suspects when the gate passes. One MLflow run."""
     from pipelines.publish.cli import gate_and_publish
     from pipelines.catalog import load_catalog
@@ -94,12 +103,13 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     if not rules:
         raise UsageError("no active rule matches the selection")
     periods = [period] if period else None
+    budget = screen_memory(memory, conf)
     with Tracker(lake, conf) as tracker:
         run_id = tracker.run_id
         engine = make_engine(engine_name, spark)
         try:
             result = screen(lake, engine, catalog, rules, run_id=run_id, period=period,
-                            institutions=institutions, progress=progress)
+                            institutions=institutions, progress=progress, memory=budget)
         finally:
             engine.close()
         tracker.log_run_params(engine=engine_name, periods=periods, fingerprint=result.fingerprint,
@@ -173,6 +183,8 @@ def add_screen_arguments(p) -> None:
     p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
     p.add_argument("--tags", action="append", help="only rules with these focus tags, e.g. 血液净化 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--memory", help="memory budget, e.g. 4GB (default: conf screen.memory); a lake that does not "
+                                    "fit it is screened in batches of institutions and persons 内存预算")
 
 
 def add_arguments(p) -> None:
@@ -182,6 +194,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from pipelines.ingest.pipeline import IngestError
+    from pipelines.screen.plan import BudgetError
 
     conf = config.load()
     lake = Lake(args.lake or conf["lake"])
@@ -193,8 +206,8 @@ def run(args) -> int:
         report = load_drop(args.landing, lake, conf, progress=not args.quiet)
         outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
                                       institutions=args.institution, tags=args.tags, conf=conf,
-                                      progress=not args.quiet)
-    except (UsageError, IngestError) as exc:
+                                      progress=not args.quiet, memory=args.memory)
+    except (UsageError, IngestError, BudgetError) as exc:
         print(f"fundguard run: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summarize(outcome, lake, report))

@@ -17,9 +17,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from pipelines.run import UsageError, check_institutions, check_period, group_counts, make_engine
+    from pipelines.run import UsageError, check_institutions, check_period, group_counts, make_engine, screen_memory
     from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
+    from pipelines.screen.plan import BudgetError
 
     conf = config.load()
     lake = Lake(args.lake or conf["lake"])
@@ -30,6 +31,7 @@ def run(args) -> int:
         rules = catalog.select(tags=args.tags, families=args.family, rule_ids=args.rule)
         if not rules:
             raise UsageError("no active rule matches the selection")
+        budget = screen_memory(args.memory, conf)
         engine = make_engine(args.engine or conf["engine"])
     except UsageError as exc:
         print(f"fundguard screen: {exc}", file=sys.stderr)
@@ -39,7 +41,10 @@ def run(args) -> int:
     with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
         try:
             result = screen(lake, engine, catalog, rules, run_id=tracker.run_id, period=args.period,
-                            institutions=args.institution, progress=not args.quiet)
+                            institutions=args.institution, progress=not args.quiet, memory=budget)
+        except BudgetError as exc:
+            print(f"fundguard screen: {exc}", file=sys.stderr)
+            return 2
         finally:
             engine.close()
         tracker.log_run_params(engine=engine.name, periods=[args.period] if args.period else None,

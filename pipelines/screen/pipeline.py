@@ -126,8 +126,21 @@ FROM ({rule_query(catalog, rule)}) r
 def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: str,
            period: str | None = None, institutions: list[str] | None = None,
            versions: dict[str, int] | None = None, write_staging: bool = True,
-           progress: bool = True) -> ScreenResult:
-    """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects."""
+           progress: bool = True, memory: int | None = None) -> ScreenResult:
+    """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects.
+
+    With a `memory` budget (bytes) a lake that does not fit it at once is screened in batches of
+    institutions and buckets of persons (`batched.screen_batched`); the list is the same."""
+    if memory is not None:
+        from pipelines.screen.batched import screen_batched
+
+        batched = screen_batched(lake, engine, catalog, rules, run_id=run_id, budget=memory, period=period,
+                                 institutions=institutions, versions=versions, write_staging=write_staging,
+                                 progress=progress)
+        if batched is not None:
+            return batched
+        if hasattr(engine, "set_memory"):
+            engine.set_memory(memory)
     used = register_inputs(engine, lake, versions, referenced_columns(catalog, rules))
     build_views(engine, catalog, rules)
     fingerprint = catalog.fingerprint(rules)
