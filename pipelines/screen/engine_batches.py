@@ -121,22 +121,20 @@ class SparkBatches:
         return (f"pmod(CAST(conv(substr(md5(coalesce({column}, '')), 1, 8), 16, 10) AS BIGINT), {int(buckets)})")
 
     def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str]):
-        """The queries' rows written by the executors as new, uncommitted Parquet files under `table` (one
-        job for all of them; nothing is collected on the driver). Per-query time is not separable in one
-        job: each query is reported with the job's time shared out evenly."""
+        """Each query's rows written by the executors as new, uncommitted Parquet files under `table` (one
+        Spark job per query: a union of every rule's plan takes Catalyst longer to optimise than to run;
+        nothing is collected on the driver). Returns (CopiedFiles, seconds and -1 rows per query)."""
         import time
 
-        t0 = time.perf_counter()
         names = list(SUSPECT_SCHEMA.names)
-        dfs = [self.spark.sql(q).select(*names) for q in queries.values()]
-        if not dfs:
+        copies, timings = [], {}
+        for key, q in queries.items():
+            t0 = time.perf_counter()
+            copies.append(write_spark_parquet(lake, table, self.spark.sql(q).select(*names), partition_by))
+            timings[key] = (time.perf_counter() - t0, -1)
+        if not copies:
             return lake_copied_empty(lake, table, partition_by), {}
-        df = dfs[0]
-        for d in dfs[1:]:
-            df = df.unionByName(d)
-        copied = write_spark_parquet(lake, table, df, partition_by)
-        share = (time.perf_counter() - t0) / len(dfs)
-        return copied, {k: (share, -1) for k in queries}
+        return CopiedFiles.combine(table, copies, copies[0].schema, partition_by), timings
 
 
 def _spark_schema(schema: pa.Schema):

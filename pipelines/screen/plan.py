@@ -132,10 +132,12 @@ def plan(sizes: Sizes, budget: int | None, *, institution_families: bool = True,
     return Plan(budget, shared, batches, jobs, whole)
 
 
-def person_jobs(buckets, person_bytes: int, room: int) -> list[list[int]]:
+def person_jobs(buckets, person_bytes: int, room: int | None) -> list[list[int]]:
     """`buckets` (of BUCKETS, each holding about 1/BUCKETS of the persons' rows) grouped into jobs that fit
-    `room` bytes."""
+    `room` bytes (None: no bound, one job)."""
     buckets = sorted(buckets)
+    if room is None:
+        return [buckets] if buckets else []
     per_job = max(1, int(room // max(person_bytes / BUCKETS, 1)))
     return [buckets[i:i + per_job] for i in range(0, len(buckets), per_job)]
 
