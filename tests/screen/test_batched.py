@@ -105,7 +105,7 @@ def test_budget_too_small_for_one_institution_names_it_and_the_budget_needed(sam
     assert f"institution {first}" in msg and "fixmedins_code=" in msg and "use --memory" in msg
     needed = planning.parse_memory(msg.split("use --memory ")[1].split()[0])
     planning.plan(sizes, needed)            # the budget the message names is enough for that institution
-    with pytest.raises(planning.BudgetError, match="shared"):
+    with pytest.raises(planning.BudgetError, match="every batch shares"):
         planning.plan(sizes, p.shared_bytes // 2)
 
 
