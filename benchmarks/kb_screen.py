@@ -24,7 +24,7 @@ from pathlib import Path
 def _screen_once(lake_dir: Path, engine_name: str) -> dict:
     """One screening of every active rule (no staging written): seconds, suspects, kb rows, peak RSS (MB)."""
     from pipelines.catalog import load_catalog
-    from pipelines.run import make_engine
+    from pipelines.app.screening import make_engine
     from pipelines.screen.pipeline import screen
     from pipelines.storage import Lake
 
@@ -47,7 +47,7 @@ def _measure(lake_dir: Path, engine_name: str) -> dict:
 
 def _build(data: Path, scale: float, seed: int) -> Path:
     from pipelines import config
-    from pipelines.run import load_drop
+    from pipelines.app.load import load_drop
     from pipelines.storage import Lake
     from pipelines.synth.generator import generate
 

@@ -28,6 +28,15 @@ class RunOutcome:
     gate: object = None
 
 
+def screen_memory(value, conf: dict) -> int | None:
+    """The screening memory budget in bytes: `--memory` when given, else conf `screen.memory` (none: whole lake)."""
+    from pipelines.screen.plan import parse_memory
+    try:
+        return parse_memory(value or (conf.get("screen") or {}).get("memory"))
+    except ValueError as exc:
+        raise UsageError(f"--memory: {exc}") from exc
+
+
 def make_engine(engine_name: str, spark=None):
     """The screening engine, a usage error when the name is unknown (an existing Spark session is reused)."""
     from pipelines.screen import engines
@@ -42,7 +51,8 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         institutions: list[str] | None = None, tags: list[str] | None = None,
                         families: list[str] | None = None, rule_ids: list[str] | None = None,
                         publish_result: bool = True, spark=None, conf: dict | None = None,
-                        progress: bool = True, accept_drop: bool = False) -> RunOutcome:
+                        progress: bool = True, memory: str | int | None = None,
+                        accept_drop: bool = False) -> RunOutcome:
     """Screen into staging (with the scope it screened), gate, and publish to gold/suspects when the gate
     passes, replacing exactly that scope (`accept_drop`: an emptied or shrunk scope is intended). One MLflow
     run."""
@@ -60,12 +70,13 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     if not rules:
         raise UsageError("no active rule matches the selection")
     periods = [period] if period else None
+    budget = screen_memory(memory, conf)
     with Tracker(lake, conf, tags={"step": "run"}) as tracker:
         run_id = tracker.run_id
         engine = make_engine(engine_name, spark)
         try:
             result = screen(lake, engine, catalog, rules, run_id=run_id, period=period,
-                            institutions=institutions, progress=progress)
+                            institutions=institutions, progress=progress, memory=budget)
         finally:
             engine.close()
         tracker.log_run_params(engine=engine_name, periods=periods, fingerprint=result.fingerprint,
@@ -96,9 +107,10 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
 def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None,
                       institutions: list[str] | None = None, tags: list[str] | None = None,
                       families: list[str] | None = None, rule_ids: list[str] | None = None,
-                      conf: dict | None = None, progress: bool = True):
-    """The rule library over the lake into staging/suspects (no gate, no publication), in one MLflow run.
-    Returns (ScreenResult, rules); UsageError for a bad selection."""
+                      conf: dict | None = None, progress: bool = True, memory: str | int | None = None):
+    """The rule library over the lake into staging/suspects (no gate, no publication), in one MLflow run,
+    within the memory budget (`memory`, else conf `screen.memory`). Returns (ScreenResult, rules);
+    UsageError for a bad selection or a budget too small for one institution."""
     from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
@@ -111,11 +123,12 @@ def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None
     rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
     if not rules:
         raise UsageError("no active rule matches the selection")
+    budget = screen_memory(memory, conf)
     engine = make_engine(engine_name)
     with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
         try:
             result = screen(lake, engine, catalog, rules, run_id=tracker.run_id, period=period,
-                            institutions=institutions, progress=progress)
+                            institutions=institutions, progress=progress, memory=budget)
         finally:
             engine.close()
         tracker.log_run_params(engine=engine.name, periods=[period] if period else None,

@@ -43,3 +43,5 @@ def add_screen_arguments(p) -> None:
     p.add_argument("--institution", action="append", help="only these institutions (repeatable)")
     p.add_argument("--tags", action="append", help="only rules with these focus tags, e.g. 血液净化 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--memory", help="memory budget, e.g. 4GB (default: conf screen.memory); a lake that does not "
+                                    "fit it is screened in batches of institutions and persons 内存预算")

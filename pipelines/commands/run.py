@@ -42,7 +42,8 @@ def run(args) -> int:
         print(report.to_text(), flush=True)                 # the reconciliation as soon as the load ends
         outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
                                       institutions=args.institution, tags=args.tags, conf=conf,
-                                      progress=not args.quiet and show_progress(), accept_drop=args.accept_drop)
+                                      progress=not args.quiet and show_progress(), accept_drop=args.accept_drop,
+                                      memory=args.memory)
     except (UsageError, IngestError) as exc:
         return fail("run", str(exc), EXIT_BAD_INPUT)
     except PublishError as exc:

@@ -26,7 +26,7 @@ def run(args) -> int:
         result, rules = screen_to_staging(lake_of(args, conf), engine_name=args.engine or conf["engine"],
                                           period=args.period, institutions=args.institution, tags=args.tags,
                                           families=args.family, rule_ids=args.rule, conf=conf,
-                                          progress=not args.quiet and show_progress())
+                                          progress=not args.quiet and show_progress(), memory=args.memory)
     except UsageError as exc:
         return fail("screen", str(exc), EXIT_BAD_INPUT)
     print(f"规则 rules: {len(rules)}  疑点 suspects: {result.suspects.num_rows}  "

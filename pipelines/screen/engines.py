@@ -20,11 +20,12 @@ import pyarrow as pa
 from pipelines import config
 from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.screen.sql import to_duckdb
+from pipelines.screen.engine_batches import DuckDBBatches, SparkBatches, write_spark_parquet
 from pipelines.storage import Lake, native_select, sql_ident
 
 
 
-class DuckDBEngine:
+class DuckDBEngine(DuckDBBatches):
     """In-process DuckDB over delta-rs snapshots."""
 
     name = "duckdb"
@@ -121,6 +122,9 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+        if getattr(self, "_spill", None):
+            import shutil
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ spark
@@ -160,7 +164,7 @@ def spark_session(master: str | None = None, env: str | None = None):
     return spark
 
 
-class SparkEngine:
+class SparkEngine(SparkBatches):
     """Spark SQL over the lake; Delta via delta-spark or via snapshot files + delta-rs commits."""
 
     name = "spark"
@@ -169,6 +173,7 @@ class SparkEngine:
         self.spark = spark or spark_session(master)
         self.use_delta_spark = self.spark.conf.get("fundguard.delta_spark", "false") == "true"
         self._views: list[str] = []
+        self._cached: dict = {}
 
     # ---- reading
     def read_delta(self, lake: Lake, table: str, version: int | None = None):
@@ -194,6 +199,16 @@ class SparkEngine:
         (df.cache() if materialize else df).createOrReplaceTempView(view)
         self._views.append(view)
 
+    def _replace(self, view: str, df, cached: bool) -> None:
+        """Register `df` as `view`, releasing the cache of the DataFrame it replaces (the previous batch's)."""
+        old = self._cached.pop(view, None)
+        if old is not None:
+            old.unpersist()
+        if cached:
+            self._cached[view] = df
+        df.createOrReplaceTempView(view)
+        self._views.append(view)
+
     def register_arrow(self, view: str, data: pa.Table) -> None:
         self.from_arrow(data).createOrReplaceTempView(view)
         self._views.append(view)
@@ -207,9 +222,7 @@ class SparkEngine:
         df = self.spark.sql(spark_sql)
         if partition_by:
             df = df.repartition(partition_by)
-        if materialize:
-            df = df.cache()
-        df.createOrReplaceTempView(view)
+        self._replace(view, df.cache() if materialize else df, materialize)
 
     def query_df(self, spark_sql: str):
         return self.spark.sql(spark_sql)
@@ -246,22 +259,8 @@ def arrow_to_spark_schema(schema: pa.Schema):
 
 def commit_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str], mode: str) -> int:
     """Have Spark write Hive-style Parquet into the table root, then commit exactly those files with delta-rs."""
-    root = Path(lake.uri(table))
-    root.mkdir(parents=True, exist_ok=True)
-    before = set(root.rglob("*.parquet"))
-    df.write.mode("append").partitionBy(*partition_by).option("compression", "snappy").parquet(str(root))
-    for junk in list(root.rglob("_SUCCESS")) + list(root.rglob(".*.crc")):
-        junk.unlink(missing_ok=True)
-    new_files = sorted(p for p in root.rglob("*.parquet") if p not in before)
-    schema = _spark_arrow_schema(df)
-    ordered = pa.schema([*(f for f in schema if f.name not in partition_by),
-                         *(schema.field(c) for c in partition_by)])
-    return lake.commit_files(table, new_files, ordered, partition_by, mode=mode)
-
-
-def _spark_arrow_schema(df) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
-    return to_arrow_schema(df.schema, timezone="UTC")
+    copied = write_spark_parquet(lake, table, df, partition_by)
+    return lake.commit_files(table, copied.files, copied.schema, partition_by, mode=mode)
 
 
 def make_engine(name: str, **kwargs):

@@ -135,8 +135,23 @@ FROM ({rule_query(catalog, rule)}) r
 def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: str,
            period: str | None = None, institutions: list[str] | None = None,
            versions: dict[str, int] | None = None, write_staging: bool = True,
-           progress: bool = True) -> ScreenResult:
-    """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects."""
+           progress: bool = True, memory: int | None = None) -> ScreenResult:
+    """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects.
+
+    With a `memory` budget (bytes) a lake that does not fit it at once is screened in batches of
+    institutions and buckets of persons (`batched.screen_batched`); the list is the same."""
+    if memory is not None:
+        from pipelines.screen.batched import screen_batched
+
+        batched = screen_batched(lake, engine, catalog, rules, run_id=run_id, budget=memory, period=period,
+                                 institutions=institutions, versions=versions, write_staging=write_staging,
+                                 progress=progress)
+        if batched is not None:
+            if write_staging:
+                _write_batched_scope(lake, batched, period=period, institutions=institutions)
+            return batched
+        if hasattr(engine, "set_memory"):
+            engine.set_memory(memory)
     used = register_inputs(engine, lake, versions, referenced_columns(catalog, rules))
     build_views(engine, catalog, rules)
     fingerprint = catalog.fingerprint(rules)
@@ -172,6 +187,24 @@ def write_staging_list(lake: Lake, engine, suspects: pa.Table, scope: pa.Table) 
                              pa.array([version] * scope.num_rows, pa.int64()))
     lake.overwrite(STAGING_SCOPE, scope)
     return version, scope
+
+
+def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | None,
+                         institutions: list[str] | None) -> None:
+    """staging/scope of a batched run: its (institution, month) pairs counted from the inputs it read (at the
+    versions it read), as the whole-lake path counts them."""
+    from pipelines.screen.engines import DuckDBEngine
+
+    counter = DuckDBEngine()
+    try:
+        register_inputs(counter, lake, result.input_versions, {"fixmedins_code", "period"})
+        pairs = screened_pairs(counter, result.suspects, period=period, institutions=institutions)
+    finally:
+        counter.close()
+    lake.overwrite(STAGING_SCOPE, scope_table(
+        pairs, run_id=result.run_id, fingerprint=result.fingerprint,
+        input_versions=input_versions_json(result.input_versions), period=period, institutions=institutions,
+        staging_version=result.staging_version))
 
 
 def screened_pairs(engine, suspects: pa.Table, *, period: str | None,

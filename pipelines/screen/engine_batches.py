@@ -1,0 +1,165 @@
+"""What the engines add for batched screening (`batched.py`): reading part of a snapshot (an institution
+batch's files, a person bucket's rows), the stable person-bucket expression in each dialect, bounding
+memory, and writing a batch's suspects as uncommitted staging files. Mixed into the engines of
+`engines.py`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.contract import SUSPECT_SCHEMA
+from pipelines.screen.sql import to_duckdb
+from pipelines.storage import CopiedFiles, Lake, NativeSnapshot, native_select, sql_ident
+
+#: DuckDB types of the suspect columns that are not VARCHAR (contract.SUSPECT_SCHEMA)
+_DUCK_SUSPECT = {"rule_version": "INTEGER", "event_time": "TIMESTAMP", "amount": "DECIMAL(16,2)",
+                 "published_at": "TIMESTAMPTZ"}
+
+
+class DuckDBBatches:
+    """Batched screening on DuckDB (mixed into DuckDBEngine: uses its `con`, `_create`, `register_arrow`)."""
+
+    def register_part(self, view: str, lake: Lake, table: str, version: int | None, *,
+                      files: Sequence[str] | None = None, where: str | None = None,
+                      materialize: bool = False, columns: Sequence[str] | None = None) -> None:
+        """Part of a snapshot as a view or table: only `files` (absolute paths of the snapshot's data files,
+        empty = no rows), and only the rows meeting `where` (this engine's SQL, e.g. `bucket_expr(...) = 3`)."""
+        snap = lake.native_files(table, version)
+        if files is not None and snap is None and files:
+            raise ValueError(f"{table}: a subset of files needs a natively readable snapshot")
+        if snap is not None and files is not None:
+            keep = set(files)
+            ix = [i for i, f in enumerate(snap.files) if f in keep]
+            snap = NativeSnapshot([snap.files[i] for i in ix], snap.partition_by, snap.schema,
+                                  [snap.values[i] for i in ix] if snap.values else None)
+        if files is not None and not files:
+            schema = pa.schema(lake.delta(table, version).schema().to_arrow())
+            self.register_arrow(view, schema.empty_table().select(list(columns) if columns else schema.names))
+            return
+        kind = "TABLE" if materialize else "VIEW"
+        cond = f" WHERE {where}" if where else ""
+        if snap is not None:
+            for union in (False, True):
+                select = native_select(snap, union=union, columns=columns)
+                try:
+                    self._create(kind, view, f"SELECT * FROM ({select}){cond}")
+                    return
+                except (duckdb.BinderException, duckdb.InvalidInputException):
+                    continue
+        ds = lake.dataset(table, version)
+        self._keep.append(ds)
+        self.con.register(f"__ds_{view}", ds)
+        cols = ", ".join(sql_ident(c) for c in columns) if columns else "*"
+        self._create(kind, view, f'SELECT {cols} FROM "__ds_{view}"{cond}')
+
+    def set_memory(self, budget: int) -> None:
+        """Bound DuckDB to a memory budget (bytes): its buffer pool gets the budget less the process's own
+        share (`plan.BASE_BYTES`); beyond it, joins, sorts and temp tables spill to a temporary folder."""
+        import tempfile
+
+        from pipelines.screen.plan import BASE_BYTES
+
+        limit = max(budget - BASE_BYTES, 256 * 2**20)
+        self.con.execute(f"SET memory_limit = '{limit // 2**20}MB'")
+        if not getattr(self, "_spill", None):
+            self._spill = tempfile.mkdtemp(prefix="fundguard-spill-")
+            self.con.execute(f"SET temp_directory = '{self._spill}'")
+
+    @staticmethod
+    def bucket_expr(column: str, buckets: int) -> str:
+        """The person bucket of `column` in DuckDB SQL: first 32 bits of md5 (null as ''), modulo (= plan.bucket_of)."""
+        return f"(CAST(('0x' || substr(md5(coalesce({column}, '')), 1, 8)) AS UBIGINT) % {int(buckets)})"
+
+    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str]):
+        """Run each query (Spark SQL, suspect shape) and write their rows as new, uncommitted Parquet files
+        under `table` (DuckDB's COPY: no row passes through Python). Returns (CopiedFiles, seconds and rows
+        per query)."""
+        import time
+
+        self.con.execute("DROP TABLE IF EXISTS _stage_rows")
+        cols = ", ".join(f"CAST(NULL AS {_DUCK_SUSPECT.get(f.name, 'VARCHAR')}) AS {sql_ident(f.name)}"
+                         for f in SUSPECT_SCHEMA)
+        self.con.execute(f"CREATE TEMP TABLE _stage_rows AS SELECT {cols} LIMIT 0")
+        names = ", ".join(sql_ident(n) for n in SUSPECT_SCHEMA.names)
+        timings: dict[str, tuple[float, int]] = {}
+        for key, q in queries.items():
+            t0 = time.perf_counter()
+            n = self.con.execute(f"INSERT INTO _stage_rows BY NAME SELECT {names} FROM ({to_duckdb(q)})").fetchone()[0]
+            timings[key] = (time.perf_counter() - t0, int(n))
+        copied = lake.copy_query(table, self.con, "SELECT * FROM _stage_rows", partition_by)
+        self.con.execute("DROP TABLE _stage_rows")
+        return copied, timings
+
+
+
+class SparkBatches:
+    """Batched screening on Spark (mixed into SparkEngine: uses its `spark`, `read_delta`, `_replace`)."""
+
+    def register_part(self, view: str, lake: Lake, table: str, version: int | None, *,
+                      files: Sequence[str] | None = None, where: str | None = None,
+                      materialize: bool = False, columns: Sequence[str] | None = None) -> None:
+        """Part of a snapshot (see DuckDBEngine.register_part): `files` are read as the plain Parquet they are
+        (the planner passes them only for natively readable snapshots); cached once per batch."""
+        if files is None:
+            df = self.read_delta(lake, table, version)
+        else:
+            schema = _spark_schema(pa.schema(lake.delta(table, version).schema().to_arrow()))
+            df = (self.spark.read.schema(schema).option("basePath", lake.uri(table)).parquet(*files) if files
+                  else self.spark.createDataFrame([], schema))
+        if columns:
+            df = df.select(*columns)
+        if where:
+            df = df.where(where)
+        self._replace(view, df.cache() if materialize else df, materialize)
+
+    @staticmethod
+    def bucket_expr(column: str, buckets: int) -> str:
+        """The person bucket of `column` in Spark SQL (= DuckDBEngine.bucket_expr, plan.bucket_of)."""
+        return (f"pmod(CAST(conv(substr(md5(coalesce({column}, '')), 1, 8), 16, 10) AS BIGINT), {int(buckets)})")
+
+    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str]):
+        """Each query's rows written by the executors as new, uncommitted Parquet files under `table` (one
+        Spark job per query: a union of every rule's plan takes Catalyst longer to optimise than to run;
+        nothing is collected on the driver). Returns (CopiedFiles, seconds and -1 rows per query)."""
+        import time
+
+        names = list(SUSPECT_SCHEMA.names)
+        copies, timings = [], {}
+        for key, q in queries.items():
+            t0 = time.perf_counter()
+            copies.append(write_spark_parquet(lake, table, self.spark.sql(q).select(*names), partition_by))
+            timings[key] = (time.perf_counter() - t0, -1)
+        if not copies:
+            return lake_copied_empty(lake, table, partition_by), {}
+        return CopiedFiles.combine(table, copies, copies[0].schema, partition_by), timings
+
+
+def _spark_schema(schema: pa.Schema):
+    from pyspark.sql.pandas.types import from_arrow_schema
+    return from_arrow_schema(schema)
+
+
+def lake_copied_empty(lake: Lake, table: str, partition_by: Sequence[str]) -> CopiedFiles:
+    return CopiedFiles(table, [], {}, SUSPECT_SCHEMA, list(partition_by))
+
+
+def write_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str]):
+    """Spark's executors write Hive-style Parquet into the table root: the new files, NOT committed."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    root = Path(lake.uri(table))
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(root.rglob("*.parquet"))
+    df.write.mode("append").partitionBy(*partition_by).option("compression", "snappy").parquet(str(root))
+    for junk in list(root.rglob("_SUCCESS")) + list(root.rglob(".*.crc")):
+        junk.unlink(missing_ok=True)
+    new_files = sorted(p for p in root.rglob("*.parquet") if p not in before)
+    schema = to_arrow_schema(df.schema, timezone="UTC")
+    ordered = pa.schema([*(f for f in schema if f.name not in partition_by),
+                         *(schema.field(c) for c in partition_by)])
+    return CopiedFiles(table, new_files, {}, ordered, list(partition_by))
+
+

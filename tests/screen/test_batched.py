@@ -1,0 +1,141 @@
+"""Screening in bounded memory: batches of institutions and buckets of persons publish exactly the list of the
+whole-lake run (the scale-1 sample, both engines); budgets too small fail early, naming what does not fit."""
+from __future__ import annotations
+
+import io
+
+import duckdb
+import pytest
+
+from pipelines import config
+from pipelines.catalog import load_catalog
+from pipelines.contract import SUSPECT_SCHEMA
+from pipelines.app.load import load_drop
+from pipelines.screen import plan as planning
+from pipelines.screen.batched import Progress, lake_layout
+from pipelines.screen.engines import DuckDBEngine
+from pipelines.screen.pipeline import STAGING, screen
+from pipelines.storage import Lake
+from pipelines.synth.generator import generate
+
+CATALOG = load_catalog()
+RULES = CATALOG.select()
+
+
+@pytest.fixture(scope="module")
+def sample_lake(tmp_path_factory) -> Lake:
+    drop = tmp_path_factory.mktemp("district") / "landing"
+    generate(drop, scale=1, seed=7)
+    lake = Lake(tmp_path_factory.mktemp("lake"))
+    load_drop(drop, lake, config.load(), progress=False)
+    return lake
+
+
+def small_budget(lake: Lake) -> int:
+    """A budget that holds the shared tables and about a third of the partitioned rows."""
+    sizes = lake_layout(lake, None).sizes
+    p = planning.plan(sizes, None)
+    return p.shared_bytes + (p.whole_bytes - p.shared_bytes) // 3
+
+
+def staged(lake: Lake):
+    return lake.read(STAGING).select(SUSPECT_SCHEMA.names).sort_by([("rule_id", "ascending"),
+                                                                    ("suspect_id", "ascending")])
+
+
+def run_both(lake: Lake, make_engine):
+    whole = screen(lake, make_engine(), CATALOG, RULES, run_id="r", progress=False)
+    whole_list = staged(lake)
+    batched = screen(lake, make_engine(), CATALOG, RULES, run_id="r", progress=False, memory=small_budget(lake))
+    return whole, whole_list, batched, staged(lake)
+
+
+def test_plan_batches_the_sample_under_a_small_budget(sample_lake):
+    p = planning.plan(lake_layout(sample_lake, None).sizes, small_budget(sample_lake))
+    assert p.partitioned and len(p.institution_batches) >= 3 and len(p.person_jobs) >= 3
+    assert sorted(b for j in p.person_jobs for b in j) == list(range(planning.BUCKETS))
+    insts = [i for b in p.institution_batches for i in b]
+    assert len(insts) == len(set(insts)) == 20          # every institution in exactly one batch
+
+
+def test_duckdb_batched_run_publishes_the_whole_lake_list(sample_lake):
+    whole, whole_list, batched, batched_list = run_both(sample_lake, DuckDBEngine)
+    assert batched.jobs >= 6 and batched.plan.partitioned
+    assert whole_list.num_rows == whole.suspects.num_rows > 100
+    assert {r["family"] for r in whole_list.select(["family"]).to_pylist()} >= {"daily_cap", "min_interval",
+                                                                                 "duplicate_line", "bundled_item"}
+    assert batched_list.equals(whole_list)
+    assert batched.suspects.equals(whole.suspects.select(SUSPECT_SCHEMA.names))
+    assert batched.hits_by_rule() == whole.hits_by_rule()
+    assert batched.input_versions == whole.input_versions
+    assert batched.rows_in["silver/fee_list_net"] == whole.rows_in["silver/fee_list_net"]
+
+
+def test_spark_batched_run_publishes_the_whole_lake_list(sample_lake, spark_engine):
+    whole_duck = screen(sample_lake, DuckDBEngine(), CATALOG, RULES, run_id="r", progress=False)
+    batched = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False,
+                     memory=small_budget(sample_lake))
+    assert batched.jobs >= 6
+    got = staged(sample_lake)
+    assert got.num_rows == whole_duck.suspects.num_rows
+    assert got.equals(whole_duck.suspects.select(SUSPECT_SCHEMA.names))
+
+
+def test_person_buckets_are_the_same_in_python_duckdb_and_spark(spark):
+    ids = ["P1", "P00017", "", None, "3301021990"]
+    py = [planning.bucket_of(i, 7) for i in ids]
+    con = duckdb.connect()
+    duck = [con.execute(f"SELECT {DuckDBEngine.bucket_expr('x', 7)} FROM (SELECT ?::VARCHAR AS x)", [i]).fetchone()[0]
+            for i in ids]
+    from pipelines.screen.engines import SparkEngine
+    df = spark.createDataFrame([(i,) for i in ids], "x string")
+    sp = [r[0] for r in df.selectExpr(SparkEngine.bucket_expr("x", 7)).collect()]
+    assert py == duck == sp
+    assert len(set(planning.bucket_of(f"P{i}", 7) for i in range(200))) == 7
+
+
+def test_budget_too_small_for_one_institution_names_it_and_the_budget_needed(sample_lake):
+    sizes = lake_layout(sample_lake, None).sizes
+    p = planning.plan(sizes, None)
+    budget = p.shared_bytes + 1024          # the shared tables fit; no institution does
+    with pytest.raises(planning.BudgetError) as err:
+        planning.plan(sizes, budget)
+    msg = str(err.value)
+    first = sorted(k for k in sizes.by_institution if k)[0]
+    assert f"institution {first}" in msg and "fixmedins_code=" in msg and "use --memory" in msg
+    needed = planning.parse_memory(msg.split("use --memory ")[1].split()[0])
+    planning.plan(sizes, needed)            # the budget the message names is enough for that institution
+    with pytest.raises(planning.BudgetError, match="every batch shares"):
+        planning.plan(sizes, p.shared_bytes // 2)
+
+
+def test_screen_command_refuses_a_budget_too_small(sample_lake, capsys):
+    from pipelines.cli import main
+    rc = main(["screen", "--lake", str(sample_lake.root), "--memory", "300MB", "--quiet"])
+    assert rc == 2
+    assert "use --memory" in capsys.readouterr().err
+    assert main(["screen", "--lake", str(sample_lake.root), "--memory", "lots", "--quiet"]) == 2
+
+
+def test_parse_memory():
+    assert planning.parse_memory("4GB") == 4 * 2**30
+    assert planning.parse_memory("512mb") == 512 * 2**20
+    assert planning.parse_memory("1.5G") == int(1.5 * 2**30)
+    assert planning.parse_memory(None) is None
+    with pytest.raises(ValueError):
+        planning.parse_memory("four gigs")
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_batches_and_eta_on_a_terminal_only():
+    tty, pipe = _Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        bar = Progress(2, True, stream)
+        bar.step("institutions H1")
+        bar.step("person bucket 1/1")
+    assert "batches 1/2" in tty.getvalue() and "batches 2/2" in tty.getvalue() and "ETA" in tty.getvalue()
+    assert pipe.getvalue() == ""
