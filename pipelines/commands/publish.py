@@ -7,7 +7,7 @@ Both read `staging/suspects` as the last `fundguard screen` wrote it, with the (
 that screening recorded (`staging/scope`): publish replaces exactly that scope of gold/suspects. A list that
 would empty a scope with input rows or published rows, or shrink it far below its last publication
 (conf `gate.drop_ratio`, `gate.drop_min_rows`), is published only with `--accept-drop`. The gate's Data Docs
-go to `<lake>/_reports/gate/<run_id>/index.html`.
+go to `<lake>/_reports/gate/<run_id>/`: `gate.html` (the verdict, offline) and `index.html` (Data Docs).
 Exit codes: 0 passed/published; 1 gate failed (nothing published); 2 nothing to gate, or --period/--institution
 name another scope than staging holds; 3 the lake is busy.
 """
@@ -51,7 +51,7 @@ def run(args) -> int:
           f"范围 scope {out.scope_text()})")
     for f in g.failures:
         print(f"  ✗ {f}")
-    print(f"  报告 report: {g.report_path}/index.html")
+    print(f"  报告 report: {g.summary_path or g.report_path}  (detail: {g.report_path}/index.html)")
     if not g.success:
         if publish_it:
             print("未发布：gold/suspects 保持不变 / not published: gold/suspects left as it was")

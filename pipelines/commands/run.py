@@ -81,7 +81,8 @@ def summarize(outcome, lake, load_report=None) -> str:
     else:
         lines.append(f"\n未发布 NOT published: {outcome.reason}")
     if outcome.report_path:
-        lines.append(f"质量报告 Gate report: {outcome.report_path}")
+        summary = getattr(outcome.gate, "summary_path", None)
+        lines.append(f"质量报告 Gate report: {summary or outcome.report_path}")
     lines.append(f"数据湖 Lake: {lake.root}  (bronze/ silver/ quarantine staging/ gold/)")
     return "\n".join(lines)
 
