@@ -21,12 +21,14 @@ def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, v
     """Ingest a landing drop (checked by the silver suite when `validate`), then the knowledge base of
     `kb_dir` (default: conf `kb_dir`, the shipped sample): when silver has no kb_hilist, or, with
     `kb_tables_missing_only`, for each kb table silver lacks. Returns (load report, kb report or None)."""
+    from pipelines.ingest import faults
     from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
     from pipelines.quality.silver import validate_silver
 
     batch_rows = int(batch_rows or conf["ingest"]["batch_rows"])
     report = ingest_drop(Path(landing), lake, drop_id=drop_id, salt=config.pii_key(conf), batch_rows=batch_rows,
                          progress=progress, validate=validate_silver if validate else None)
+    faults.point("load.drop_done")
     kb = None
     folder = kb_dir_of(conf, kb_dir)
     if folder.is_dir() and (kb_tables_missing_only or not lake.exists("silver/kb_hilist")):

@@ -11,7 +11,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from pipelines import contract
-from pipelines.ingest import nodes
+from pipelines.ingest import faults, nodes
 from pipelines.ingest.context import LoadContext, trace
 from pipelines.ingest.inspection import FileInfo
 from pipelines.ingest.readers import read_batches
@@ -41,6 +41,7 @@ def load_batched(ctx: LoadContext, staging: Staging, files: list[tuple[int, File
             ctx.report.versions[f"bronze/{info.entity}"] = ctx.lake.append(f"bronze/{info.entity}", reader,
                                                                            partition_by=["_drop"])
             trace(f"bronze + staging {info.name}")
+            faults.point("ingest.bronze_file")
     finally:
         typist.close()
 

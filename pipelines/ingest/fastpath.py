@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines import contract
-from pipelines.ingest import nodes
+from pipelines.ingest import faults, nodes
 from pipelines.ingest.bronze import bronze_schema
 from pipelines.ingest.context import LoadContext, trace
 from pipelines.ingest.inspection import FileInfo
@@ -158,6 +158,7 @@ class _FastFile:
         self.ctx.report.versions[self.bronze] = self.ctx.lake.commit_copied(copied)
         self.copied, self.committed = None, True
         trace(f"bronze {info.name}")
+        faults.point("ingest.bronze_file")
         if rows:
             staging.add(LazyPart(info, self.ord_, source, rows))
 

@@ -38,6 +38,13 @@ def ledger_shas(lake: Lake) -> dict[str, str]:
     return {s: f"{d}/{f}" for s, d, f in zip(*(t.column(c).to_pylist() for c in t.column_names))}
 
 
+def ledger_loads(lake: Lake) -> set[str]:
+    """Every load that reached its commit point (the ledger holds its files)."""
+    if not lake.exists(LEDGER):
+        return set()
+    return set(lake.read(LEDGER, columns=["load_id"]).column("load_id").to_pylist())
+
+
 def write_ledger(lake: Lake, report: LoadReport, loaded: list[FileInfo], now: dt.datetime) -> None:
     rows = [{"file_sha256": i.sha256, "drop_id": report.drop_id, "file": i.name, "entity": i.entity,
              "rows_read": report.file(i.name).rows_read, "load_id": report.load_id, "loaded_at": now}
@@ -61,13 +68,20 @@ def write_report(lake: Lake, report: LoadReport, now: dt.datetime) -> None:
             schema=WARNINGS_SCHEMA))
 
 
-def restore(lake: Lake, before: dict[str, int | None], names: list[str]) -> None:
-    """Each of `names` back to its version `before` the load (removed when it did not exist)."""
+def restore(lake: Lake, before: dict[str, int | None], names: list[str], mine: dict[str, int] | None = None) -> list[str]:
+    """Each of `names` back to its version `before` the load (removed when it did not exist). With `mine`
+    (table -> the last version this load wrote), a table now at another version (another writer came
+    after) is left alone and named in the result: a rollback never removes another load's rows."""
+    left = []
     for n in names:
         v = before.get(n)
         if not lake.exists(n):
+            continue
+        if mine is not None and n in mine and lake.version(n) != mine[n]:
+            left.append(f"{n} (at version {lake.version(n)}, this load wrote {mine[n]}: left as it is)")
             continue
         if v is None:
             shutil.rmtree(lake.path(n))
         elif lake.version(n) != v:
             lake.delta(n).restore(v)
+    return left

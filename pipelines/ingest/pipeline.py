@@ -15,13 +15,14 @@ quarantine rows, the salt.
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable
 
 from pipelines import contract
-from pipelines.ingest import bronze, dedup, fastpath, ledger, netting, nodes, reconcile, silver
+from pipelines.ingest import bronze, dedup, faults, fastpath, journal, ledger, netting, nodes, reconcile, silver
 from pipelines.ingest.context import QUARANTINE, LoadContext, Quarantine, staging_connection, trace
 from pipelines.ingest.inspection import FileInfo, IngestError, RefusedFile, inspect_file, list_drop
 from pipelines.ingest.listing import DropListing, list_landing
@@ -48,6 +49,8 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
     if not landing.is_dir():
         raise IngestError(f"{landing}: landing folder does not exist / 落地目录不存在")
     drop_id = drop_id or landing.name
+    journal.recover(lake, ledger.ledger_loads(lake))
+    journal.clean_tmp(lake)
     listing = list_landing(landing)
     if files is not None:
         wanted = {Path(f).resolve() for f in files}
@@ -55,6 +58,7 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
         listing.skipped, listing.refused = [], []
     manifest = read_manifest(landing)
     infos = _inspect(listing, drop_id)
+    faults.point("ingest.listed")
     now = utcnow()
     report = LoadReport(f"{drop_id}@{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", drop_id)
     for name, why in listing.skipped:
@@ -64,7 +68,7 @@ def ingest_drop(landing: Path, lake: Lake, *, drop_id: str | None = None, salt: 
         report.status = "nothing_to_load"
         ledger.write_report(lake, report, now)
         return report
-    with tempfile.TemporaryDirectory(prefix="fundguard-ingest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fundguard-ingest-", dir=journal.tmp_dir(lake)) as tmp:
         con = staging_connection(Path(tmp))
         try:
             ctx = LoadContext(con, lake, report, Quarantine(report.load_id, drop_id, now), salt, batch_rows, progress,
@@ -133,21 +137,41 @@ def _load(ctx: LoadContext, todo: list[FileInfo], validate: Validator | None) ->
     silver_names = [f"silver/{e}" for e in entities] + ([netting.NET] if "fee_list" in entities else [])
     written = [f"bronze/{e}" for e in entities] + [QUARANTINE] + silver_names
     before = {n: ctx.lake.version(n) for n in written}
+    journal.begin(ctx.lake, ctx.load_id, before)
+    faults.point("ingest.journal_opened")
     try:
         staging = _stage(ctx, todo)
+        faults.point("ingest.staged")
         _write_silver(ctx, staging, entities, before)
+        faults.point("ingest.silver_done")
         if ctx.quarantine.rows:
             ctx.report.versions[QUARANTINE] = ctx.lake.append(QUARANTINE, nodes.quarantine_table(ctx.quarantine.rows))
+        faults.point("ingest.quarantine_written")
         reconcile.reconcile(ctx, staging)
         reconcile.check_census(ctx, todo)
         ctx.report.incomplete = reconcile.incomplete(ctx, staging)
+        faults.point("ingest.reconciled")
         if validate is not None:
             _validate(ctx, validate, before, silver_names, written)
+        faults.point("ingest.validated")
+        ledger.write_ledger(ctx.lake, ctx.report, todo, ctx.now)     # the commit point
     except BaseException:
-        ledger.restore(ctx.lake, before, written)
+        _rollback(ctx, before, written)
         raise
-    ledger.write_ledger(ctx.lake, ctx.report, todo, ctx.now)
+    faults.point("ingest.ledger_written")
     ledger.write_report(ctx.lake, ctx.report, ctx.now)
+    faults.point("ingest.report_written")
+    journal.end(ctx.lake, ctx.load_id)
+
+
+def _rollback(ctx: LoadContext, before: dict, written: list[str]) -> None:
+    """The tables this load wrote back to their versions before it (only those still at its own version),
+    the journal closed."""
+    left = ledger.restore(ctx.lake, before, written, mine=ctx.report.versions)
+    journal.end(ctx.lake, ctx.load_id)
+    if left:
+        print("fundguard: not rolled back, written since by another writer / 他人已写入, 未回滚: " + "; ".join(left),
+              file=sys.stderr)
 
 
 def _stage(ctx: LoadContext, todo: list[FileInfo]) -> Staging:
@@ -171,6 +195,7 @@ def _write_silver(ctx: LoadContext, staging: Staging, entities: list[str], befor
         silver.write(ctx, staging, entity, repeated)
         staging.quarantine_parts(entity)
         trace(f"silver/{entity}")
+        faults.point("ingest.silver_entity")
         if entity == "fee_list":
             was = before["silver/fee_list"]
             nets = netting.start(ctx, fresh=was is None or not silver.has_rows(ctx.lake, "silver/fee_list", was))
@@ -187,7 +212,6 @@ def _validate(ctx: LoadContext, validate: Validator, before: dict, silver_names:
     if getattr(result, "success", False):
         return
     failures = list(getattr(result, "failures", []) or [])
-    ledger.restore(ctx.lake, before, written)
     ctx.report.status = "rolled_back"
     ledger.write_report(ctx.lake, ctx.report, ctx.now)
     raise IngestError(f"load {ctx.load_id} failed validation, silver restored / 校验未通过, 已回滚:\n  "
