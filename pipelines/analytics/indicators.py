@@ -15,7 +15,9 @@ whose input is missing is null and the row's `absent_inputs` names that input. R
   and in/outpatient kind over the data analysed (an institution's own coding does not set its expectation;
   a group no other institution has: the kind's mean). casemix_index = Σ expected / Σ the kind's mean at the
   other institutions (1 = the district's mix); cost_vs_expected = Σ cost / Σ expected (high: costs inflated
-  for the diagnoses); coding_intensity = its inverse (high: diagnoses heavier than the care billed, upcoding).
+  for the diagnoses, 费用消耗指数); coding_intensity = its inverse (high: diagnoses heavier than the care billed,
+  upcoding); time_index = Σ length of stay / Σ the other institutions' mean stay of the diagnosis (时间消耗指数);
+  admission_index = stays / Σ the other institutions' admission rate of the visit's diagnosis (收治指数).
 - A patient is shared when seen at another institution in the same period.
 - Co-visits: `covisit` (see `covisit.py`) marks visits of person pairs co-visiting far above chance.
 """
@@ -59,16 +61,24 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
                   CASE WHEN inpatient THEN date_diff('day', coalesce(endtime, begntime)::DATE, lead(begntime::DATE)
                        OVER (PARTITION BY psn_no, fixmedins_code, inpatient ORDER BY begntime)) END AS readmit_gap
            FROM m LEFT JOIN s USING (mdtrt_id) LEFT JOIN d USING (mdtrt_id))
-    SELECT * EXCLUDE (s_all, n_all, s_own, n_own, k_all, kn_all, k_own, kn_own),
+    SELECT * EXCLUDE (s_all, n_all, s_own, n_own, k_all, kn_all, k_own, kn_own, l_all, ln_all, l_own, ln_own,
+                      i_all, in_all, i_own, in_own),
       CASE WHEN dx3 IS NOT NULL THEN coalesce((s_all - s_own) / nullif(n_all - n_own, 0),
                                                (k_all - k_own) / nullif(kn_all - kn_own, 0)) END AS expected,
-      CASE WHEN dx3 IS NOT NULL THEN (k_all - k_own) / nullif(kn_all - kn_own, 0) END AS kind_mean
+      CASE WHEN dx3 IS NOT NULL THEN (k_all - k_own) / nullif(kn_all - kn_own, 0) END AS kind_mean,
+      CASE WHEN dx3 IS NOT NULL AND inpatient THEN (l_all - l_own) / nullif(ln_all - ln_own, 0) END AS expected_los,
+      CASE WHEN dx3 IS NOT NULL THEN (i_all - i_own) / nullif(in_all - in_own, 0) END AS expected_inp
     FROM (SELECT *, sum(medfee) OVER g AS s_all, count(medfee) OVER g AS n_all,
                     sum(medfee) OVER gi AS s_own, count(medfee) OVER gi AS n_own,
                     sum(medfee) OVER k AS k_all, count(medfee) OVER k AS kn_all,
-                    sum(medfee) OVER ki AS k_own, count(medfee) OVER ki AS kn_own
+                    sum(medfee) OVER ki AS k_own, count(medfee) OVER ki AS kn_own,
+                    sum(los) OVER g AS l_all, count(los) OVER g AS ln_all,
+                    sum(los) OVER gi AS l_own, count(los) OVER gi AS ln_own,
+                    sum(inpatient::INT) OVER x AS i_all, count(*) OVER x AS in_all,
+                    sum(inpatient::INT) OVER xi AS i_own, count(*) OVER xi AS in_own
           FROM v WINDOW g AS (PARTITION BY dx3, inpatient), gi AS (PARTITION BY dx3, inpatient, fixmedins_code),
-                        k AS (PARTITION BY dx3 IS NULL, inpatient), ki AS (PARTITION BY dx3 IS NULL, inpatient, fixmedins_code))""")
+                        k AS (PARTITION BY dx3 IS NULL, inpatient), ki AS (PARTITION BY dx3 IS NULL, inpatient, fixmedins_code),
+                        x AS (PARTITION BY dx3), xi AS (PARTITION BY dx3, fixmedins_code))""")
 
 
 def _visit_agg_sql(grain: str) -> str:
@@ -97,6 +107,8 @@ def _visit_agg_sql(grain: str) -> str:
       sum(expected) / nullif(sum(kind_mean), 0) AS casemix_index,
       sum(medfee) FILTER (WHERE expected IS NOT NULL) / nullif(sum(expected), 0) AS cost_vs_expected,
       sum(expected) / nullif(sum(medfee) FILTER (WHERE expected IS NOT NULL), 0) AS coding_intensity,
+      sum(los) FILTER (WHERE expected_los IS NOT NULL) / nullif(sum(expected_los), 0) AS time_index,
+      count_if(inpatient AND expected_inp IS NOT NULL) / nullif(sum(expected_inp), 0) AS admission_index,
       avg(CASE WHEN cv.mdtrt_id IS NOT NULL THEN 1.0 ELSE 0.0 END) AS covisit_share
     FROM an_visit v
       LEFT JOIN sp ON sp.psn_no = v.psn_no AND sp.period = v.{g}

@@ -3,8 +3,10 @@ institutions, else an unsupervised composite of peer-outlier scores and rule-hit
 
 - Unsupervised: the mean of the `top_k` highest robust z-scores on the risky side (clipped to [0, 10]) over
   the rate indicators, rule-hit rates (gold/suspects) included when present.
-- Supervised: scikit-learn's HistGradientBoostingClassifier on the indicators, their peer z-scores and the
-  institution's size against its peers (log volumes minus the peer median), `class_weight="balanced"`;
+- Supervised: scikit-learn's HistGradientBoostingClassifier soft-voting with a regularised logistic
+  regression, on the indicators, their peer z-scores, anomaly aggregates (max, sum, mean of the top 3, counts
+  above 2 and 3) and the institution's size against its peers (log volumes minus the peer median), both
+  `class_weight="balanced"`;
   stratified group k-fold by institution. An institution with a label is scored only out-of-fold (by the
   fold model that did not see it); the others by the model fitted on every label.
 - Label of an institution: 1 when any of its inspections (`insp_result.result`) found a violation, else 0.
@@ -34,6 +36,8 @@ class RiskParams:
     max_iter: int = 200
     learning_rate: float = 0.05
     max_leaf_nodes: int = 8
+    lr_c: float = 0.1     # inverse regularisation of the logistic regression
+    threads: int = 1      # OpenMP threads of the booster: on a shared machine more threads spin and crawl
 
 
 @dataclass
@@ -64,6 +68,10 @@ def feature_frame(ind: pd.DataFrame, zw: pd.DataFrame, groups: pd.DataFrame) -> 
         lv = np.log1p(f[v].astype(float).clip(lower=0))
         f[f"log_{v}"] = lv
         f[f"rel_{v}"] = lv - lv.groupby([f["period"], f["peer_group"]]).transform("median")
+    z = np.clip(np.nan_to_num(f[[f"z_{c}" for c in RISKY if f"z_{c}" in f.columns]].to_numpy(float)), 0, 10)
+    f["anomaly_max"], f["anomaly_sum"] = z.max(axis=1, initial=0.0), z.sum(axis=1)
+    f["anomaly_top3"] = np.sort(z, axis=1)[:, -3:].mean(axis=1) if z.shape[1] else 0.0
+    f["anomaly_n2"], f["anomaly_n3"] = (z > 2).sum(axis=1), (z > 3).sum(axis=1)
     return f.drop(columns=list(VOLUMES))
 
 
@@ -81,11 +89,23 @@ def unsupervised_scores(f: pd.DataFrame, top_k: int) -> np.ndarray:
 
 
 def _model(p: RiskParams, n: int):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    return HistGradientBoostingClassifier(
+    """Gradient boosting and a regularised logistic regression on the same features, probabilities averaged:
+    the trees find interactions (a cost that is high for a small institution), the linear model carries
+    what few labels can teach (any indicator far above the peers) to schemes the labels rarely show."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    hgb = HistGradientBoostingClassifier(
         max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
         min_samples_leaf=max(3, min(20, n // 15)), l2_regularization=1.0, class_weight="balanced",
         early_stopping=False, random_state=p.seed)
+    lr = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                       FunctionTransformer(np.clip, kw_args={"a_min": -10, "a_max": 10}), StandardScaler(),
+                       LogisticRegression(C=p.lr_c, class_weight="balanced", max_iter=2000))
+    return VotingClassifier([("hgb", hgb), ("lr", lr)], voting="soft")
 
 
 def supervised_scores(f: pd.DataFrame, y: pd.Series, feats: list[str], p: RiskParams):
@@ -94,6 +114,14 @@ def supervised_scores(f: pd.DataFrame, y: pd.Series, feats: list[str], p: RiskPa
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=p.threads):     # after the imports: it limits the libraries loaded
+        return _supervised(f, y, feats, p, permutation_importance, average_precision_score, roc_auc_score,
+                           StratifiedGroupKFold)
+
+
+def _supervised(f, y, feats, p, permutation_importance, average_precision_score, roc_auc_score, StratifiedGroupKFold):
     lab = f["fixmedins_code"].isin(y.index).to_numpy()
     X = f[feats].to_numpy(dtype=float)
     yl = f.loc[lab, "fixmedins_code"].map(y).to_numpy()

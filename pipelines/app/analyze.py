@@ -22,7 +22,8 @@ from pipelines.analytics import covisit, indicators, io, item_watch, peers, risk
 from pipelines.storage import Lake
 from pipelines.tracking import Tracker, metric_key
 
-TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "numpy.clip", "numpy.dtype",
+           "sklearn.utils._bunch.Bunch"]   # types of our own fitted model (skops refuses unknown types)
 RISK_COLUMNS = ("fixmedins_code", "period", "peer_group", "risk_score", "risk_rank", "model_name", "model_version",
                 "drivers", "run_id")
 
