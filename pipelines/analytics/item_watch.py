@@ -11,7 +11,8 @@ growth, and a flag for abnormal growth against the item's own history:
   1/√(baseline lines)) — the last term is the counting noise of an item billed a few times a month;
 - abnormal when growth ratio ≥ `growth_min` and growth z ≥ `z_min`, and, when the same month of the previous
   year is known, its share grew by `growth_min` against that month too (a peak the item also had a year
-  ago is its season, not abnormal growth).
+  ago is its season, not abnormal growth); and the rise is sustained (the previous month rose too) unless
+  this month's growth z reaches `spike_z` (a single noisy month is not abnormal growth).
 Drivers of a district row: the institutions whose spend on the item rose most above their own baseline.
 Fund spend of a line: `inscp_scp_amt` (符合范围金额); without it, the line's amount unless it is 丙类 (03).
 """
@@ -33,6 +34,7 @@ class WatchParams:
     growth_min: float = 1.5
     z_min: float = 3.0
     min_rel_scale: float = 0.15
+    spike_z: float = 6.0
 
 
 def item_month_sql(have: set[str]) -> str:
@@ -75,7 +77,8 @@ def _flags(s: pd.DataFrame, p: WatchParams) -> pd.DataFrame:
     s["yoy_growth"] = np.where(s["amt"].shift(12) > 0, s["amt"] / s["amt"].shift(12) - 1, np.nan)
     seasonal_ok = ly.isna() | (s["share"] >= p.growth_min * ly)
     s["baseline_share"], s["growth_ratio"], s["growth_z"] = base, ratio, z
-    s["abnormal"] = (ratio >= p.growth_min) & (z >= p.z_min) & seasonal_ok.to_numpy()
+    rise = (ratio >= p.growth_min) & (z >= p.z_min) & seasonal_ok.to_numpy()
+    s["abnormal"] = rise & (np.r_[False, rise[:-1]] | (z >= p.spike_z))
     s["note"] = np.where(ly.isna(), "无上年同期：按近期基线判断 / no same month last year: recent baseline only",
                          "已对照上年同期 / checked against the same month last year")
     return s

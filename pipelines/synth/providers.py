@@ -112,7 +112,7 @@ class Planter:
                     continue
                 for i in hospitals:
                     v = self.cb.out_visit(self.cb.person(), i, d, dx="I10.x00", drug=False)
-                    self.cb.line(v, name, d, self.cb.V["bsec"][v] + 300, cnt=1)
+                    self.cb.line(v, name, d, self.cb.V["bsec"][v] + 300, cnt=2 if name == "甲钴胺片" else 1)
             self.key.append(dict(kind="item_growth", level="item", fixmedins_code="", psn_no="",
                                  hilist_code=self.w.kb.codes[list(self.w.kb.names).index(name)], group_id="",
                                  note=f"{name}: use triples from July"))

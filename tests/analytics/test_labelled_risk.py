@@ -54,9 +54,17 @@ def test_labelled_scored_out_of_fold_and_model_registered(scored):
     assert (year.loc[~labelled, "model_version"] == version).all()
     c = client(lake, config.load())
     mv = c.get_model_version(name, version)
-    assert mv.run_id == res.run_id and "Model card" not in "" and "ROC-AUC" in mv.description
+    assert mv.run_id == res.run_id and "ROC-AUC" in mv.description
     run = c.get_run(res.run_id)
     assert run.data.metrics["risk.year.supervised"] == 1
     assert 0.5 < run.data.metrics["risk.year.cv_roc_auc"] <= 1
     arts = {a.path for a in c.list_artifacts(res.run_id, "model_year")}
     assert "model_year/model_card.md" in arts
+
+
+def test_indicators_without_fee_lines_say_so(scored):
+    lake, _, _ = scored
+    ind = lake.read("gold/indicators").to_pandas()
+    assert ind["absent_inputs"].str.split(",").map(lambda a: "fee_list" in a).all()
+    assert ind["drug_share"].isna().all() and ind["cost_per_visit"].notna().all()
+    assert ind["readmit30_rate"].notna().any() and ind["dx_entropy"].notna().all()
