@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recheck": ("pipelines.commands.recheck", "回头看: problems found last period that persist"),
     "maintain": ("pipelines.commands.maintain", "Delta optimize/vacuum 表维护"),
     "kb": ("pipelines.commands.kb", "import the national knowledge base as versioned releases 国家知识库导入"),
+    "analyze": ("pipelines.commands.analyze", "indicators, peer outliers, item watch, institution risk 机构风险分析"),
 }
 
 

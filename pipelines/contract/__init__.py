@@ -203,6 +203,14 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
             "105": "adjust_out", "106": "adjust_in", "107": "adjust_out", "108": "purchase",
             "109": "purchase_return", "110": "adjust_in", "111": "adjust_out",
         }}),
+    Entity("insp_result", "检查结果", ("fixmedins_code", "insp_date"), (
+        F("fixmedins_code", STR, True, "定点医药机构编号"),
+        F("insp_date", DATE, True, "检查日期"),
+        F("result", STR, True, "检查结论", aliases=("违规结论",), codes=FLAG01),
+        F("recovered_amt", MONEY, False, "追回金额"),
+        F("insp_type", STR, False, "检查类型"),
+    ), institution="fixmedins_code", period_from="insp_date",
+        value_maps={"result": {"发现违规": "1", "未发现违规": "0", "未发现": "0"}}),
     # ---- knowledge base (§3) ----
     Entity("kb_hilist", "医保目录知识库", ("hilist_code",), (
         F("hilist_code", STR, True, "医保目录编码", aliases=("med_list_codg",)),

@@ -151,11 +151,11 @@ class Lake:
         return self.version(name)
 
     def replace_where(self, name: str, data: pa.Table, predicate: str, partition_by: Sequence[str],
-                      commit_metadata: Mapping[str, str] | None = None) -> int:
+                      commit_metadata: Mapping[str, str] | None = None, schema_mode: str | None = None) -> int:
         """Replace every row matching `predicate` by `data` in ONE commit (rows of `data` must match it).
 
         Creates the table when it does not exist. `commit_metadata` is recorded in the commit
-        (`history()` shows it), e.g. the run that wrote it.
+        (`history()` shows it), e.g. the run that wrote it. `schema_mode="merge"` adds new columns.
         """
         props = CommitProperties(custom_metadata=dict(commit_metadata)) if commit_metadata else None
         if not self.exists(name):
@@ -163,7 +163,7 @@ class Lake:
                             commit_properties=props)
         else:
             write_deltalake(self.uri(name), data, mode="overwrite", partition_by=_pb(partition_by),
-                            predicate=predicate, commit_properties=props)
+                            predicate=predicate, commit_properties=props, schema_mode=schema_mode)
         return self.version(name)
 
     def partition_values(self, name: str, column: str, version: int | None = None) -> set[str]:

@@ -80,6 +80,7 @@ from .drop import DropWriter, Institutions
 from .formats import fmt_cnt, fmt_pric
 from .persons import persons_table
 from .profiles import DX
+from . import providers
 
 FAMILIES = ("gender_restricted", "age_restricted", "inpatient_only", "hosp_level_restricted",
             "indication_restricted", "daily_cap", "per_diem_over_stay", "min_interval", "pay_days_exceeded",
@@ -170,6 +171,7 @@ def generate(out: Path, scale: float = 1, seed: int = 7, year: int = 2023) -> di
     cb = CaseBuilder(w, np.random.default_rng([seed, 2]))
     inj = Injector(cb, inst, tracked, scale)
     inj.run()
+    provider_key = providers.plant(w, inst, scale, np.random.default_rng([seed, 4]))   # issue #16
     # ---- background, chunk by chunk
     hosp_out = np.flatnonzero(inst.type_ == "1")
     out_w = np.array([{1: 5.0, 2: 3.0, 3: 2.0, 4: 1.0}[int(r)] for r in inst.rank[hosp_out]])
@@ -195,6 +197,7 @@ def generate(out: Path, scale: float = 1, seed: int = 7, year: int = 2023) -> di
     key = cb.key_rows + inv_key
     key.sort(key=lambda r: (r["family"], r["fixmedins_code"], r["period"], r["mdtrt_id"], r["feedetl_sn"],
                             r["hilist_code"]))
+    providers.write_key(out, provider_key)
     kp = answer_key_path(out)
     with open(kp, "w", newline="", encoding="utf-8") as f:
         wr = csv.DictWriter(f, fieldnames=KEY_COLUMNS, lineterminator="\n")

@@ -1,0 +1,166 @@
+"""Indicators per institution × period (month `YYYY-MM` and year `YYYY`), in DuckDB SQL.
+
+`compute_indicators(con, have, years)` reads the views `mdtrt` and `setl` (required) and, when they are in
+`have`, `diag`, `fee` (refund-netted fee lines), `fixmedins` and `suspects` (gold/suspects); every indicator
+whose input is missing is null and the row's `absent_inputs` names that input. Readings:
+
+- A visit's period is the month of its `begntime`; its amounts are the sums of its settlements (refund
+  settlements net them). Fee-line shares use each line's own month (`fee_ocur_time`).
+- Main diagnosis: the diag row with maindiag_flag 1 (else the visit's first diag code), else
+  `mdtrt.dscg_maindiag_code`; the group is its first 3 characters, dots removed.
+- Readmission: an inpatient stay followed by another stay of the same person at the same institution whose
+  admission date is 0–15 (0–30) days after this stay's discharge date; rate over the stays of the period.
+- Weekend or night admission: inpatient admission on Saturday or Sunday, or at 20:00–07:59.
+- Expected cost of a visit: the mean cost of the OTHER institutions' visits with the same diagnosis group
+  and in/outpatient kind over the data analysed (an institution's own coding does not set its expectation;
+  a group no other institution has: the kind's mean). casemix_index = Σ expected / Σ the kind's mean at the
+  other institutions (1 = the district's mix); cost_vs_expected = Σ cost / Σ expected (high: costs inflated
+  for the diagnoses, 费用消耗指数); coding_intensity = its inverse (high: diagnoses heavier than the care billed,
+  upcoding); time_index = Σ length of stay / Σ the other institutions' mean stay of the diagnosis (时间消耗指数);
+  admission_index = stays / Σ the other institutions' admission rate of the visit's diagnosis (收治指数).
+- A patient is shared when seen at another institution in the same period.
+- Co-visits: `covisit` (see `covisit.py`) marks visits of person pairs co-visiting far above chance.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipelines.analytics.labels import INDICATORS
+
+GRAINS = {"month": "month", "year": "year"}
+_WEEKEND_NIGHT = "(dayofweek(begntime) IN (0, 6) OR hour(begntime) >= 20 OR hour(begntime) < 8)"
+
+
+def _dx_sql(have: set[str]) -> str:
+    """Main diagnosis per visit (NULL when unknown)."""
+    if "diag" not in have:
+        return "SELECT mdtrt_id, CAST(NULL AS VARCHAR) AS dx FROM mdtrt WHERE false"
+    return ("SELECT mdtrt_id, arg_min(upper(replace(diag_code, '.', '')), "
+            "CASE WHEN maindiag_flag = '1' THEN 0 ELSE 1 END) AS dx FROM diag GROUP BY mdtrt_id")
+
+
+def build_visits(con, have: set[str], years: list[str]) -> None:
+    """Temp table `an_visit`: one row per visit of the analysed years with its amounts, diagnosis group,
+    readmission flags and expected cost."""
+    yrs = ", ".join(f"'{y}'" for y in years)
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE an_visit AS
+    WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt)::DOUBLE AS medfee, sum(fund_pay_sumamt)::DOUBLE AS fund,
+                      sum(coalesce(fulamt_ownpay_amt, 0))::DOUBLE AS ownpay FROM setl GROUP BY mdtrt_id),
+         d AS ({_dx_sql(have)}),
+         m AS (
+           SELECT mdtrt_id, psn_no, fixmedins_code, begntime, endtime, atddr_no, dscg_maindiag_code,
+                  (substr(med_type, 1, 1) = '2' OR med_type = '52') AS inpatient, ipt_days,
+                  strftime(begntime, '%Y-%m') AS month, strftime(begntime, '%Y') AS year
+           FROM mdtrt WHERE strftime(begntime, '%Y') IN ({yrs})),
+         v AS (
+           SELECT m.*, s.medfee, s.fund, s.ownpay,
+                  left(coalesce(d.dx, upper(replace(m.dscg_maindiag_code, '.', ''))), 3) AS dx3,
+                  CASE WHEN inpatient THEN coalesce(ipt_days, greatest(
+                       date_diff('day', begntime::DATE, coalesce(endtime, begntime)::DATE), 1)) END AS los,
+                  CASE WHEN inpatient THEN date_diff('day', coalesce(endtime, begntime)::DATE, lead(begntime::DATE)
+                       OVER (PARTITION BY psn_no, fixmedins_code, inpatient ORDER BY begntime)) END AS readmit_gap
+           FROM m LEFT JOIN s USING (mdtrt_id) LEFT JOIN d USING (mdtrt_id))
+    SELECT * EXCLUDE (s_all, n_all, s_own, n_own, k_all, kn_all, k_own, kn_own, l_all, ln_all, l_own, ln_own,
+                      i_all, in_all, i_own, in_own),
+      CASE WHEN dx3 IS NOT NULL THEN coalesce((s_all - s_own) / nullif(n_all - n_own, 0),
+                                               (k_all - k_own) / nullif(kn_all - kn_own, 0)) END AS expected,
+      CASE WHEN dx3 IS NOT NULL THEN (k_all - k_own) / nullif(kn_all - kn_own, 0) END AS kind_mean,
+      CASE WHEN dx3 IS NOT NULL AND inpatient THEN (l_all - l_own) / nullif(ln_all - ln_own, 0) END AS expected_los,
+      CASE WHEN dx3 IS NOT NULL THEN (i_all - i_own) / nullif(in_all - in_own, 0) END AS expected_inp
+    FROM (SELECT *, sum(medfee) OVER g AS s_all, count(medfee) OVER g AS n_all,
+                    sum(medfee) OVER gi AS s_own, count(medfee) OVER gi AS n_own,
+                    sum(medfee) OVER k AS k_all, count(medfee) OVER k AS kn_all,
+                    sum(medfee) OVER ki AS k_own, count(medfee) OVER ki AS kn_own,
+                    sum(los) OVER g AS l_all, count(los) OVER g AS ln_all,
+                    sum(los) OVER gi AS l_own, count(los) OVER gi AS ln_own,
+                    sum(inpatient::INT) OVER x AS i_all, count(*) OVER x AS in_all,
+                    sum(inpatient::INT) OVER xi AS i_own, count(*) OVER xi AS in_own
+          FROM v WINDOW g AS (PARTITION BY dx3, inpatient), gi AS (PARTITION BY dx3, inpatient, fixmedins_code),
+                        k AS (PARTITION BY dx3 IS NULL, inpatient), ki AS (PARTITION BY dx3 IS NULL, inpatient, fixmedins_code),
+                        x AS (PARTITION BY dx3), xi AS (PARTITION BY dx3, fixmedins_code))""")
+
+
+def _visit_agg_sql(grain: str) -> str:
+    g = GRAINS[grain]
+    return f"""
+    WITH sp AS (SELECT psn_no, {g} AS period FROM an_visit GROUP BY ALL HAVING count(DISTINCT fixmedins_code) > 1),
+         dxc AS (SELECT fixmedins_code, {g} AS period, dx3, count(*) AS n FROM an_visit
+                 WHERE dx3 IS NOT NULL GROUP BY ALL),
+         dxm AS (SELECT fixmedins_code, period, count(*) AS dx_groups, -sum(n / tot * log2(n / tot)) AS dx_entropy
+                 FROM (SELECT *, sum(n) OVER (PARTITION BY fixmedins_code, period) AS tot FROM dxc) GROUP BY ALL)
+    SELECT v.fixmedins_code, v.{g} AS period, '{grain}' AS grain,
+      count(*) AS visits, count(DISTINCT v.psn_no) AS persons, count_if(inpatient) AS inpatient_stays,
+      sum(medfee) AS medfee_total, sum(fund) AS fund_total,
+      count(*) / count(DISTINCT v.psn_no) AS visits_per_person,
+      sum(medfee) / count(*) AS cost_per_visit, sum(fund) / count(*) AS fund_per_visit,
+      sum(medfee) FILTER (WHERE inpatient) / nullif(count_if(inpatient), 0) AS cost_per_stay,
+      sum(medfee) FILTER (WHERE inpatient) / nullif(sum(los), 0) AS cost_per_bed_day,
+      avg(los) AS avg_stay, count_if(inpatient) / count(*) AS inpatient_share,
+      sum(fund) / nullif(sum(medfee), 0) AS fund_share, sum(ownpay) / nullif(sum(medfee), 0) AS self_pay_share,
+      avg(CASE WHEN readmit_gap BETWEEN 0 AND 15 THEN 1.0 ELSE 0.0 END) FILTER (WHERE inpatient) AS readmit15_rate,
+      avg(CASE WHEN readmit_gap BETWEEN 0 AND 30 THEN 1.0 ELSE 0.0 END) FILTER (WHERE inpatient) AS readmit30_rate,
+      avg(CASE WHEN {_WEEKEND_NIGHT} THEN 1.0 ELSE 0.0 END) FILTER (WHERE inpatient) AS weekend_night_adm_share,
+      count(DISTINCT atddr_no) AS physicians, count(atddr_no) / nullif(count(DISTINCT atddr_no), 0) AS visits_per_physician,
+      count(DISTINCT sp.psn_no) / count(DISTINCT v.psn_no) AS shared_patient_share,
+      any_value(dxm.dx_groups) AS dx_groups, any_value(dxm.dx_entropy) AS dx_entropy,
+      sum(expected) / nullif(sum(kind_mean), 0) AS casemix_index,
+      sum(medfee) FILTER (WHERE expected IS NOT NULL) / nullif(sum(expected), 0) AS cost_vs_expected,
+      sum(expected) / nullif(sum(medfee) FILTER (WHERE expected IS NOT NULL), 0) AS coding_intensity,
+      sum(los) FILTER (WHERE expected_los IS NOT NULL) / nullif(sum(expected_los), 0) AS time_index,
+      count_if(inpatient AND expected_inp IS NOT NULL) / nullif(sum(expected_inp), 0) AS admission_index,
+      avg(CASE WHEN cv.mdtrt_id IS NOT NULL THEN 1.0 ELSE 0.0 END) AS covisit_share
+    FROM an_visit v
+      LEFT JOIN sp ON sp.psn_no = v.psn_no AND sp.period = v.{g}
+      LEFT JOIN dxm ON dxm.fixmedins_code = v.fixmedins_code AND dxm.period = v.{g}
+      LEFT JOIN an_covisit cv ON cv.mdtrt_id = v.mdtrt_id
+    GROUP BY v.fixmedins_code, v.{g}"""
+
+
+def _fee_sql(grain: str) -> str:
+    per = "period" if grain == "month" else "substr(period, 1, 4)"
+    return f"""
+    SELECT fixmedins_code, {per} AS period,
+      coalesce(sum(det_item_fee_sumamt) FILTER (WHERE med_chrgitm_type IN ('09', '10', '11')), 0)::DOUBLE
+        / nullif(sum(det_item_fee_sumamt), 0)::DOUBLE AS drug_share,
+      coalesce(sum(det_item_fee_sumamt) FILTER (WHERE med_chrgitm_type = '08'), 0)::DOUBLE
+        / nullif(sum(det_item_fee_sumamt), 0)::DOUBLE AS consumable_share,
+      coalesce(sum(det_item_fee_sumamt) FILTER (WHERE med_chrgitm_type IN ('03', '04')), 0)::DOUBLE
+        / nullif(sum(det_item_fee_sumamt), 0)::DOUBLE AS exam_lab_share
+    FROM fee WHERE substr(period, 1, 4) IN (SELECT DISTINCT year FROM an_visit) GROUP BY ALL"""
+
+
+def _suspect_sql(grain: str) -> str:
+    per = "period" if grain == "month" else "substr(period, 1, 4)"
+    return (f"SELECT fixmedins_code, {per} AS period, count(*) AS n_suspects, sum(amount)::DOUBLE AS suspect_amount "
+            "FROM suspects GROUP BY ALL")
+
+
+def compute_indicators(con, have: set[str], years: list[str]) -> pa.Table:
+    """Indicators of every institution with visits in `years`, per month and per year (see module doc).
+    Needs the temp tables `an_visit` (`build_visits`) and `an_covisit` (mdtrt_id of co-visits)."""
+    parts = []
+    for grain in GRAINS:
+        fee = (f"LEFT JOIN ({_fee_sql(grain)}) f USING (fixmedins_code, period)" if "fee" in have else "")
+        sus = (f"LEFT JOIN ({_suspect_sql(grain)}) s USING (fixmedins_code, period)" if "suspects" in have else "")
+        fee_cols = ("f.drug_share, f.consumable_share, f.exam_lab_share" if fee else
+                    "NULL::DOUBLE AS drug_share, NULL::DOUBLE AS consumable_share, NULL::DOUBLE AS exam_lab_share")
+        sus_cols = ("coalesce(s.suspect_amount, 0) / nullif(a.fund_total, 0) AS suspect_amount_share, "
+                    "100.0 * coalesce(s.n_suspects, 0) / a.visits AS suspects_per_100_visits" if sus else
+                    "NULL::DOUBLE AS suspect_amount_share, NULL::DOUBLE AS suspects_per_100_visits")
+        parts.append(f"SELECT a.*, {fee_cols}, {sus_cols} FROM ({_visit_agg_sql(grain)}) a {fee} {sus}")
+    absent = absent_inputs(have)
+    absent_sql = "'" + ",".join(absent) + "'" if absent else "NULL"
+    cols = ", ".join(f"CAST({i.name} AS DOUBLE) AS {i.name}" for i in INDICATORS)
+    sql = (f"SELECT fixmedins_code, period, grain, {cols}, CAST({absent_sql} AS VARCHAR) AS absent_inputs "
+           f"FROM ({' UNION ALL '.join(parts)}) ORDER BY grain, period, fixmedins_code")
+    return con.sql(sql).to_arrow_table()
+
+
+#: the view each indicator input is registered as
+VIEW_OF = {"fee_list": "fee", "gold/suspects": "suspects"}
+
+
+def absent_inputs(have: set[str]) -> list[str]:
+    """The optional inputs (by their lake names: fee_list, diag, gold/suspects) missing from `have` (view names)."""
+    return sorted(n for n in {i.needs for i in INDICATORS} - {"mdtrt", "setl"} if VIEW_OF.get(n, n) not in have)
