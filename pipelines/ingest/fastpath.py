@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 from pipelines import contract
 from pipelines.ingest import faults, nodes
 from pipelines.ingest.bronze import bronze_schema
+from pipelines.ingest.readers import drop_blank_rows
 from pipelines.ingest.context import LoadContext, trace
 from pipelines.ingest.inspection import FileInfo
 from pipelines.ingest.staging import LazyPart, Staging
@@ -80,13 +81,14 @@ class _FastFile:
         """Bronze written (`copied`); returns the rejected lines (line, error type, text), or None when
         the file is not plain enough. `data_lines`: the physical lines after the header."""
         invalid: list[int] = []
+        blank = [0]           # rows of empty fields only (a line of delimiters): not rows, as in every reader
         try:
-            rows, dictionary = _dictionary_columns(_arrow_bronze(self.info, self.ctx.now, invalid))
+            rows, dictionary = _dictionary_columns(_arrow_bronze(self.info, self.ctx.now, invalid, blank))
             self.copied = self.ctx.lake.copy_batches(self.bronze, rows, constant={"_drop": self.ctx.drop_id},
                                                      dictionary=dictionary)
         except pa.ArrowInvalid:        # e.g. bytes that are not UTF-8 after all
             self.copied, invalid = None, [0]
-        if not invalid and self.copied.rows == data_lines:
+        if not invalid and self.copied.rows + blank[0] == data_lines:
             return []
         if self.copied is not None:
             self.ctx.lake.discard_copied(self.copied)
@@ -196,7 +198,7 @@ class _FastFile:
                 f"{sql_literal(info.sha256)} AS _file_sha256, TIMESTAMPTZ '{loaded_at}+00' AS _loaded_at")
 
 
-def _arrow_bronze(info: FileInfo, now: dt.datetime, invalid: list) -> pa.RecordBatchReader:
+def _arrow_bronze(info: FileInfo, now: dt.datetime, invalid: list, blank: list) -> pa.RecordBatchReader:
     """The file's rows as bronze batches (contract fields as strings, `_line`, lineage but `_drop`), read with
     pyarrow's multi-threaded CSV reader. Rows of the wrong width are counted in `invalid`, not returned."""
     ent = contract.ENTITIES[info.entity]
@@ -226,7 +228,10 @@ def _arrow_bronze(info: FileInfo, now: dt.datetime, invalid: list) -> pa.RecordB
             cols += [pa.array(np.arange(line, line + n, dtype=np.int64)), pa.repeat(info.name, n),
                      pa.repeat(info.sha256, n), pa.repeat(loaded_at, n)]
             line += n
-            yield pa.RecordBatch.from_arrays(cols, schema=schema)
+            rb = pa.RecordBatch.from_arrays(cols, schema=schema)
+            kept = drop_blank_rows(pa.Table.from_batches([rb]), [f for f in ent.names if f in by_field])
+            blank[0] += n - kept.num_rows
+            yield from kept.to_batches()
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 

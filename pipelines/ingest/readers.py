@@ -121,13 +121,18 @@ def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
 
 def _drop_blank(table: pa.Table) -> pa.Table:
     """Rows where every field is empty are blank lines, not rows."""
+    return drop_blank_rows(table, table.column_names[:-1])
+
+
+def drop_blank_rows(table: pa.Table, columns: list[str]) -> pa.Table:
+    """`table` without the rows whose `columns` are all empty or null."""
     if table.num_rows == 0:
         return table
-    first = table.column(0)
+    first = table.column(columns[0])
     if first.null_count == 0 and not pc.any(pc.equal(first, "")).as_py():
         return table
     blank = None
-    for c in table.column_names[:-1]:
+    for c in columns:
         col = table.column(c)
         e = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_length(pc.fill_null(col, "")), 0))
         blank = e if blank is None else pc.and_(blank, e)
