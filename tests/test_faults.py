@@ -24,6 +24,13 @@ def _run(drop: Path, lake: Path, fault: str | None = None) -> subprocess.Complet
                           env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])
 
 
+def _break_dead_lease(lake: Path) -> None:
+    """The killed process's lease, broken now instead of after `lake_lock.stale_s` (what the next writer does
+    then; tests/storage covers the staleness itself)."""
+    from pipelines.storage.lock import LOCK_DIR, LOCK_FILE
+    (lake / LOCK_DIR / LOCK_FILE).unlink(missing_ok=True)
+
+
 def _state(lake_dir: Path) -> dict:
     """What a run leaves: the published list, and row counts of every bronze/silver table and the quarantine."""
     lake = Lake(lake_dir)
@@ -62,6 +69,7 @@ def test_killed_at_each_point_the_rerun_publishes_the_clean_list(drop, clean, tm
     lake = tmp_path / "lake"
     killed = _run(drop, lake, fault=point)
     assert killed.returncode == 137, (point, killed.stdout[-500:], killed.stderr[-2000:])
+    _break_dead_lease(lake)
     again = _run(drop, lake)
     assert again.returncode == 0, (point, again.stdout[-1000:], again.stderr[-2000:])
     assert _state(lake) == clean, point
@@ -72,6 +80,7 @@ def test_killed_at_each_point_the_rerun_publishes_the_clean_list(drop, clean, tm
 def test_a_killed_load_leaves_its_scratch_under_the_lake_and_the_next_start_cleans_it(drop, tmp_path):
     lake = tmp_path / "lake"
     assert _run(drop, lake, fault="ingest.silver_done").returncode == 137
+    _break_dead_lease(lake)
     left = list((lake / "_tmp").glob("fundguard-ingest-*"))
     assert left, "the scratch folder is under <lake>/_tmp, not the system temp"
     again = _run(drop, lake)
