@@ -51,12 +51,15 @@ TIERS_OF_FIXTURE = {
 #: names that mean the embedded engines: a Delta lake, DuckDB, delta-rs; and a command's `--lake` argument
 ENGINE_NAMES = {"Lake", "duckdb", "DuckDBEngine", "deltalake", "DeltaTable", "write_deltalake", "--lake"}
 NOT_UNIT = {"engine", "spark", "cluster", "airflow", "slow"}
-#: long integration tests of other work's modules, marked `slow` from here (each takes seconds: chunked writes and
-#: per-partition netting of 900 lines read two rows at a time, a fifth of the fast tier's time together)
+#: long integration tests of other work's modules, marked `slow` from here: chunked writes and per-partition
+#: netting of 900 lines read two rows at a time (seconds each); `fundguard run` killed at each fault point and
+#: run again, in subprocesses (minutes)
 SLOW_TESTS = (
     "tests/ingest/test_ingest_chunks.py::test_chunked_write_gives_the_same_silver",
     "tests/ingest/test_ingest_chunks.py::test_chunks_cover_every_row_once",
     "tests/ingest/test_ingest_chunks.py::test_netting_by_partition_equals_netting_the_whole",
+    "tests/test_faults.py::test_killed_at_each_point_the_rerun_publishes_the_clean_list",
+    "tests/test_faults.py::test_a_killed_load_leaves_its_scratch_under_the_lake_and_the_next_start_cleans_it",
 )
 
 
