@@ -71,16 +71,6 @@ def test_duckdb_batched_run_publishes_the_whole_lake_list(sample_lake):
     assert batched.rows_in["silver/fee_list_net"] == whole.rows_in["silver/fee_list_net"]
 
 
-def test_spark_batched_run_publishes_the_whole_lake_list(sample_lake, spark_engine):
-    whole_duck = screen(sample_lake, DuckDBEngine(), CATALOG, RULES, run_id="r", progress=False)
-    batched = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False,
-                     memory=small_budget(sample_lake))
-    assert batched.jobs >= 6
-    got = staged(sample_lake)
-    assert got.num_rows == whole_duck.suspects.num_rows
-    assert got.equals(whole_duck.suspects.select(SUSPECT_SCHEMA.names))
-
-
 def test_person_buckets_are_the_same_in_python_duckdb_and_spark(spark):
     ids = ["P1", "P00017", "", None, "3301021990"]
     py = [planning.bucket_of(i, 7) for i in ids]
