@@ -43,3 +43,23 @@ def test_a_piped_run_reads_top_to_bottom_without_library_noise(small_drop, tmp_p
     assert out.index("入库对账 reconciliation") < out.index("疑点 Suspects")
     assert "INFO mlflow" not in err and "Skipping registering" not in err and "Creating initial MLflow" not in err
     assert "\r" not in err                                          # no progress bar when piped
+
+
+def test_export_shows_progress_per_institution_only_at_a_terminal(monkeypatch, capsys, tmp_path):
+    import pyarrow as pa
+
+    from pipelines.app import exports
+    from pipelines.contract import SUSPECT_SCHEMA
+    from pipelines.storage import utcnow
+
+    empty = SUSPECT_SCHEMA.empty_table()
+    monkeypatch.setattr(exports, "institution_name", lambda lake, code: None)
+    pairs = [("H1", "2023-01"), ("H2", "2023-01")]
+    monkeypatch.setattr(exports, "show_progress", lambda: True)
+    exports.export_packages(None, pairs, tmp_path / "a", generated_at=utcnow(), conf={}, rows=empty, version=0)
+    err = capsys.readouterr().err
+    assert "[1/2] H1" in err and "[2/2] H2" in err
+    monkeypatch.setattr(exports, "show_progress", lambda: False)
+    exports.export_packages(None, pairs, tmp_path / "b", generated_at=utcnow(), conf={}, rows=empty, version=0)
+    assert capsys.readouterr().err == ""
+    assert isinstance(empty, pa.Table)

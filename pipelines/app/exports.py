@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipelines import config
+from pipelines.logs import show_progress
 from pipelines.contract import GOLD_SUSPECTS as SUSPECTS, period_months
 from pipelines.export.package import build_package, check_institution, package_name, rule_info, suspects_filter, \
     write_package
@@ -29,8 +30,12 @@ def export_packages(lake: Lake, pairs, out, *, generated_at, conf: dict | None =
         rules = {}
     high = (conf.get("export") or {}).get("high_amount")
     written = []
-    for institution, period in pairs:
+    pairs = list(pairs)
+    progress = show_progress() and len(pairs) > 1
+    for n, (institution, period) in enumerate(pairs, 1):
         check_institution(institution)
+        if progress:
+            print(f"  导出 export [{n}/{len(pairs)}] {institution} {period}", file=sys.stderr, flush=True)
         part = rows if rows is not None else lake.read(SUSPECTS, version=version,
                                                        filter=suspects_filter(institution, period))
         files = build_package(part, institution, period, rules=rules, generated_at=generated_at,
