@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "case": ("pipelines.workflow.cli_case", "case status, history and recovery 案件跟踪与追回"),
     "recheck": ("pipelines.workflow.cli_recheck", "回头看: problems found last period that persist"),
     "maintain": ("pipelines.storage_cli", "Delta optimize/vacuum 表维护"),
+    "serve": ("pipelines.commands.serve", "check claims at settlement time over HTTP 事中审核服务"),
 }
 
 
