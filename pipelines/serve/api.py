@@ -4,7 +4,6 @@ Every answer carries `request_id` (also the `X-Request-ID` header; a caller's ow
 plain token of at most 64 characters). Log lines are JSON, one per request, and never carry personal data:
 the person appears only as the salted hash silver uses (`psn_hash`), a bad field only by its name.
 """
-from __future__ import annotations
 
 import contextvars
 import hmac
@@ -32,7 +31,7 @@ _RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: Any, headers: dict | None = None):
+    def __init__(self, status: int, detail: Any, headers: Optional[dict] = None):
         self.status, self.detail, self.headers = status, detail, headers or {}
 
 
