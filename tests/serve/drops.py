@@ -31,11 +31,12 @@ def resend_and_refund_drop(first: Path, out: Path, every: int = 9) -> dict:
     lines = [r for p in sorted(first.glob("fee_list*.csv")) for r in _read(p)]
     day = lambda r: (r["mdtrt_id"], r["hilist_code"], r["fee_ocur_time"][:10])  # noqa: E731
     per_day = Counter(day(r) for r in lines)
+    sent = Counter((r["mdtrt_id"], r["feedetl_sn"]) for r in lines)   # a line sent twice is left alone
     touched = {day(r) for r in lines if r["cnt"].startswith("-")} | {day(r) for r in lines if r["init_feedetl_sn"]}
     refunds, less, kinds = [], defaultdict(Decimal), Counter()
     for i, r in enumerate(_read(first / "fee_list_part1.csv")):
         cnt = Decimal(r["cnt"])
-        if i % every or cnt <= 0 or day(r) in touched:
+        if i % every or cnt <= 0 or day(r) in touched or sent[(r["mdtrt_id"], r["feedetl_sn"])] > 1:
             continue
         units = Decimal(1) if cnt > 1 else cnt
         amount = (Decimal(r["det_item_fee_sumamt"]) * units / cnt).quantize(Decimal("0.01"))
