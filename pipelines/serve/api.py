@@ -94,9 +94,6 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
     if not settings.token and not settings.insecure_local:
         raise ValueError("a bearer token is required (serve.token / FUNDGUARD_SERVE_TOKEN); only --insecure-local "
                          "on 127.0.0.1 runs without one / 需要配置访问令牌")
-    ClaimIn = claim_model(settings.max_lines)
-    BatchIn = create_model("BatchIn", __config__=ConfigDict(extra="forbid"),
-                           claims=(list[ClaimIn], Field(..., min_length=1, max_length=settings.max_batch)))
 
     @asynccontextmanager
     async def lifespan(app):
@@ -110,6 +107,14 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
                   description="Checks one settlement against the rule library batch screening uses. "
                               "用与事后筛查相同的规则库审核单次结算。")
     app.state.service = service
+    _add_error_handlers(app)
+    _add_check_routes(app, service, settings)
+    _add_info_routes(app, service, settings)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _authorisation(settings: Settings):
     bearer = HTTPBearer(auto_error=False)
 
     def authorised(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
@@ -119,7 +124,10 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
             raise ApiError(401, [{"loc": ["header", "Authorization"], "field": "Authorization",
                                   "msg": "missing or wrong bearer token / 访问令牌缺失或错误"}],
                            {"WWW-Authenticate": "Bearer"})
+    return Depends(authorised)
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return _error(exc.status, exc.detail, exc.headers)
@@ -140,41 +148,51 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
         log_event("error", error=type(exc).__name__)
         return _error(500, "internal error / 内部错误")
 
-    def _checked(request: Request, bodies: list) -> list:
-        claims, results = [], []
-        for b in bodies:
-            try:
-                claims.append(build_claim(b))
-            except ClaimError as exc:
-                claims.append(exc)
-        todo = [c for c in claims if not isinstance(c, ClaimError)]
-        answers = iter(service.check_many(todo) if todo else [])
-        for c in claims:
-            results.append(c if isinstance(c, ClaimError) else next(answers))
-        access = request.scope["state"]["access"]
-        access["claims"] = len(claims)
-        access["psn_hash"] = sorted({person_hash(settings.salt, c.psn_no) for c in todo})[:20]
-        access["violations"] = sum(len(r["violations"]) for r in results if isinstance(r, dict))
-        access["bad_fields"] = [p.as_dict()["field"] for r in results if isinstance(r, ClaimError)
-                                for p in r.problems][:20]
-        return results
 
-    @app.post("/v1/check", dependencies=[Depends(authorised)], summary="check one claim 审核一次结算")
+def _checked(service: ClaimService, settings: Settings, request: Request, bodies: list) -> list:
+    """Each body's answer or ClaimError, in order; the access log gets counts, person hashes, bad fields."""
+    claims, results = [], []
+    for b in bodies:
+        try:
+            claims.append(build_claim(b))
+        except ClaimError as exc:
+            claims.append(exc)
+    todo = [c for c in claims if not isinstance(c, ClaimError)]
+    answers = iter(service.check_many(todo) if todo else [])
+    for c in claims:
+        results.append(c if isinstance(c, ClaimError) else next(answers))
+    access = request.scope["state"]["access"]
+    access["claims"] = len(claims)
+    access["psn_hash"] = sorted({person_hash(settings.salt, c.psn_no) for c in todo})[:20]
+    access["violations"] = sum(len(r["violations"]) for r in results if isinstance(r, dict))
+    access["bad_fields"] = [p.as_dict()["field"] for r in results if isinstance(r, ClaimError)
+                            for p in r.problems][:20]
+    return results
+
+
+def _add_check_routes(app: FastAPI, service: ClaimService, settings: Settings) -> None:
+    ClaimIn = claim_model(settings.max_lines)
+    BatchIn = create_model("BatchIn", __config__=ConfigDict(extra="forbid"),
+                           claims=(list[ClaimIn], Field(..., min_length=1, max_length=settings.max_batch)))
+    auth = _authorisation(settings)
+
+    @app.post("/v1/check", dependencies=[auth], summary="check one claim 审核一次结算")
     def check(body: ClaimIn, request: Request):
-        result = _checked(request, [body])[0]
+        result = _checked(service, settings, request, [body])[0]
         if isinstance(result, ClaimError):
             raise ApiError(422, [p.as_dict() for p in result.problems])
         return {**result, "request_id": request_id_var.get()}
 
-    @app.post("/v1/check:batch", dependencies=[Depends(authorised)],
-              summary=f"check up to {settings.max_batch} claims 批量审核")
+    @app.post("/v1/check:batch", dependencies=[auth], summary=f"check up to {settings.max_batch} claims 批量审核")
     def check_batch(body: BatchIn, request: Request):
-        results = _checked(request, body.claims)
+        results = _checked(service, settings, request, body.claims)
         return {"results": [{"index": i, "error": [p.as_dict() for p in r.problems]} if isinstance(r, ClaimError)
                             else {"index": i, **r} for i, r in enumerate(results)],
                 "request_id": request_id_var.get()}
 
-    @app.get("/v1/rules", dependencies=[Depends(authorised)], summary="the rules and families checked 规则")
+
+def _add_info_routes(app: FastAPI, service: ClaimService, settings: Settings) -> None:
+    @app.get("/v1/rules", dependencies=[_authorisation(settings)], summary="the rules and families checked 规则")
     def rules():
         checked = {r.rule_id for r in service.program.rules}
         return {"rule_set_fingerprint": service.program.fingerprint,
@@ -192,8 +210,4 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
     @app.get("/readyz", summary="readiness: the lake is loaded")
     def readyz():
         status = service.status()
-        body = {**status, "request_id": request_id_var.get()}
-        return JSONResponse(body, status_code=200 if status["ready"] else 503)
-
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    return app
+        return JSONResponse({**status, "request_id": request_id_var.get()}, status_code=200 if status["ready"] else 503)

@@ -25,6 +25,8 @@ from pipelines.serve.history import WarmLake, table_name
 
 #: the rule inputs a pass fills (the knowledge base is shared, read-only)
 REQUEST_INPUTS = ("fee_list", "mdtrt", "diag", "setl", "psn", "fixmedins", "inv_movement")
+#: the entities a claim carries
+CLAIM_PARTS = ("mdtrt", "setl", "diag", "fee_list", "psn")
 _SHAPE = [n for n in contract.SUSPECT_SCHEMA.names
           if n not in ("run_id", "rule_set_fingerprint", "input_versions", "published_at")]
 SHAPE_SCHEMA = pa.schema([contract.SUSPECT_SCHEMA.field(n) for n in _SHAPE])
@@ -75,6 +77,7 @@ class Session:
         self.cur.execute("CREATE TEMP TABLE claim_keys (psn_no VARCHAR, mdtrt_id VARCHAR, t TIMESTAMP, psn_sent BOOLEAN)")
         for name, sql in program.views:
             self.cur.execute(f'CREATE TEMP VIEW "{name}" AS {sql}')
+        self._prepare_typing()
         for i, rule in enumerate(program.rules):
             self.cur.execute(f"PREPARE r{i} AS SELECT * FROM ({rule.sql}) q "
                              "WHERE q.mdtrt_id IN (SELECT mdtrt_id FROM claim_keys)")
@@ -84,7 +87,7 @@ class Session:
         if len({c.psn_no for c in claims}) < len(claims) or len({c.mdtrt_id for c in claims}) < len(claims):
             raise ValueError("one pass checks claims of different persons and visits only")
         outcomes = [Outcome() for _ in claims]
-        typed = type_claims(self.cur, claims, self.program.typing, outcomes)
+        typed = type_claims(claims, self._type, self._net, outcomes)
         self._check_references(claims, typed, outcomes)
         ok = [i for i, o in enumerate(outcomes) if o.error is None]
         if not ok:
@@ -96,6 +99,32 @@ class Session:
         for i in ok:
             outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
         return outcomes
+
+    def _prepare_typing(self) -> None:
+        """Ingestion's typing of each claim entity and its refund netting, prepared once over staging tables."""
+        for entity in CLAIM_PARTS:
+            cols = ", ".join(f'"{n}" VARCHAR' for n in contract.ENTITIES[entity].names)
+            self.cur.execute(f'CREATE TEMP TABLE "raw_{entity}" ({cols}, _line BIGINT)')
+            self.cur.execute(f'PREPARE "t_{entity}" AS {self.program.typing.typing(entity, f"raw_{entity}")}')
+        self.cur.execute(f'CREATE TEMP TABLE typed_fee AS SELECT * FROM '
+                         f'({self.program.typing.typing("fee_list", "raw_fee_list")}) LIMIT 0')
+        self.cur.execute(f"PREPARE n_fee AS {self.program.typing.net('typed_fee')}")
+
+    def _type(self, entity: str, raw: pa.Table) -> pa.Table:
+        self._load_staging(f"raw_{entity}", raw)
+        return self.cur.sql(f'EXECUTE "t_{entity}"').to_arrow_table()
+
+    def _net(self, lines: pa.Table) -> pa.Table:
+        self._load_staging("typed_fee", lines)
+        return self.cur.sql("EXECUTE n_fee").to_arrow_table()
+
+    def _load_staging(self, table: str, data: pa.Table) -> None:
+        self.cur.execute(f'DELETE FROM "{table}"')
+        self.cur.register("__staging", data)
+        try:
+            self.cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM __staging')
+        finally:
+            self.cur.unregister("__staging")
 
     def _run_rules(self) -> pa.Table:
         parts = [self.cur.sql(f"EXECUTE r{i}").to_arrow_table() for i in range(len(self.program.rules))]
@@ -170,13 +199,14 @@ class Session:
         self.cur.close()
 
 
-def type_claims(cur, claims: list[Claim], typing: Typing, outcomes: list[Outcome]) -> list[dict[str, pa.Table]]:
-    """Each claim's entities typed by ingestion's SQL (one query per entity for all claims); a claim with a bad
-    value gets a ClaimError naming every bad field. Identical lines or diagnoses count once; refunds are
-    netted as in silver/fee_list_net."""
+def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],
+                net_lines: Callable[[pa.Table], pa.Table], outcomes: list[Outcome]) -> list[dict[str, pa.Table]]:
+    """Each claim's entities typed by ingestion's SQL (`type_rows(entity, strings)`, one query per entity for
+    all claims); a claim with a bad value gets a ClaimError naming every bad field. Identical lines or
+    diagnoses count once; refunds are netted as in silver/fee_list_net (`net_lines`)."""
     typed: list[dict[str, pa.Table]] = [{} for _ in claims]
     problems: list[list[Problem]] = [[] for _ in claims]
-    for entity in contract.CLAIM_ENTITIES:
+    for entity in CLAIM_PARTS:
         owners = [(ci, ri) for ci, c in enumerate(claims) for ri, _ in enumerate(c.rows.get(entity, ()))]
         if not owners:
             continue
@@ -184,11 +214,7 @@ def type_claims(cur, claims: list[Claim], typing: Typing, outcomes: list[Outcome
         names = contract.ENTITIES[entity].names
         raw = pa.table({**{n: pa.array([r.get(n) for r in rows], pa.string()) for n in names},
                         "_line": pa.array(range(len(rows)), pa.int64())})
-        cur.register("__raw", raw)
-        try:
-            out = cur.sql(typing.typing(entity, "__raw")).to_arrow_table()
-        finally:
-            cur.unregister("__raw")
+        out = type_rows(entity, raw)
         out = out.take(pc.sort_indices(out, [("_line", "ascending")]))
         for line, err, fields in zip(out.column("_line").to_pylist(), out.column("_err").to_pylist(),
                                      out.column("_errf").to_pylist()):
@@ -208,22 +234,13 @@ def type_claims(cur, claims: list[Claim], typing: Typing, outcomes: list[Outcome
         for entity in ("fee_list", "diag"):
             if entity in typed[ci]:
                 typed[ci][entity] = dedup(entity, typed[ci][entity])
-    _net(cur, typed, typing, outcomes)
-    return typed
-
-
-def _net(cur, typed: list[dict], typing: Typing, outcomes: list[Outcome]) -> None:
-    """Refunds netted per claim (one query for every claim's lines: a refund only meets its own visit's lines)."""
+    # refunds netted for every claim's lines at once: a refund only meets lines of its own visit
     idx = [i for i, t in enumerate(typed) if "fee_list" in t and outcomes[i].error is None]
-    if not idx:
-        return
-    cur.register("__typed_fee", pa.concat_tables([typed[i]["fee_list"] for i in idx]))
-    try:
-        net = cur.sql(typing.net("__typed_fee")).to_arrow_table()
-    finally:
-        cur.unregister("__typed_fee")
+    if idx:
+        net = net_lines(pa.concat_tables([typed[i]["fee_list"] for i in idx]))
     for i in idx:
         typed[i]["fee_list"] = net.filter(pc.equal(net.column("mdtrt_id"), typed[i]["mdtrt"].column("mdtrt_id")[0]))
+    return typed
 
 
 def claim_time_of(typed: dict[str, pa.Table]) -> dt.datetime:

@@ -10,6 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.app.serve import create_app
+from pipelines.catalog import load_catalog
+from pipelines.screen.engines import DuckDBEngine
+from pipelines.screen.pipeline import screen
 from pipelines.serve import claim_time
 from pipelines.serve.replay import lake_claims
 from pipelines.serve.service import Settings
@@ -33,14 +36,25 @@ def client(sample_lake):
         yield c
 
 
-def flagged_claim(client, claims, family: str) -> dict:
-    """The first claim the service flags for `family` (the sample drop injects every family)."""
-    for k in range(0, len(claims), 3):
-        r = client.post("/v1/check:batch", json={"claims": claims[k:k + 3]}, headers=AUTH)
-        for res in r.json()["results"]:
-            if any(v["family"] == family for v in res.get("violations", [])):
-                return claims[k + res["index"]]
-    raise AssertionError(f"no claim flagged for {family}")
+@pytest.fixture(scope="module")
+def suspect_visits(sample_lake) -> dict[str, set]:
+    """family -> the visits batch screening flags (to pick test claims; the equivalence test compares)."""
+    catalog = load_catalog()
+    found = screen(sample_lake, DuckDBEngine(), catalog, catalog.select(), run_id="t", write_staging=False,
+                   progress=False).suspects
+    out: dict[str, set] = {}
+    for r in found.select(["family", "mdtrt_id"]).to_pylist():
+        out.setdefault(r["family"], set()).add(r["mdtrt_id"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def flagged(claims, suspect_visits):
+    def pick(family: str) -> dict:
+        """A claim (of at most 40 lines) of a visit batch screening flags for `family`."""
+        return next(c for c in claims if c["mdtrt"]["mdtrt_id"] in suspect_visits[family]
+                    and len(c["fee_list"]) <= 40)
+    return pick
 
 
 def fields_of(response) -> set[str]:
@@ -52,8 +66,8 @@ def assert_still_serving(client, claim):
     assert r.status_code == 200, r.text
 
 
-def test_a_flagged_claim_gets_the_violation_in_the_national_shape(client, claims):
-    claim = flagged_claim(client, claims, "gender_restricted")
+def test_a_flagged_claim_gets_the_violation_in_the_national_shape(client, flagged):
+    claim = flagged("gender_restricted")
     r = client.post("/v1/check", json=claim, headers={**AUTH, "X-Request-ID": "req-0001"})
     assert r.status_code == 200
     body = r.json()
@@ -67,9 +81,9 @@ def test_a_flagged_claim_gets_the_violation_in_the_national_shape(client, claims
     assert {u["family"] for u in body["undecidable_families"]} >= {"daily_cap", "inventory_shortfall"}
 
 
-def test_the_submitted_visit_replaces_the_lakes_version(client, claims):
+def test_the_submitted_visit_replaces_the_lakes_version(client, flagged):
     """Remove the flagged line from the claim: the lake still holds it, yet the answer no longer flags it."""
-    claim = flagged_claim(client, claims, "price_above_cap")
+    claim = flagged("price_above_cap")
     r = client.post("/v1/check", json=claim, headers=AUTH).json()
     sn = next(v["feedetl_sn"] for v in r["violations"] if v["family"] == "price_above_cap")
     fewer = dict(claim, fee_list=[f for f in claim["fee_list"] if f["feedetl_sn"] != sn])
@@ -77,9 +91,9 @@ def test_the_submitted_visit_replaces_the_lakes_version(client, claims):
     assert sn not in {v["feedetl_sn"] for v in again["violations"]}
 
 
-def test_a_claim_with_its_person_sent_uses_it(client, claims):
+def test_a_claim_with_its_person_sent_uses_it(client, flagged):
     """The sent person (not the lake's) decides: one gender flags the gender-restricted line, the other not."""
-    claim = flagged_claim(client, claims, "gender_restricted")
+    claim = flagged("gender_restricted")
     hits = {}
     for gend in ("1", "2"):
         psn = {"psn_no": claim["mdtrt"]["psn_no"], "psn_name": "张三", "certno": "110101199001011234",
@@ -88,6 +102,15 @@ def test_a_claim_with_its_person_sent_uses_it(client, claims):
         assert r.status_code == 200, r.text
         hits[gend] = sum(v["family"] == "gender_restricted" for v in r.json()["violations"])
     assert sorted(hits.values())[0] == 0 and sorted(hits.values())[1] >= 1
+
+
+def everywhere(claim: dict, key: str, value: str) -> None:
+    """Set `key` on the visit and on every record of the claim that carries it."""
+    for part in ("mdtrt", "setl"):
+        if key in (claim.get(part) or {}):
+            claim[part][key] = value
+    for line in claim["fee_list"]:
+        line[key] = value
 
 
 @pytest.mark.parametrize("mutate, status, field", [
@@ -100,8 +123,8 @@ def test_a_claim_with_its_person_sent_uses_it(client, claims):
     (lambda c: c["fee_list"][0].update(fee_ocur_time="yesterday"), 422, "fee_list.0.fee_ocur_time"),
     (lambda c: c["fee_list"][0].update(med_chrgitm_type="99"), 422, "fee_list.0.med_chrgitm_type"),  # unknown code
     (lambda c: c["fee_list"][0].update(feedetl_no="1"), 422, "fee_list.0.feedetl_no"),     # unknown field
-    (lambda c: c["mdtrt"].update(fixmedins_code="H_NOWHERE"), 422, "mdtrt.fixmedins_code"),  # unknown institution
-    (lambda c: c["mdtrt"].update(psn_no="NOBODY"), 422, "psn"),                            # unknown person
+    (lambda c: everywhere(c, "fixmedins_code", "H_NOWHERE"), 422, "mdtrt.fixmedins_code"),  # unknown institution
+    (lambda c: everywhere(c, "psn_no", "NOBODY"), 422, "psn"),                             # unknown person
     (lambda c: c["fee_list"][0].update(mdtrt_id="OTHER"), 422, "fee_list.0.mdtrt_id"),     # not the visit's line
     (lambda c: c["fee_list"].append(dict(c["fee_list"][0], cnt="77")), 422, f"fee_list.LAST.feedetl_sn"),  # same key
 ])
@@ -148,8 +171,8 @@ def test_a_batch_answers_each_claim_on_its_own(client, claims):
     assert [e["field"] for e in res[1]["error"]] == ["fee_list.0.cnt"]
 
 
-def test_logs_carry_request_ids_and_no_personal_data(client, claims, caplog):
-    claim = flagged_claim(client, claims, "after_death")
+def test_logs_carry_request_ids_and_no_personal_data(client, flagged, caplog):
+    claim = flagged("after_death")
     caplog.set_level(logging.INFO, logger="fundguard.serve")
     caplog.clear()
     client.post("/v1/check", json=claim, headers={**AUTH, "X-Request-ID": "trace-42"})
