@@ -126,7 +126,7 @@ def everywhere(claim: dict, key: str, value: str) -> None:
     (lambda c: everywhere(c, "fixmedins_code", "H_NOWHERE"), 422, "mdtrt.fixmedins_code"),  # unknown institution
     (lambda c: everywhere(c, "psn_no", "NOBODY"), 422, "psn"),                             # unknown person
     (lambda c: c["fee_list"][0].update(mdtrt_id="OTHER"), 422, "fee_list.0.mdtrt_id"),     # not the visit's line
-    (lambda c: c["fee_list"].append(dict(c["fee_list"][0], cnt="77")), 422, f"fee_list.LAST.feedetl_sn"),  # same key
+    (lambda c: c["fee_list"].append(dict(c["fee_list"][0], cnt="77")), 422, "fee_list.LAST.feedetl_sn"),  # same key
 ])
 def test_bad_claims_get_a_4xx_naming_the_field_and_the_service_keeps_serving(client, claims, mutate, status, field):
     good = next(c for c in claims if c["fee_list"] and 1 < len(c["fee_list"]) < 30)
