@@ -167,29 +167,33 @@ class Session:
                 cur.register("__claim_rows", pa.concat_tables(parts))
                 cur.execute(f'INSERT INTO "{s}" BY NAME SELECT * FROM __claim_rows')
                 cur.unregister("__claim_rows")
-        self._fill_history()
+        self._fill_history(sorted({c.psn_no for c in claims}))
         cur.execute(f'INSERT INTO fixmedins BY NAME SELECT {self._sel("fixmedins")} FROM h_fixmedins '
                     "WHERE fixmedins_code IN (SELECT unnest($1))", [sorted({c.fixmedins_code for c in claims})])
         cur.execute(f'INSERT INTO inv_movement BY NAME SELECT {self._sel("inv_movement")} FROM h_inv_movement '
                     "WHERE (fixmedins_code, hilist_code) IN (SELECT DISTINCT fixmedins_code, hilist_code FROM fee_list "
                     "WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))")
 
-    def _fill_history(self) -> None:
+    def _fill_history(self, persons: list[str]) -> None:
         """Each person's records as of their claim's time `t`, the lake's version of the claims' visits left
         out: fee lines dated up to t, visits begun by t (a discharge after t is not known yet), their
-        diagnoses, and the person unless the claim sent one."""
+        diagnoses, and the person unless the claim sent one. Each person is read by an equality on psn_no,
+        so that DuckDB reads only the row groups whose min/max hold them (the tables are sorted by psn_no)."""
         cur = self.cur
         others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
-        cur.execute(f'INSERT INTO fee_list BY NAME SELECT {self._sel("fee_list", "h.")} FROM h_fee_list h '
+
+        def rows_of(table: str) -> str:
+            return "(" + " UNION ALL ".join(f"SELECT * FROM {table} WHERE psn_no = {_literal(p)}"
+                                            for p in persons) + ")"
+        cur.execute(f'INSERT INTO fee_list BY NAME SELECT {self._sel("fee_list", "h.")} FROM {rows_of("h_fee_list")} h '
                     f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}")
         visit_cols = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END AS "endtime"' if c == "endtime"
                                else f'h."{c}"' for c in self.cols["mdtrt"])
-        cur.execute(f"INSERT INTO mdtrt BY NAME SELECT {visit_cols} FROM h_mdtrt h "
+        cur.execute(f"INSERT INTO mdtrt BY NAME SELECT {visit_cols} FROM {rows_of('h_mdtrt')} h "
                     f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}")
-        cur.execute(f'INSERT INTO diag BY NAME SELECT {self._sel("diag", "h.")} FROM h_diag h '
-                    f"SEMI JOIN claim_keys k ON h.psn_no = k.psn_no "
+        cur.execute(f'INSERT INTO diag BY NAME SELECT {self._sel("diag", "h.")} FROM {rows_of("h_diag")} h '
                     f"WHERE {others} AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)")
-        cur.execute(f'INSERT INTO psn BY NAME SELECT {self._sel("psn", "h.")} FROM h_psn h '
+        cur.execute(f'INSERT INTO psn BY NAME SELECT {self._sel("psn", "h.")} FROM {rows_of("h_psn")} h '
                     "SEMI JOIN claim_keys k ON h.psn_no = k.psn_no AND NOT k.psn_sent")
 
     def _sel(self, source: str, prefix: str = "") -> str:
@@ -197,6 +201,10 @@ class Session:
 
     def close(self) -> None:
         self.cur.close()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],
