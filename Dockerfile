@@ -33,7 +33,7 @@ COPY setup.cfg pyproject.toml README.md ./
 COPY requirements/ requirements/
 COPY pipelines/ pipelines/
 RUN pip install --upgrade "pip>=24" wheel \
- && pip install -c requirements/constraints.txt -e '.[spark,airflow]'
+ && pip install -c requirements/constraints.txt -e '.[spark,airflow,serve]'
 
 # delta-spark's jars into pyspark's own jars folder, verified against the mirror's SHA-1, so that
 # pipelines.screen.engines.delta_jars_available() finds them and Spark reads/writes Delta natively.
@@ -66,6 +66,8 @@ RUN useradd --create-home --uid 1000 fundguard \
  && chown -R fundguard:fundguard /opt/airflow /data
 USER fundguard
 VOLUME ["/data"]
+# `fundguard serve` (claim-time check) listens here when started with --host 0.0.0.0 --port 8000
+EXPOSE 8000
 
 ENTRYPOINT ["fundguard"]
 CMD ["--help"]

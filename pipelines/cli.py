@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "maintain": ("pipelines.commands.maintain", "Delta optimize/vacuum 表维护"),
     "kb": ("pipelines.commands.kb", "import the national knowledge base as versioned releases 国家知识库导入"),
     "analyze": ("pipelines.commands.analyze", "indicators, peer outliers, item watch, institution risk 机构风险分析"),
+    "serve": ("pipelines.commands.serve", "check claims at settlement time over HTTP 事中审核服务"),
 }
 
 

@@ -54,7 +54,7 @@ def test_java_17_from_debian():
 
 
 def test_pinned_install_with_constraints_and_extras():
-    assert "pip install -c requirements/constraints.txt -e '.[spark,airflow]'" in run_text()
+    assert "pip install -c requirements/constraints.txt -e '.[spark,airflow,serve]'" in run_text()
     copied = " ".join(args_of("COPY"))
     for needed in ("setup.cfg", "requirements/", "pipelines/"):
         assert needed in copied

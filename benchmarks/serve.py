@@ -1,0 +1,146 @@
+"""Claim-time check latency: `fundguard serve` on 127.0.0.1 over a large lake, single-claim POST /v1/check
+requests sent at a fixed rate (open loop: a late answer never delays the next request), bounded in count and
+time; prints throughput, p50/p95/p99/max latency and the server's peak RSS.
+
+    .venv/bin/python benchmarks/serve.py [--scale 170] [--rate 100] [--count 3000] [--seconds 60]
+                                         [--data data/bench] [--port 8765]
+
+Builds (or reuses) `<data>/lake` as benchmarks/screen.py does (scale 170 ≈ 10 M fee lines). Latency is
+measured from each request's scheduled send time to its answer. Figures are of this run only.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+
+from pipelines.serve.replay import lake_claims  # noqa: E402
+from pipelines.storage import Lake  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_lake(data: Path, scale: float, seed: int) -> Lake:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from screen import build_lake as build   # the screening benchmark's lake (same data, same place)
+    return build(data, scale, seed)
+
+
+def sample_claims(lake: Lake, n: int, seed: int) -> list[dict]:
+    ids = lake.read("silver/mdtrt", columns=["mdtrt_id"]).column("mdtrt_id").to_pylist()
+    random.Random(seed).shuffle(ids)
+    return [c for c in lake_claims(lake, visits=ids[:n]) if c["fee_list"]]
+
+
+def start_server(lake: Lake, port: int, token: str, log: Path) -> subprocess.Popen:
+    """The service as `fundguard serve` runs it; its JSON log lines go to `log`."""
+    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--lake", str(lake.root), "--host",
+                             "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
+
+
+def wait_ready(base: str, server: subprocess.Popen, limit: float = 1800) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the server did not get ready in time")
+
+
+async def load(base: str, token: str, claims: list[dict], rate: float, count: int, seconds: float,
+               timeout: float = 30) -> dict:
+    latencies, statuses, violations = [], {}, 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    gate = asyncio.Semaphore(64)      # requests in flight (httpx's pool slows down with thousands of waiters)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=timeout) as client:
+        async def one(i: int, due: float):
+            nonlocal violations
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                async with gate:
+                    r = await client.post("/v1/check", json=claims[i % len(claims)])
+            except httpx.HTTPError as exc:        # counted, with its latency: "timeout" or the error's name
+                latencies.append(time.perf_counter() - due)
+                kind = "timeout" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+                statuses[kind] = statuses.get(kind, 0) + 1
+                return
+            latencies.append(time.perf_counter() - due)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            if r.status_code == 200:
+                violations += len(r.json()["violations"])
+        t0 = time.perf_counter() + 0.5
+        n = min(count, int(seconds * rate))
+        await asyncio.gather(*(one(i, t0 + i / rate) for i in range(n)))
+        wall = time.perf_counter() - t0
+    latencies.sort()
+    q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000  # noqa: E731
+    answered = statuses.get(200, 0)
+    return {"sent": n, "wall_s": wall, "throughput": answered / wall, "statuses": statuses, "violations": violations,
+            "p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": latencies[-1] * 1000}
+
+
+def peak_rss_gb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024 ** 2
+    return float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=170)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--data", default=str(ROOT / "data" / "bench"))
+    ap.add_argument("--rate", type=float, default=100, help="requests per second")
+    ap.add_argument("--count", type=int, default=3000, help="at most this many requests")
+    ap.add_argument("--seconds", type=float, default=60, help="at most this long")
+    ap.add_argument("--claims", type=int, default=2000, help="distinct visits sampled from the lake")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
+    args = ap.parse_args()
+    lake = build_lake(Path(args.data), args.scale, args.seed)
+    lines = lake.read("silver/fee_list_net", columns=["mdtrt_id"]).num_rows
+    claims = sample_claims(lake, args.claims, args.seed)
+    token, base = secrets.token_hex(16), f"http://127.0.0.1:{args.port}"
+    log = Path(args.data) / "serve.log"
+    server = start_server(lake, args.port, token, log)
+    try:
+        ready = wait_ready(base, server)
+        asyncio.run(load(base, token, claims, rate=5, count=50, seconds=10))          # warm-up
+        res = asyncio.run(load(base, token, claims, args.rate, args.count, args.seconds, args.timeout))
+        rss = peak_rss_gb(server.pid) if server.poll() is None else float("nan")
+        if server.poll() is not None:
+            print(f"the server died during the run (exit {server.returncode}); its log: {log}")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"lake: {lines:,} netted fee lines (scale {args.scale}); service ready in {ready:.1f}s; "
+          f"{len(claims)} distinct claims")
+    print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
+          f"statuses {res['statuses']}, {res['violations']} violations")
+    print(f"latency ms: p50 {res['p50']:.1f}  p95 {res['p95']:.1f}  p99 {res['p99']:.1f}  max {res['max']:.1f}")
+    print(f"server peak RSS {rss:.2f} GB; stopped by SIGTERM (exit status {server.returncode}: uvicorn re-raises "
+          "the signal after its graceful shutdown)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

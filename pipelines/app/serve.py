@@ -1,0 +1,54 @@
+"""The claim-time service (事中审核) composed from the stages: the screening's rule queries and shared views,
+ingestion's typing and refund netting, and the serve stage's warm lake and HTTP layer.
+
+`create_app(lake, settings)` is what `fundguard serve` runs; `rule_program(catalog, salt)` is the SQL the
+service runs, taken from the very functions batch screening and ingestion use, so the two never disagree.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from pipelines.catalog import Catalog, load_catalog
+from pipelines.ingest import nodes
+from pipelines.screen.pipeline import needed_views, view_name
+from pipelines.screen.sql import referenced_columns, rule_query, to_duckdb, view_query
+from pipelines.serve import claim_time
+from pipelines.serve.evaluate import RuleProgram, RuleSQL, Typing
+from pipelines.serve.service import ClaimService, Settings
+from pipelines.storage import Lake
+
+
+def _typing_sql(salt: str, entity: str, source: str) -> str:
+    return nodes.typing_sql(entity, source, salt, "serve", "request", 0)
+
+
+def _net_sql(source: str) -> str:
+    return nodes.net_sql(source, "net")
+
+
+def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
+    """The active rules of the claim-time decidable families, the shared views they read, as DuckDB SQL."""
+    rules = [r for r in catalog.select() if claim_time.decidable(r.family)]
+    need = needed_views(catalog, rules)
+    views = tuple((view_name(stem), to_duckdb(view_query(sql))) for stem, sql in sorted(catalog.views.items())
+                  if view_name(stem) in need)
+    cols = referenced_columns(catalog, rules)
+    return RuleProgram(
+        rules=tuple(RuleSQL(r.id, r.family, to_duckdb(rule_query(catalog, r))) for r in rules),
+        views=views,
+        fingerprint=catalog.fingerprint(catalog.select()),
+        typing=Typing(partial(_typing_sql, salt), _net_sql),
+        columns={s: cols for s in ("fee_list", "mdtrt", "diag", "setl", "psn", "fixmedins", "inv_movement",
+                                   "kb_hilist", "kb_item_pair", "kb_param")},
+    )
+
+
+def claim_service(lake: Lake, settings: Settings, catalog: Catalog | None = None) -> ClaimService:
+    catalog = catalog or load_catalog()
+    return ClaimService(lake, catalog, rule_program(catalog, settings.salt), settings)
+
+
+def create_app(lake: Lake, settings: Settings, catalog: Catalog | None = None):
+    """The FastAPI application checking claims against `lake` (see pipelines.serve.api)."""
+    from pipelines.serve.api import build_app
+    return build_app(claim_service(lake, settings, catalog), settings)

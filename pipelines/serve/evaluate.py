@@ -1,0 +1,261 @@
+"""Checking claims: type their strings as ingestion does, put each in place of any lake version of its visit,
+add each person's history as of the claim's time, and run the rule library's queries once over all of them.
+
+A `Session` is one DuckDB cursor on a `WarmLake` with its own temporary tables named as the rule inputs
+(`fee_list`, `mdtrt`, `psn`, ...) and the shared views over them, built once; a pass refills the tables and
+runs the rules' prepared statements. The SQL itself (typing, netting, views, rules) is given by the caller
+(`RuleProgram`, `Typing`): the service runs exactly the batch screening's and ingestion's SQL.
+
+Several claims go through one pass when they are of different persons: every claim-time family looks at one
+visit or at one person's records (pipelines.serve.claim_time), so claims of different persons cannot meet in
+a rule, and a pass costs about the same for one claim as for fifty (the rules' fixed cost dominates).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import contract
+from pipelines.serve.claim import Claim, ClaimError, Problem, dedup
+from pipelines.serve.history import WarmLake, table_name
+
+#: the rule inputs a pass fills (the knowledge base is shared, read-only)
+REQUEST_INPUTS = ("fee_list", "mdtrt", "diag", "setl", "psn", "fixmedins", "inv_movement")
+#: the entities a claim carries
+CLAIM_PARTS = ("mdtrt", "setl", "diag", "fee_list", "psn")
+_SHAPE = [n for n in contract.SUSPECT_SCHEMA.names
+          if n not in ("run_id", "rule_set_fingerprint", "input_versions", "published_at")]
+SHAPE_SCHEMA = pa.schema([contract.SUSPECT_SCHEMA.field(n) for n in _SHAPE])
+
+
+@dataclass(frozen=True)
+class RuleSQL:
+    rule_id: str
+    family: str
+    sql: str          # DuckDB SQL returning the suspect shape (pipelines.screen.sql.rule_query, transpiled)
+
+
+@dataclass(frozen=True)
+class Typing:
+    """Ingestion's SQL: `typing(entity, source)` types a table of strings into silver columns + `_err`/`_errf`;
+    `net(source)` nets refunds of typed fee lines."""
+    typing: Callable[[str, str], str]
+    net: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class RuleProgram:
+    rules: tuple[RuleSQL, ...]
+    views: tuple[tuple[str, str], ...]     # (view name, DuckDB SQL), in dependency order
+    fingerprint: str
+    typing: Typing
+    columns: dict[str, set[str]] = field(default_factory=dict)   # input -> column names the rules read
+
+
+@dataclass
+class Outcome:
+    """One claim's result: its suspects and claim time, or the error that stopped it."""
+    suspects: pa.Table | None = None
+    claim_time: dt.datetime | None = None
+    error: ClaimError | None = None
+    warm: WarmLake | None = None          # the warm lake (versions, kb release) the claim was checked on
+
+
+class Session:
+    """One DuckDB cursor with the pass tables, the shared views and the rules prepared."""
+
+    def __init__(self, warm: WarmLake, program: RuleProgram):
+        self.warm, self.program = warm, program
+        self.cur = warm.cursor()
+        self.cols = {s: warm.columns[s] for s in REQUEST_INPUTS}
+        for s in REQUEST_INPUTS:
+            self.cur.execute(f'CREATE TEMP TABLE "{s}" AS SELECT {self._sel(s)} FROM {table_name(s)} LIMIT 0')
+        self.cur.execute("CREATE TEMP TABLE claim_keys (psn_no VARCHAR, mdtrt_id VARCHAR, t TIMESTAMP, psn_sent BOOLEAN)")
+        for name, sql in program.views:
+            self.cur.execute(f'CREATE TEMP VIEW "{name}" AS {sql}')
+        self._prepare_typing()
+        for i, rule in enumerate(program.rules):
+            self.cur.execute(f"PREPARE r{i} AS SELECT * FROM ({rule.sql}) q "
+                             "WHERE q.mdtrt_id IN (SELECT mdtrt_id FROM claim_keys)")
+
+    def check_many(self, claims: list[Claim]) -> list[Outcome]:
+        """Outcomes in the order of `claims`, which must be of different persons and visits."""
+        if len({c.psn_no for c in claims}) < len(claims) or len({c.mdtrt_id for c in claims}) < len(claims):
+            raise ValueError("one pass checks claims of different persons and visits only")
+        outcomes = [Outcome() for _ in claims]
+        typed = type_claims(claims, self._type, self._net, outcomes)
+        self._check_references(claims, typed, outcomes)
+        ok = [i for i, o in enumerate(outcomes) if o.error is None]
+        if not ok:
+            return outcomes
+        for i in ok:
+            outcomes[i].claim_time = claim_time_of(typed[i])
+        self._fill([claims[i] for i in ok], [typed[i] for i in ok], [outcomes[i].claim_time for i in ok])
+        found = self._run_rules()
+        for i in ok:
+            outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
+        return outcomes
+
+    def _prepare_typing(self) -> None:
+        """Ingestion's typing of each claim entity and its refund netting, prepared once over staging tables."""
+        for entity in CLAIM_PARTS:
+            cols = ", ".join(f'"{n}" VARCHAR' for n in contract.ENTITIES[entity].names)
+            self.cur.execute(f'CREATE TEMP TABLE "raw_{entity}" ({cols}, _line BIGINT)')
+            self.cur.execute(f'PREPARE "t_{entity}" AS {self.program.typing.typing(entity, f"raw_{entity}")}')
+        self.cur.execute(f'CREATE TEMP TABLE typed_fee AS SELECT * FROM '
+                         f'({self.program.typing.typing("fee_list", "raw_fee_list")}) LIMIT 0')
+        self.cur.execute(f"PREPARE n_fee AS {self.program.typing.net('typed_fee')}")
+
+    def _type(self, entity: str, raw: pa.Table) -> pa.Table:
+        self._load_staging(f"raw_{entity}", raw)
+        return self.cur.sql(f'EXECUTE "t_{entity}"').to_arrow_table()
+
+    def _net(self, lines: pa.Table) -> pa.Table:
+        self._load_staging("typed_fee", lines)
+        return self.cur.sql("EXECUTE n_fee").to_arrow_table()
+
+    def _load_staging(self, table: str, data: pa.Table) -> None:
+        self.cur.execute(f'DELETE FROM "{table}"')
+        self.cur.register("__staging", data)
+        try:
+            self.cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM __staging')
+        finally:
+            self.cur.unregister("__staging")
+
+    def _run_rules(self) -> pa.Table:
+        parts = [self.cur.sql(f"EXECUTE r{i}").to_arrow_table() for i in range(len(self.program.rules))]
+        parts = [p.cast(SHAPE_SCHEMA) for p in parts if p.num_rows]
+        return pa.concat_tables(parts) if parts else SHAPE_SCHEMA.empty_table()
+
+    def _check_references(self, claims: list[Claim], typed: list[dict], outcomes: list[Outcome]) -> None:
+        """A claim whose person (when `psn` is not sent) or institution the lake does not know is refused."""
+        people = {r[0] for r in self.cur.execute(
+            "SELECT psn_no FROM h_psn WHERE psn_no IN (SELECT unnest($1))",
+            [[c.psn_no for c in claims]]).fetchall()}
+        places = {r[0] for r in self.cur.execute(
+            "SELECT fixmedins_code FROM h_fixmedins WHERE fixmedins_code IN (SELECT unnest($1))",
+            [[c.fixmedins_code for c in claims]]).fetchall()}
+        for c, t, o in zip(claims, typed, outcomes):
+            if o.error is not None:
+                continue
+            problems = []
+            if "psn" not in t and c.psn_no not in people:
+                problems.append(Problem(("psn",), "the person (mdtrt.psn_no) is not in the lake: send `psn` with "
+                                                  "the claim / 参保人不在数据湖中，请随单提交psn"))
+            if c.fixmedins_code not in places:
+                problems.append(Problem(("mdtrt", "fixmedins_code"), "unknown institution: not a 定点医药机构 of the "
+                                                                     "lake / 未知的定点医药机构编号"))
+            if problems:
+                o.error = ClaimError(problems)
+
+    def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
+        cur = self.cur
+        for s in (*REQUEST_INPUTS, "claim_keys"):
+            cur.execute(f'DELETE FROM "{s}"')
+        keys = pa.table({"psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
+                         "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]})
+        cur.register("__keys", keys)
+        cur.execute("INSERT INTO claim_keys SELECT * FROM __keys")
+        cur.unregister("__keys")
+        for s in ("fee_list", "mdtrt", "diag", "setl", "psn"):
+            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
+            if parts:
+                cur.register("__claim_rows", pa.concat_tables(parts))
+                cur.execute(f'INSERT INTO "{s}" BY NAME SELECT * FROM __claim_rows')
+                cur.unregister("__claim_rows")
+        self._fill_history(sorted({c.psn_no for c in claims}))
+        cur.execute(f'INSERT INTO fixmedins BY NAME SELECT {self._sel("fixmedins")} FROM h_fixmedins '
+                    "WHERE fixmedins_code IN (SELECT unnest($1))", [sorted({c.fixmedins_code for c in claims})])
+        cur.execute(f'INSERT INTO inv_movement BY NAME SELECT {self._sel("inv_movement")} FROM h_inv_movement '
+                    "WHERE (fixmedins_code, hilist_code) IN (SELECT DISTINCT fixmedins_code, hilist_code FROM fee_list "
+                    "WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))")
+
+    def _fill_history(self, persons: list[str]) -> None:
+        """Each person's records as of their claim's time `t`, the lake's version of the claims' visits left
+        out: fee lines dated up to t, visits begun by t (a discharge after t is not known yet), their
+        diagnoses, and the person unless the claim sent one. Each person is read by an equality on psn_no,
+        so that DuckDB reads only the row groups whose min/max hold them (the tables are sorted by psn_no)."""
+        cur = self.cur
+        others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
+
+        def rows_of(table: str) -> str:
+            return "(" + " UNION ALL ".join(f"SELECT * FROM {table} WHERE psn_no = {_literal(p)}"
+                                            for p in persons) + ")"
+        cur.execute(f'INSERT INTO fee_list BY NAME SELECT {self._sel("fee_list", "h.")} FROM {rows_of("h_fee_list")} h '
+                    f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}")
+        visit_cols = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END AS "endtime"' if c == "endtime"
+                               else f'h."{c}"' for c in self.cols["mdtrt"])
+        cur.execute(f"INSERT INTO mdtrt BY NAME SELECT {visit_cols} FROM {rows_of('h_mdtrt')} h "
+                    f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}")
+        cur.execute(f'INSERT INTO diag BY NAME SELECT {self._sel("diag", "h.")} FROM {rows_of("h_diag")} h '
+                    f"WHERE {others} AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)")
+        cur.execute(f'INSERT INTO psn BY NAME SELECT {self._sel("psn", "h.")} FROM {rows_of("h_psn")} h '
+                    "SEMI JOIN claim_keys k ON h.psn_no = k.psn_no AND NOT k.psn_sent")
+
+    def _sel(self, source: str, prefix: str = "") -> str:
+        return ", ".join(f'{prefix}"{c}"' for c in self.cols[source])
+
+    def close(self) -> None:
+        self.cur.close()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],
+                net_lines: Callable[[pa.Table], pa.Table], outcomes: list[Outcome]) -> list[dict[str, pa.Table]]:
+    """Each claim's entities typed by ingestion's SQL (`type_rows(entity, strings)`, one query per entity for
+    all claims); a claim with a bad value gets a ClaimError naming every bad field. Identical lines or
+    diagnoses count once; refunds are netted as in silver/fee_list_net (`net_lines`)."""
+    typed: list[dict[str, pa.Table]] = [{} for _ in claims]
+    problems: list[list[Problem]] = [[] for _ in claims]
+    for entity in CLAIM_PARTS:
+        owners = [(ci, ri) for ci, c in enumerate(claims) for ri, _ in enumerate(c.rows.get(entity, ()))]
+        if not owners:
+            continue
+        rows = [claims[ci].rows[entity][ri] for ci, ri in owners]
+        names = contract.ENTITIES[entity].names
+        raw = pa.table({**{n: pa.array([r.get(n) for r in rows], pa.string()) for n in names},
+                        "_line": pa.array(range(len(rows)), pa.int64())})
+        out = type_rows(entity, raw)
+        out = out.take(pc.sort_indices(out, [("_line", "ascending")]))
+        for line, err, fields in zip(out.column("_line").to_pylist(), out.column("_err").to_pylist(),
+                                     out.column("_errf").to_pylist()):
+            if err:
+                ci, ri = owners[line]
+                for f, msg in zip(fields.split(","), err.split("; ")):
+                    problems[ci].append(Problem(claims[ci].loc(entity, ri, f), msg))
+        starts = [i for i, (ci, ri) in enumerate(owners) if ri == 0]
+        for k, start in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(owners)
+            typed[owners[start][0]][entity] = out.slice(start, end - start)
+    for ci, c in enumerate(claims):
+        problems[ci] += c.duplicate_problems(typed[ci])
+        if problems[ci]:
+            outcomes[ci].error = ClaimError(problems[ci])
+            continue
+        for entity in ("fee_list", "diag"):
+            if entity in typed[ci]:
+                typed[ci][entity] = dedup(entity, typed[ci][entity])
+    # refunds netted for every claim's lines at once: a refund only meets lines of its own visit
+    idx = [i for i, t in enumerate(typed) if "fee_list" in t and outcomes[i].error is None]
+    if idx:
+        net = net_lines(pa.concat_tables([typed[i]["fee_list"] for i in idx]))
+    for i in idx:
+        typed[i]["fee_list"] = net.filter(pc.equal(net.column("mdtrt_id"), typed[i]["mdtrt"].column("mdtrt_id")[0]))
+    return typed
+
+
+def claim_time_of(typed: dict[str, pa.Table]) -> dt.datetime:
+    """The claim time: the latest of settlement, discharge, admission and fee times the claim carries."""
+    times = []
+    for entity, cols in (("setl", ("setl_time",)), ("mdtrt", ("begntime", "endtime")), ("fee_list", ("fee_ocur_time",))):
+        if entity in typed:
+            for c in cols:
+                times += [v for v in typed[entity].column(c).to_pylist() if v is not None]
+    return max(times)

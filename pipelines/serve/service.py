@@ -1,0 +1,165 @@
+"""The claim checker behind the HTTP layer: the warm lake, its sessions, refreshes and the answer's shape."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+
+from pipelines.contract.pii import pii_hash
+from pipelines.catalog import CATEGORY_EN, Catalog
+from pipelines.contract import SEVERITY_LABELS
+from pipelines.serve import claim_time
+from pipelines.serve.claim import Claim, ClaimError
+from pipelines.serve.dispatch import Dispatcher
+from pipelines.serve.evaluate import RuleProgram
+from pipelines.serve.history import SOURCES, WarmHolder, WarmLake, lake_versions, load_warm_lake
+from pipelines.storage import Lake
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = None              # bearer token; None only with insecure_local
+    insecure_local: bool = False
+    max_body_bytes: int = 2_000_000
+    max_batch: int = 50
+    max_lines: int = 5_000
+    workers: int = 2                      # DuckDB sessions checking claims at once
+    max_pass: int = 32                    # claims (of different persons) checked together in one pass
+    threads: int = 2                      # DuckDB threads
+    memory_limit: str | None = None
+    refresh_seconds: float = 30.0         # how often the lake's versions are compared (0: never)
+    check_timeout_seconds: float = 30.0
+    salt: str = ""                        # the silver PII salt: what log lines carry instead of psn_no
+    background_load: bool = True          # load the lake after start-up (readyz says when ready)
+
+
+class NotReady(RuntimeError):
+    """The lake is not loaded yet (answered 503)."""
+
+
+class ClaimService:
+    def __init__(self, lake: Lake, catalog: Catalog, program: RuleProgram, settings: Settings):
+        self.lake, self.catalog, self.program, self.settings = lake, catalog, program, settings
+        self.holder = WarmHolder(lake, self._load)
+        self.rules = {r.id: r for r in catalog.rules}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.load_error: str | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    # ---- lifecycle
+    def _load(self, lake: Lake) -> WarmLake:
+        wanted = {s: set(self.program.columns.get(s, set())) for s in SOURCES}
+        return load_warm_lake(lake, wanted, threads=self.settings.threads, memory_limit=self.settings.memory_limit)
+
+    def start(self) -> None:
+        self.dispatcher = Dispatcher(self.holder, self.program, self.settings.workers, self.settings.max_pass)
+        if self.settings.background_load:
+            self._spawn(self._initial_load)
+        else:
+            self._initial_load()
+        if self.settings.refresh_seconds > 0:
+            self._spawn(self._watch)
+
+    def _spawn(self, target) -> None:
+        t = threading.Thread(target=target, daemon=True, name=f"serve-{target.__name__}")
+        t.start()
+        self._threads.append(t)
+
+    def _initial_load(self) -> None:
+        try:
+            self.holder.load()
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.refresh_seconds):
+            if self.holder.current is not None:
+                self.holder.refresh_if_changed()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.holder.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.holder.current is not None
+
+    def status(self) -> dict:
+        warm = self.holder.current
+        return {
+            "ready": warm is not None,
+            "input_versions": warm.versions if warm else None,
+            "rows": warm.rows if warm else None,
+            "lake_versions_now": lake_versions(self.lake) if warm else None,
+            "kb_release": warm.kb_release if warm else None,
+            "load_error": self.load_error,
+            "refresh_error": self.holder.last_error,
+        }
+
+    # ---- checking
+    def check(self, claim: Claim) -> dict:
+        """The answer for one claim (ClaimError for a claim that cannot be checked)."""
+        result = self.check_many([claim])[0]
+        if isinstance(result, ClaimError):
+            raise result
+        return result
+
+    def check_many(self, claims: list[Claim]) -> list[dict | ClaimError]:
+        """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded)."""
+        if self.holder.current is None or self.dispatcher is None:
+            raise NotReady("the lake is not loaded yet / 数据湖尚未加载完成")
+        futures = self.dispatcher.submit(claims)
+        out = []
+        for claim, fut in zip(claims, futures):
+            outcome = fut.result(timeout=self.settings.check_timeout_seconds)
+            out.append(outcome.error if outcome.error is not None
+                       else self._answer(claim, outcome.suspects, outcome.claim_time, outcome.warm))
+        return out
+
+    def _answer(self, claim: Claim, suspects: pa.Table, t, warm: WarmLake) -> dict:
+        undecidable = claim_time.undecidable_families()
+        if "setl" not in claim.rows:      # decidable, but only with the claim's own settlement
+            undecidable.append({"family": "self_pay_ratio", "reason": "no settlement (setl) sent with the claim",
+                                "reason_zh": "未提交结算信息"})
+        rows = sorted(suspects.to_pylist(), key=lambda r: (r["rule_id"], r["suspect_id"]))
+        return {
+            "violations": [self._violation(r) for r in rows],
+            "undecidable_families": undecidable,
+            "checked_families": sorted({r.family for r in self.program.rules}),
+            "kb_release": warm.kb_release,
+            "rule_set_fingerprint": self.program.fingerprint,
+            "input_versions": {k: v for k, v in warm.versions.items() if v is not None},
+            "claim_time": t.isoformat(sep=" "),
+            "mdtrt_id": claim.mdtrt_id,
+        }
+
+    def _violation(self, r: dict) -> dict:
+        rule = self.rules[r["rule_id"]]
+        fam = self.catalog.families.get(r["family"])
+        amount = r["amount"]
+        return {
+            "rule_id": r["rule_id"], "rule_version": r["rule_version"], "rule_name": rule.name,
+            "family": r["family"], "family_label": fam.label if fam else r["family"],
+            "category": r["category"], "category_en": CATEGORY_EN.get(r["category"], ""),
+            "severity": r["severity"], "severity_label": SEVERITY_LABELS.get(r["severity"], r["severity"]),
+            "suspect_id": r["suspect_id"], "mdtrt_id": r["mdtrt_id"], "setl_id": r["setl_id"],
+            "feedetl_sn": r["feedetl_sn"], "hilist_code": r["hilist_code"],
+            "event_time": r["event_time"].isoformat(sep=" ") if r["event_time"] else None,
+            "period": r["period"],
+            "amount": str(amount.quantize(Decimal("0.01"))) if amount is not None else None,
+            "evidence": r["evidence"],
+        }
+
+
+def person_hash(salt: str, psn_no: str | None) -> str | None:
+    """psn_no as log lines carry it: the keyed hash silver uses for personal data (contract.pii, first 16 hex)."""
+    if not psn_no:
+        return None
+    return pii_hash(salt, psn_no)[:16]
