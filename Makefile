@@ -12,7 +12,7 @@ SEED   ?= 7
 $(STAMP): setup.cfg requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24" wheel
-	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[spark,airflow,dev]'
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[spark,airflow,serve,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

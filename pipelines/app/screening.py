@@ -28,6 +28,22 @@ class RunOutcome:
     gate: object = None
 
 
+def select_rules(lake: Lake, period: str | None, institutions: list[str] | None, *, tags=None, families=None,
+                 rule_ids=None):
+    """(catalog, rules) of a screening after its checks: the period and institutions well formed and held by
+    the lake, and at least one active rule selected (UsageError otherwise)."""
+    from pipelines.catalog import load_catalog
+
+    check_period(period)
+    check_institutions(institutions)
+    require_inputs(lake, period, institutions)
+    catalog = load_catalog()
+    rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
+    if not rules:
+        raise UsageError("no active rule matches the selection")
+    return catalog, rules
+
+
 def screen_memory(value, conf: dict) -> int | None:
     """The screening memory budget in bytes: `--memory` when given, else conf `screen.memory` (none: whole lake)."""
     from pipelines.screen.plan import parse_memory
@@ -57,18 +73,11 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     passes, replacing exactly that scope (`accept_drop`: an emptied or shrunk scope is intended). One MLflow
     run."""
     from pipelines.app.publication import gate_and_publish
-    from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
 
     conf = conf or config.load()
-    check_period(period)
-    check_institutions(institutions)
-    require_inputs(lake, period, institutions)
-    catalog = load_catalog()
-    rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
-    if not rules:
-        raise UsageError("no active rule matches the selection")
+    catalog, rules = select_rules(lake, period, institutions, tags=tags, families=families, rule_ids=rule_ids)
     periods = [period] if period else None
     budget = screen_memory(memory, conf)
     with Tracker(lake, conf, tags={"step": "run"}) as tracker:
@@ -111,18 +120,11 @@ def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None
     """The rule library over the lake into staging/suspects (no gate, no publication), in one MLflow run,
     within the memory budget (`memory`, else conf `screen.memory`). Returns (ScreenResult, rules);
     UsageError for a bad selection or a budget too small for one institution."""
-    from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
 
     conf = conf or config.load()
-    check_period(period)
-    check_institutions(institutions)
-    require_inputs(lake, period, institutions)
-    catalog = load_catalog()
-    rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
-    if not rules:
-        raise UsageError("no active rule matches the selection")
+    catalog, rules = select_rules(lake, period, institutions, tags=tags, families=families, rule_ids=rule_ids)
     budget = screen_memory(memory, conf)
     engine = make_engine(engine_name)
     with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
