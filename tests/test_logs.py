@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pipelines import logs
 
 
@@ -32,6 +34,7 @@ def test_configure_holds_the_libraries_at_warning_and_fundguard_at_info():
     assert sum(getattr(h, "_fundguard", False) for h in logging.getLogger().handlers) == 1   # configured once
 
 
+@pytest.mark.slow
 def test_a_piped_run_reads_top_to_bottom_without_library_noise(small_drop, tmp_path):
     """`fundguard run` piped: the reconciliation comes first (as the load ends), then the summary; no MLflow
     or Great Expectations INFO line, no progress bar."""
