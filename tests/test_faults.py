@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow      # a `fundguard run` killed and re-run per fault point
+
 from pipelines.ingest.faults import POINTS
 from pipelines.storage import Lake
 
