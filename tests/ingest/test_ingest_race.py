@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.storage import Lake
 
 from . import drops
+
+pytestmark = pytest.mark.slow      # concurrent loads and runs of whole drops
 
 ROOT = Path(__file__).parents[2]
 
