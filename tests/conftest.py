@@ -12,9 +12,10 @@ from what it uses, so a new test is tiered without anyone remembering to:
 - `airflow`: imports Airflow, or uses `airflow_db` (a migrated Airflow DB for `dag.test()`, also `slow`);
 - `engine`: names the embedded engines (a Delta `Lake`, DuckDB, delta-rs) or runs a command with `--lake`,
   in its body, in a helper of the test modules it calls, or in a fixture it uses;
-- `slow`: runs on a generated district (`small_drop`, `district_drop`: the whole pipeline, end to end), DAG
-  runs and the cluster, from their fixtures; the notebook by `pytestmark`; long integration tests of other
-  work's modules from SLOW_TESTS below;
+- `slow`: generates a sample district (the synth generators, itself or through `make_drop`, `small_drop`,
+  `district_drop`...) to run the pipeline on it, except the generator's own tests; DAG runs and the cluster,
+  from their fixtures; the notebook by `pytestmark`; long integration tests of other work's modules from
+  SLOW_TESTS below;
 - `unit`: none of the above: plain Python on hand-made values. A unit test that opens a lake or DuckDB all
   the same fails (`unit_tests_stay_off_the_engines`), so the marker stays true.
 
@@ -45,9 +46,11 @@ TIERS_OF_FIXTURE = {
     "spark": {"spark"},
     "standalone_cluster": {"cluster", "spark", "slow"},
     "airflow_db": {"airflow", "slow"},
-    "small_drop": {"slow"},          # a generated district, for runs of the whole pipeline
-    "district_drop": {"slow"},
 }
+#: the sample-district generators: a test that generates a district (itself or through a fixture such as
+#: `small_drop`) runs the pipeline on thousands of lines, and is `slow`; the generator's own tests are not
+GENERATOR, GENERATOR_TESTS = "pipelines.synth", "tests/synth/"
+NOT_DISTRICTS = ("pipelines.synth.kb_batches",)      # knowledge-base workbooks, small
 #: names that mean the embedded engines: a Delta lake, DuckDB, delta-rs; and a command's `--lake` argument
 ENGINE_NAMES = {"Lake", "duckdb", "DuckDBEngine", "deltalake", "DeltaTable", "write_deltalake", "--lake"}
 NOT_UNIT = {"engine", "spark", "cluster", "airflow", "slow"}
@@ -167,6 +170,9 @@ def names_used(func, seen: set | None = None) -> set[str]:
         helper = func.__globals__.get(n)
         if inspect.isfunction(helper) and _in_tests(helper):
             names |= names_used(helper, seen)
+        module = n if n.startswith(GENERATOR) else getattr(helper, "__module__", None) or ""
+        if module.startswith(GENERATOR) and not module.startswith(NOT_DISTRICTS):
+            names.add(GENERATOR)
     return names
 
 
@@ -184,6 +190,8 @@ def tiers_of(item) -> set[str]:
         tiers.add("airflow")
     if names & ENGINE_NAMES:
         tiers.add("engine")
+    if GENERATOR in names and not item.nodeid.startswith(GENERATOR_TESTS):
+        tiers.add("slow")
     return tiers
 
 
