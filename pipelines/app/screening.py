@@ -3,6 +3,7 @@ and publish in one MLflow run (`screen_gate_publish`, what `fundguard run` and t
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class RunOutcome:
     report_path: Path | None = None
     screen: object = None
     gate: object = None
+    scope_note: str = ""        # what an incremental run replaced (a full run's scope is `screen.scope`)
 
 
 def select_rules(lake: Lake, period: str | None, institutions: list[str] | None, *, tags=None, families=None,
@@ -68,10 +70,12 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                         families: list[str] | None = None, rule_ids: list[str] | None = None,
                         publish_result: bool = True, spark=None, conf: dict | None = None,
                         progress: bool = True, memory: str | int | None = None,
-                        accept_drop: bool = False) -> RunOutcome:
+                        accept_drop: bool = False, incremental: bool = False) -> RunOutcome:
     """Screen into staging (with the scope it screened), gate, and publish to gold/suspects when the gate
     passes, replacing exactly that scope (`accept_drop`: an emptied or shrunk scope is intended). One MLflow
-    run."""
+    run. `incremental`: re-screen and publish only what changed since the last publication
+    (`app.incremental`), or the whole district when that publication cannot be the base (the reason is
+    printed and recorded)."""
     from pipelines.app.publication import gate_and_publish
     from pipelines.screen.pipeline import screen
     from pipelines.tracking import Tracker, suspect_metrics
@@ -80,8 +84,16 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
     catalog, rules = select_rules(lake, period, institutions, tags=tags, families=families, rule_ids=rule_ids)
     periods = [period] if period else None
     budget = screen_memory(memory, conf)
+    if incremental and (period or institutions or tags or families or rule_ids):
+        raise UsageError("--incremental screens the whole district with the whole rule set: "
+                         "leave out --period, --institution and rule selections")
     with Tracker(lake, conf, tags={"step": "run"}) as tracker:
         run_id = tracker.run_id
+        if incremental:
+            done = incremental_run(lake, tracker, catalog, rules, engine_name=engine_name, spark=spark, conf=conf,
+                                   budget=budget, progress=progress)
+            if isinstance(done, RunOutcome):
+                return done
         engine = make_engine(engine_name, spark)
         try:
             result = screen(lake, engine, catalog, rules, run_id=run_id, period=period,
@@ -110,6 +122,47 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                           ("gate_failed" if not gate.success else "gated_only"),
                           "gold_version": str(out.version)})
         return outcome
+
+
+def incremental_run(lake: Lake, tracker, catalog, rules, *, engine_name: str, spark, conf: dict,
+                    budget: int | None, progress: bool) -> RunOutcome | str:
+    """The incremental run inside `tracker`'s MLflow run: a RunOutcome, or why it must be a full run."""
+    from pipelines.app.incremental import screen_incremental
+
+    engine = make_engine(engine_name, spark)
+    try:
+        done = screen_incremental(lake, engine, catalog, rules, run_id=tracker.run_id, conf=conf, budget=budget,
+                                  progress=progress)
+    finally:
+        engine.close()
+    if isinstance(done, str):
+        print(f"增量筛查不可用，全量筛查 / incremental screening not possible, screening in full: {done}",
+              file=sys.stderr)
+        tracker.set_tags({"incremental": "full: " + done})
+        return done
+    gate = done.gate
+    scope = done.scope
+    tracker.log_run_params(engine=engine_name, periods=None, fingerprint=catalog.fingerprint(rules),
+                           input_versions=lake_versions(lake), rule_ids=[r.id for r in rules], institutions=None)
+    tracker.log_metrics({"suspects": done.suspects.num_rows, "replaced": done.replaced, "jobs": done.jobs,
+                         "institutions_rescreened": len(scope.institutions), "persons_touched": len(scope.persons),
+                         **gate.results})
+    tracker.set_tags({"incremental": f"base {done.base_run}", "outcome": "published" if done.gold_version
+                      is not None else "gate_failed", "gold_version": str(done.gold_version)})
+    outcome = RunOutcome(tracker.run_id, done.gold_version is not None, suspects=done.suspects,
+                         gold_version=done.gold_version, gate_failures=list(gate.failures),
+                         report_path=gate.report_path, screen=done, gate=gate,
+                         scope_note=f"增量 incremental: {len(scope.institutions)} 家机构 institutions re-screened, "
+                                    f"{len(scope.persons)} 人 persons touched ({len(scope.buckets)} person buckets), "
+                                    f"{done.replaced} published findings replaced")
+    if not gate.success:
+        outcome.reason = "质量门禁未通过 / quality gate failed: " + "; ".join(gate.failures)
+    return outcome
+
+
+def lake_versions(lake: Lake) -> dict[str, int]:
+    from pipelines.screen.pipeline import INPUT_TABLES
+    return {t: lake.version(t) for t in INPUT_TABLES.values() if lake.exists(t)}
 
 
 @holds_lease("fundguard screen")

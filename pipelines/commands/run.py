@@ -1,6 +1,12 @@
 """`fundguard run`: load the drop, screen, gate and publish in one go (contract §6).
 
     fundguard run --landing data/landing --lake data/lake --engine duckdb --period 2023 [--accept-drop]
+    fundguard run --landing data/drop-2024-02 --lake data/lake --incremental
+
+`--incremental` re-screens only what the drop changed since the last publication (the changed institutions'
+partitions and the buckets of the persons it touched) and replaces only those findings: the published list
+equals a full re-screen. When the last publication cannot be its base (nothing published, a partial or
+different rule set, a changed knowledge base), the run is a full one and says why.
 
 Publication replaces exactly the (institution, month) scope screened; a list that would empty that scope or
 shrink it far below its last publication needs `--accept-drop`.
@@ -23,6 +29,10 @@ def add_arguments(p) -> None:
     add_screen_arguments(p)
     p.add_argument("--accept-drop", action="store_true",
                    help="publish even when the list empties or shrinks a scope far below its last publication")
+    p.add_argument("--incremental", action="store_true",
+                   help="re-screen only the institutions and persons the drop changed since the last publication "
+                        "and replace only their findings (a full run, saying why, when that publication cannot "
+                        "be the base) 增量筛查")
 
 
 def run(args) -> int:
@@ -43,7 +53,7 @@ def run(args) -> int:
         outcome = screen_gate_publish(lake, engine_name=args.engine or conf["engine"], period=args.period,
                                       institutions=args.institution, tags=args.tags, conf=conf,
                                       progress=not args.quiet and show_progress(), accept_drop=args.accept_drop,
-                                      memory=args.memory)
+                                      memory=args.memory, incremental=args.incremental)
     except (UsageError, IngestError) as exc:
         return fail("run", str(exc), EXIT_BAD_INPUT)
     except PublishError as exc:
@@ -76,8 +86,8 @@ def summarize(outcome, lake, load_report=None) -> str:
     if outcome.published:
         from pipelines.app.publication import scope_text
         scope = getattr(outcome.screen, "scope", None)
-        lines.append(f"\n已发布 Published: {lake.path(GOLD_SUSPECTS)} (Delta version {outcome.gold_version}; "
-                     f"替换范围 replaced {scope_text(scope)})")
+        replaced = outcome.scope_note or f"替换范围 replaced {scope_text(scope)}"
+        lines.append(f"\n已发布 Published: {lake.path(GOLD_SUSPECTS)} (Delta version {outcome.gold_version}; {replaced})")
     else:
         lines.append(f"\n未发布 NOT published: {outcome.reason}")
     if outcome.report_path:

@@ -46,6 +46,46 @@ def flagged_line(lake: Lake, family: str, lines: dict, avoid: set) -> dict:
     raise AssertionError(f"no {family} finding on a CSV line")
 
 
+def change_drop(lake: Lake, drop1: Path, drop: Path) -> tuple[dict, dict]:
+    """A late drop against `drop1`'s published findings: a refund of a line `daily_cap` flagged (person family)
+    and a re-sent corrected line `price_above_cap` flagged (institution family), with their settlements re-sent."""
+    header, lines = landing_lines(drop1)
+    refunded = flagged_line(lake, "daily_cap", lines, set())                  # person-partitioned family
+    resent = flagged_line(lake, "price_above_cap", lines, {refunded["fixmedins_code"]})  # institution family
+    orig = lines[refunded["feedetl_sn"]]
+    refund = dict(orig, feedetl_sn="99" + orig["feedetl_sn"][-10:].rjust(10, "0"), cnt="-" + orig["cnt"],
+                  det_item_fee_sumamt="-" + orig["det_item_fee_sumamt"],
+                  inscp_scp_amt=("-" + orig["inscp_scp_amt"]) if orig["inscp_scp_amt"] else "",
+                  fulamt_ownpay_amt="0.00", init_feedetl_sn=orig["feedetl_sn"])
+    fixed = dict(lines[resent["feedetl_sn"]])
+    fixed["pric"] = "0.01"
+    fixed["det_item_fee_sumamt"] = f"{float(fixed['cnt']) * 0.01:.2f}"
+    fixed["inscp_scp_amt"] = fixed["det_item_fee_sumamt"]
+    fixed["fulamt_ownpay_amt"] = "0.00"
+    drop.mkdir()
+    with (drop / "fee_list_part9.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        w.writeheader()
+        w.writerow(refund)                       # the late refund
+        w.writerow(fixed)                        # the late re-sent (corrected) line
+    # the settlements of both visits are re-sent with their totals corrected (the silver suite checks them)
+    delta = {orig["setl_id"]: -float(orig["det_item_fee_sumamt"])}
+    old_line = lines[resent["feedetl_sn"]]
+    delta[old_line["setl_id"]] = delta.get(old_line["setl_id"], 0.0) + float(fixed["det_item_fee_sumamt"]) \
+        - float(old_line["det_item_fee_sumamt"])
+    setls = {r["setl_id"]: r for r in lake.read("silver/setl", columns=["setl_id", "medfee_sumamt"]).to_pylist()}
+    with (drop1 / "setl.csv").open(encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        setl_header, rows = reader.fieldnames, [r for r in reader if r["setl_id"] in delta]
+    with (drop / "setl.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=setl_header)
+        w.writeheader()
+        for r in rows:                           # from the lake's current total (an earlier change included)
+            r["medfee_sumamt"] = f"{float(setls[r['setl_id']]['medfee_sumamt']) + delta[r['setl_id']]:.2f}"
+            w.writerow(r)
+    return refunded, resent
+
+
 @pytest.fixture(scope="module")
 def two_drops(tmp_path_factory):
     base = tmp_path_factory.mktemp("incr")
@@ -56,46 +96,13 @@ def two_drops(tmp_path_factory):
     load_drop(drop1, lake, conf, progress=False)
     first = screen_gate_publish(lake, conf=conf, progress=False)
     assert first.published
-    header, lines = landing_lines(drop1)
-    refunded = flagged_line(lake, "daily_cap", lines, set())                  # person-partitioned family
-    resent = flagged_line(lake, "price_above_cap", lines, {refunded["fixmedins_code"]})  # institution family
-    orig = lines[refunded["feedetl_sn"]]
-    refund = dict(orig, feedetl_sn="990000000001", cnt="-" + orig["cnt"],
-                  det_item_fee_sumamt="-" + orig["det_item_fee_sumamt"],
-                  inscp_scp_amt=("-" + orig["inscp_scp_amt"]) if orig["inscp_scp_amt"] else "",
-                  fulamt_ownpay_amt="0.00", init_feedetl_sn=orig["feedetl_sn"])
-    fixed = dict(lines[resent["feedetl_sn"]])
-    fixed["pric"] = "0.01"
-    fixed["det_item_fee_sumamt"] = f"{float(fixed['cnt']) * 0.01:.2f}"
-    fixed["inscp_scp_amt"] = fixed["det_item_fee_sumamt"]
-    fixed["fulamt_ownpay_amt"] = "0.00"
-    drop2 = base / "drop2"
-    drop2.mkdir()
-    with (drop2 / "fee_list_part9.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=header)
-        w.writeheader()
-        w.writerow(refund)                       # the late refund
-        w.writerow(fixed)                        # the late re-sent (corrected) line
-    # the settlements of both visits are re-sent with their totals corrected (the silver suite checks them)
-    delta = {orig["setl_id"]: -float(orig["det_item_fee_sumamt"])}
-    old_line = lines[resent["feedetl_sn"]]
-    delta[old_line["setl_id"]] = delta.get(old_line["setl_id"], 0.0) + float(fixed["det_item_fee_sumamt"]) \
-        - float(old_line["det_item_fee_sumamt"])
-    with (drop1 / "setl.csv").open(encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        setl_header, setls = reader.fieldnames, [r for r in reader if r["setl_id"] in delta]
-    with (drop2 / "setl.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=setl_header)
-        w.writeheader()
-        for r in setls:
-            r["medfee_sumamt"] = f"{float(r['medfee_sumamt']) + delta[r['setl_id']]:.2f}"
-            w.writerow(r)
-    load_drop(drop2, lake, conf, progress=False)
-    return lake, first, refunded, resent
+    refunded, resent = change_drop(lake, drop1, base / "drop2")
+    load_drop(base / "drop2", lake, conf, progress=False)
+    return lake, first, refunded, resent, drop1
 
 
 def test_incremental_run_publishes_exactly_a_full_rescreen(two_drops):
-    lake, first, refunded, resent = two_drops
+    lake, first, refunded, resent, _ = two_drops
     before = lake.read(GOLD_SUSPECTS)
     out = screen_incremental(lake, DuckDBEngine(), CATALOG, RULES, run_id="incr-1", conf=config.load(),
                              budget=None, progress=False)
@@ -131,3 +138,37 @@ def test_nothing_changed_publishes_nothing(two_drops):
     assert not isinstance(out, str), out
     assert out.jobs == 0 and not out.scope.institutions and not out.scope.persons
     assert out.gold_version is None and lake.version(GOLD_SUSPECTS) == version
+
+
+def test_run_command_incremental(two_drops, capsys):
+    """`fundguard run --incremental` on a third drop: the run says it was incremental and what it replaced,
+    exits 0, and gold equals a full re-screen."""
+    from pipelines.cli import main
+
+    lake, _, _, _, drop1 = two_drops
+    refunded, resent = change_drop(lake, drop1, lake.root.parent / "drop3")
+    assert main(["run", "--landing", str(lake.root.parent / "drop3"), "--lake", str(lake.root), "--incremental",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "增量 incremental: 2 家机构 institutions re-screened, 2 人 persons touched" in out, out
+    gold = lake.read(GOLD_SUSPECTS)
+    full = screen(lake, DuckDBEngine(), CATALOG, RULES, run_id="full", write_staging=False, progress=False).suspects
+    key = [("suspect_id", "ascending")]
+    assert gold.select(COMPARED).sort_by(key).equals(full.select(COMPARED).sort_by(key))
+    assert not {refunded["suspect_id"], resent["suspect_id"]} & set(gold.column("suspect_id").to_pylist())
+
+
+def test_incremental_without_a_base_runs_in_full(tmp_path, capsys):
+    """No publication yet: `--incremental` screens the whole district and says why; a period with it is refused."""
+    from pipelines.contract import UsageError
+
+    drop = tmp_path / "drop"
+    generate(drop, scale=0.2, seed=3)
+    lake = Lake(tmp_path / "lake")
+    conf = config.load()
+    load_drop(drop, lake, conf, progress=False)
+    out = screen_gate_publish(lake, conf=conf, progress=False, incremental=True)
+    assert out.published and out.scope_note == ""
+    assert "nothing published yet" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="--incremental"):
+        screen_gate_publish(lake, conf=conf, progress=False, incremental=True, period="2023")
