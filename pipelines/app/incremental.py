@@ -7,7 +7,8 @@ published run and publish exactly that scope; the published list equals a full r
 2. `screen.incremental.changed_scope` compares those versions with the lake's current ones: the changed
    institutions and the touched persons (a full re-screen when the knowledge base changed).
 3. Institution-partitioned families run on the changed institutions, person-partitioned families on the
-   person buckets of the touched persons (`screen.batched`, within the memory budget).
+   touched persons themselves (up to `PERSONS_LISTED`, else their person buckets) (`screen.batched`,
+   within the memory budget).
 4. The gate checks the list gold would hold; `publish.scoped.publish_replacing` replaces the findings of
    the scope (those of the changed institutions for institution families, of the re-screened buckets for
    person families) in one commit.
@@ -76,11 +77,23 @@ def scope_jobs(scope: Scope, layout, budget: int | None, catalog: Catalog, rules
     p = planning.plan(sizes, budget, institution_families=bool(groups["institution"]),
                       person_families=bool(groups["person"]))
     jobs = [Job("institution", institutions=b) for b in p.institution_batches] if scope.institutions else []
-    if groups["person"] and scope.buckets:
+    if groups["person"] and scope.persons:
+        if by_persons(scope):
+            return jobs + [Job("person", persons=sorted(scope.persons))]
         room = (budget - p.shared_bytes) if budget else None
         person_bytes = planning.cost(sizes.totals, planning.PERSON_TABLES)
         jobs += [Job("person", buckets=b) for b in planning.person_jobs(scope.buckets, person_bytes, room)]
     return jobs
+
+
+#: up to this many touched persons, person families re-screen exactly those persons (a person-partitioned
+#: family's verdict on a person depends on that person's rows only); beyond it, their buckets
+PERSONS_LISTED = 20_000
+
+
+def by_persons(scope: Scope) -> bool:
+    """Whether the person families re-screen the touched persons themselves (else their buckets)."""
+    return 0 < len(scope.persons) <= PERSONS_LISTED and None not in scope.persons
 
 
 def replaced_ids(lake: Lake, scope: Scope, catalog: Catalog, rules: list[Rule]) -> set[str]:
@@ -88,11 +101,16 @@ def replaced_ids(lake: Lake, scope: Scope, catalog: Catalog, rules: list[Rule]) 
     gold = lake.read(GOLD_SUSPECTS, columns=["suspect_id", "rule_id", "fixmedins_code", "psn_no"])
     kind = {r.id: catalog.families[r.family].partition for r in rules}
     out = set()
+    listed = by_persons(scope)
     buckets = scope.buckets
+
+    def rescreened(psn_no) -> bool:
+        return psn_no in scope.persons if listed else planning.bucket_of(psn_no, planning.BUCKETS) in buckets
+
     for r in gold.to_pylist():
         k = kind.get(r["rule_id"])
-        if (k == "institution" and r["fixmedins_code"] in scope.institutions) or \
-                (k == "person" and planning.bucket_of(r["psn_no"], planning.BUCKETS) in buckets):
+        if (k == "institution" and r["fixmedins_code"] in scope.institutions) or (k == "person" and
+                                                                                 rescreened(r["psn_no"])):
             out.add(r["suspect_id"])
     return out
 
@@ -152,5 +170,6 @@ def screen_incremental(lake: Lake, engine, catalog: Catalog, rules: list[Rule], 
             lake, new, replaced, published_at=utcnow(), run_id=run_id, fingerprint=catalog.fingerprint(rules),
             input_versions=layout.versions, rule_ids=[r.id for r in rules],
             scope={"institutions": sorted(i for i in scope.institutions if i is not None),
-                   "person_buckets": sorted(scope.buckets), "persons": len(scope.persons)})
+                   "person_buckets": [] if by_persons(scope) else sorted(scope.buckets),
+                   "persons": len(scope.persons)})
     return IncrementalOutcome(scope, len(jobs), new, len(replaced), version, gate, last.get("run_id"))

@@ -4,6 +4,7 @@ and publish in one MLflow run (`screen_gate_publish`, what `fundguard run` and t
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
 def incremental_run(lake: Lake, tracker, catalog, rules, *, engine_name: str, spark, conf: dict,
                     budget: int | None, progress: bool) -> RunOutcome | str:
     """The incremental run inside `tracker`'s MLflow run: a RunOutcome, or why it must be a full run."""
-    from pipelines.app.incremental import screen_incremental
+    from pipelines.app.incremental import by_persons, screen_incremental
 
     engine = make_engine(engine_name, spark)
     try:
@@ -142,6 +143,7 @@ def incremental_run(lake: Lake, tracker, catalog, rules, *, engine_name: str, sp
         return done
     gate = done.gate
     scope = done.scope
+    how = "re-screened one by one" if by_persons(scope) else f"{len(scope.buckets)} person buckets re-screened"
     tracker.log_run_params(engine=engine_name, periods=None, fingerprint=catalog.fingerprint(rules),
                            input_versions=lake_versions(lake), rule_ids=[r.id for r in rules], institutions=None)
     tracker.log_metrics({"suspects": done.suspects.num_rows, "replaced": done.replaced, "jobs": done.jobs,
@@ -153,7 +155,7 @@ def incremental_run(lake: Lake, tracker, catalog, rules, *, engine_name: str, sp
                          gold_version=done.gold_version, gate_failures=list(gate.failures),
                          report_path=gate.report_path, screen=done, gate=gate,
                          scope_note=f"增量 incremental: {len(scope.institutions)} 家机构 institutions re-screened, "
-                                    f"{len(scope.persons)} 人 persons touched ({len(scope.buckets)} person buckets), "
+                                    f"{len(scope.persons)} 人 persons touched ({how}), "
                                     f"{done.replaced} published findings replaced")
     if not gate.success:
         outcome.reason = "质量门禁未通过 / quality gate failed: " + "; ".join(gate.failures)
@@ -181,15 +183,18 @@ def screen_to_staging(lake: Lake, *, engine_name: str, period: str | None = None
     budget = screen_memory(memory, conf)
     engine = make_engine(engine_name)
     with Tracker(lake, conf, tags={"step": "screen"}) as tracker:
+        t0 = time.perf_counter()
         try:
             result = screen(lake, engine, catalog, rules, run_id=tracker.run_id, period=period,
                             institutions=institutions, progress=progress, memory=budget)
         finally:
             engine.close()
+        result.wall_seconds = time.perf_counter() - t0
         tracker.log_run_params(engine=engine.name, periods=[period] if period else None,
                                fingerprint=result.fingerprint, input_versions=result.input_versions,
                                rule_ids=[r.id for r in rules], institutions=institutions)
-        tracker.log_metrics(suspect_metrics(result.suspects, result.rows_in, rules))
+        tracker.log_metrics({**suspect_metrics(result.suspects, result.rows_in, rules),
+                             "screen_seconds": result.wall_seconds})
     return result, rules
 
 

@@ -31,6 +31,7 @@ def run(args) -> int:
         return fail("screen", str(exc), EXIT_BAD_INPUT)
     print(f"规则 rules: {len(rules)}  疑点 suspects: {result.suspects.num_rows}  "
           f"staging version {result.staging_version}  run_id {result.run_id}")
+    print(f"用时 time: screen() {result.wall_seconds:.1f}s, {getattr(result, 'jobs', 1)} 批 batches")
     for key, n, amt in sorted(group_counts(result.suspects, "family"), key=lambda r: -r[2]):
         print(f"  {n:>7} 条 {amt:>14,.2f} 元   {key}")
     return EXIT_OK

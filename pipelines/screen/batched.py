@@ -81,8 +81,11 @@ class Job:
     kind: str                       # "institution" | "person"
     institutions: list | None = None
     buckets: list[int] | None = None          # person buckets (of plan.BUCKETS)
+    persons: list[str] | None = None          # or these persons only (incremental screening)
 
     def describe(self) -> str:
+        if self.kind == "person" and self.persons is not None:
+            return f"{len(self.persons)} persons"
         if self.kind == "person":
             return f"person buckets {self.buckets[0]}–{self.buckets[-1]} ({len(self.buckets)} of {planning.BUCKETS})"
         shown = ", ".join(str(i) for i in self.institutions[:4])
@@ -122,7 +125,10 @@ def register_batch(engine, lake: Lake, layout: Layout, job: Job, reads: set[str]
         else:
             if "psn_no" not in (keep or []):
                 raise ValueError(f"person-partitioned rules read {table}, which has no psn_no")
-            if len(job.buckets) < planning.BUCKETS:
+            if job.persons is not None:
+                from pipelines.screen.sql import spark_literal
+                where = f"psn_no IN {spark_literal(job.persons)}" if job.persons else "FALSE"
+            elif len(job.buckets) < planning.BUCKETS:
                 where = f"{engine.bucket_expr('psn_no', planning.BUCKETS)} IN ({', '.join(map(str, job.buckets))})"
         engine.register_part(view, lake, table, layout.versions[table], files=files, where=where,
                              materialize=view not in VIEWED_INPUTS, columns=keep)

@@ -11,6 +11,8 @@ run recorded, and now), as the scope a re-screen must cover so that its list equ
 - A small input (persons, institutions, diagnoses) is compared row by row: a changed person is touched and
   the institutions where the person has visits change; a changed institution or diagnosis changes its
   institution (a diagnosis through its visit). A changed knowledge base changes every rule: full re-screen.
+  A person touched only through a partitioned input (a late refund) does not change the other institutions
+  the person visited: an institution-partitioned family sees only its institution's partitions.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ def changed_scope(lake: Lake, old: dict[str, int], new: dict[str, int], columns:
     scope = Scope()
     con = duckdb.connect()
     visits_of: list[str] = []          # mdtrt ids whose institution and person must be looked up
+    shared_persons: set = set()        # persons whose own row (silver/psn) changed: every institution they visited
     for table in sorted(t for t in new if t in inputs):
         if old[table] == new[table]:
             continue
@@ -70,10 +73,11 @@ def changed_scope(lake: Lake, old: dict[str, int], new: dict[str, int], columns:
         if INSTITUTION in names:
             scope.institutions |= set(changed.column(INSTITUTION).to_pylist())
         if "psn_no" in names:
-            scope.persons |= set(changed.column("psn_no").to_pylist())
+            shared_persons |= set(changed.column("psn_no").to_pylist())
         if "mdtrt_id" in names and INSTITUTION not in names:
             visits_of += [v for v in changed.column("mdtrt_id").to_pylist() if v is not None]
-    _visits_and_persons(con, lake, new.get("silver/mdtrt"), visits_of, scope)
+    scope.persons |= shared_persons
+    _visits_and_persons(con, lake, new.get("silver/mdtrt"), visits_of, shared_persons, scope)
     return scope
 
 
@@ -140,15 +144,17 @@ def _lit(v) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
-def _visits_and_persons(con, lake: Lake, mdtrt_version: int | None, visits: list[str], scope: Scope) -> None:
-    """Institutions of the touched persons' visits, and institution and person of changed diagnoses' visits."""
-    if mdtrt_version is None or not (scope.persons or visits):
+def _visits_and_persons(con, lake: Lake, mdtrt_version: int | None, visits: list[str], persons: set,
+                        scope: Scope) -> None:
+    """Institutions of the visits of `persons` (whose own row changed), and institution and person of changed
+    diagnoses' visits."""
+    if mdtrt_version is None or not (persons or visits):
         return
     sel = _snapshot_select(lake, "silver/mdtrt", mdtrt_version, ["mdtrt_id", "psn_no", INSTITUTION], None)
     if sel is None:
         con.register("_mdtrt_ds", lake.dataset("silver/mdtrt", mdtrt_version))
         sel = f"SELECT mdtrt_id, psn_no, {INSTITUTION} FROM _mdtrt_ds"
-    con.register("_persons", pa.table({"p": pa.array(sorted(p for p in scope.persons if p is not None), pa.string())}))
+    con.register("_persons", pa.table({"p": pa.array(sorted(p for p in persons if p is not None), pa.string())}))
     con.register("_visits", pa.table({"v": pa.array(sorted(set(visits)), pa.string())}))
     rows = con.sql(f"SELECT DISTINCT m.psn_no, m.{INSTITUTION}, m.mdtrt_id IN (SELECT v FROM _visits) AS by_visit "
                    f"FROM ({sel}) m WHERE m.psn_no IN (SELECT p FROM _persons) "
