@@ -38,19 +38,28 @@ def landing_lines(drop: Path) -> tuple[list[str], dict[str, dict]]:
     return header, rows
 
 
-def flagged_line(lake: Lake, family: str, lines: dict, avoid: set) -> dict:
+def flagged_line(lake: Lake, family: str, lines: dict, avoid: set, prefer_travellers: bool = False) -> dict:
+    """A published finding of `family` on a CSV line; with `prefer_travellers`, of a person who also visited
+    other institutions when there is one (their other institutions must not be re-screened)."""
     gold = lake.read(GOLD_SUSPECTS).to_pylist()
-    for s in sorted(gold, key=lambda r: r["suspect_id"]):
-        if s["family"] == family and s["feedetl_sn"] in lines and s["fixmedins_code"] not in avoid:
-            return s
-    raise AssertionError(f"no {family} finding on a CSV line")
+    found = [s for s in sorted(gold, key=lambda r: r["suspect_id"])
+             if s["family"] == family and s["feedetl_sn"] in lines and s["fixmedins_code"] not in avoid]
+    if not found:
+        raise AssertionError(f"no {family} finding on a CSV line")
+    if prefer_travellers:
+        visits = lake.read("silver/mdtrt", columns=["psn_no", "fixmedins_code"]).to_pylist()
+        places: dict = {}
+        for v in visits:
+            places.setdefault(v["psn_no"], set()).add(v["fixmedins_code"])
+        found.sort(key=lambda s: len(places.get(s["psn_no"], ())) < 2)
+    return found[0]
 
 
 def change_drop(lake: Lake, drop1: Path, drop: Path) -> tuple[dict, dict]:
     """A late drop against `drop1`'s published findings: a refund of a line `daily_cap` flagged (person family)
     and a re-sent corrected line `price_above_cap` flagged (institution family), with their settlements re-sent."""
     header, lines = landing_lines(drop1)
-    refunded = flagged_line(lake, "daily_cap", lines, set())                  # person-partitioned family
+    refunded = flagged_line(lake, "daily_cap", lines, set(), prefer_travellers=True)   # person-partitioned family
     resent = flagged_line(lake, "price_above_cap", lines, {refunded["fixmedins_code"]})  # institution family
     orig = lines[refunded["feedetl_sn"]]
     refund = dict(orig, feedetl_sn="99" + orig["feedetl_sn"][-10:].rjust(10, "0"), cnt="-" + orig["cnt"],
@@ -108,7 +117,11 @@ def test_incremental_run_publishes_exactly_a_full_rescreen(two_drops):
                              budget=None, progress=False)
     assert not isinstance(out, str), out
     assert out.gate.success and out.gold_version is not None
-    # only what changed was re-screened: the two institutions and the buckets of the persons touched
+    # only what changed was re-screened: the two institutions (not the other institutions the refunded person
+    # visited: institution families see only their institution's partitions) and the persons touched
+    visited = {v["fixmedins_code"] for v in lake.read("silver/mdtrt", columns=["psn_no", "fixmedins_code"]).to_pylist()
+               if v["psn_no"] == refunded["psn_no"]}
+    assert len(visited) >= 2, "the sample has no person who visited two institutions with a daily_cap finding"
     assert out.scope.institutions == {refunded["fixmedins_code"], resent["fixmedins_code"]}
     assert {refunded["psn_no"], resent["psn_no"]} <= out.scope.persons
     assert len(out.scope.persons) == 2 and 1 <= len(out.scope.buckets) <= 2
