@@ -29,6 +29,8 @@ CATEGORY_EN: dict[str, str] = {
     "串换收费": "Item substitution", "盗刷冒名": "Identity misuse", "进销存不符": "Inventory mismatch",
     "耗材加价": "Supply markup", "自费超比例": "Self-pay over ratio", "超标准收费": "Above-standard charge",
     "过度诊疗": "Over-treatment",
+    # person-level patterns (issue #16)
+    "倒卖医保药品": "Resale of insured drugs", "结伴就医": "Group visits",
 }
 CATEGORIES = tuple(CATEGORY_EN)
 #: ascii keys of the categories (metric names), derived from the English labels

@@ -77,6 +77,12 @@ FAMILIES: dict[str, Decision] = {
                                      "date is known only later", "较早的住院可能尚未出院，出院日期事后才知"),
     "inventory_shortfall": Decision(N, "month-end inventory: every line and movement of the month, all patients",
                                     "月末进销存：需全月全部明细与出入库"),
+    "drug_resale": Decision(N, "later purchases of the drug within the window (at any institution) can push the "
+                               "person's quantity over the course limit and make this claim's lines suspects too",
+                            "窗口内稍后（任一机构）的购药可使累计用量超过疗程上限，本次明细随之成为疑点"),
+    "covisit_group": Decision(N, "other persons' visits: co-visit days and the chance expectation need the whole "
+                                 "year of visits at the institution, most of them after claim time",
+                              "结伴就医需该机构全年其他参保人的就诊：同日就诊天数与随机预期多在事后才知"),
     "inpatients_over_beds": Decision(N, "the institution's census: other patients' stays, still open at claim "
                                         "time, reach the lake only when they are settled",
                                      "在院人数需其他患者尚未结算的住院"),

@@ -178,6 +178,13 @@ PARAMS: tuple[tuple[str, str], ...] = (
     ("nursing_levels_per_day_max", "1"),
     ("diag_female_only_prefixes", "O|N70|N71|N72|N73|N75|N76|N80|N81|N83|N85|N86|N87|N95|C53|C54|C56"),
     ("diag_male_only_prefixes", "N40|N41|N42|N43|N44|N45|N46|N47|N48|N49|C60|C61|C62|C63"),
+    # person-level patterns (issue #16): drug_resale, covisit_group (and `fundguard analyze`'s co-visits)
+    ("resale_window_days", "30"),
+    ("resale_course_days", "7"),
+    ("resale_qty_factor", "1.2"),
+    ("resale_min_institutions", "2"),
+    ("covisit_min_days", "5"),
+    ("covisit_min_ratio", "10"),
 )
 
 #: unrestricted item per med_chrgitm_type that replaces a background line that would break a rule

@@ -23,7 +23,9 @@ CONTRACT_FAMILIES = (
 PERSON_FAMILIES = {"daily_cap", "min_interval", "bundled_item", "outpatient_during_stay", "after_death",
                    "overlapping_stays",
                    # the national knowledge base's (#15): a first-line drug or the period's count anywhere
-                   "second_line", "period_cap"}
+                   "second_line", "period_cap",
+                   # issue #16: a person's purchases of one drug at several institutions
+                   "drug_resale"}
 
 
 @pytest.mark.parametrize("family", CONTRACT_FAMILIES)
