@@ -130,6 +130,13 @@ def analyze(lake: Lake, period: str | None = None, conf: Mapping | None = None,
     return res
 
 
+def analyze_published(lake_root: str | Path, period: str | None) -> dict:
+    """`analyze` after a publication (the screening DAG's `analyze_period`): a short JSON-able outcome."""
+    res = analyze(Lake(lake_root), period)
+    return {"run_id": res.run_id, "periods": res.periods, "models": {g: f"{n}/{v}" for g, (n, v) in res.models.items()},
+            "output_versions": res.versions, "input_versions": res.input_versions}
+
+
 def _track(t: Tracker, comp: Computed, s: Mapping, period: str | None, used: Mapping[str, int]) -> None:
     params = {"period": period or "all", "absent_inputs": ",".join(comp.absent) or "none",
               **{f"input_version.{k}": v for k, v in sorted(used.items())}}
