@@ -169,8 +169,11 @@ def model_card(grain: str, rr: risk.RiskResult, s: Mapping) -> str:
     lines = [f"# 机构风险模型 Institution risk model ({grain})", "",
              "**用途 Intended use**: rank institutions for on-site inspection (重点检查); a score is a priority, "
              "not a finding. Every inspection decision needs the evidence of the suspect list.", "",
-             f"**模型 Model**: scikit-learn HistGradientBoostingClassifier, class_weight=balanced, "
-             f"params {json.dumps(s.get('risk') or {}, ensure_ascii=False)}", "",
+             f"**模型 Model**: `{rr.model_kind}` (pipelines/analytics/models.py), chosen by repeated stratified "
+             f"group k-fold on the labelled institutions among: "
+             + ", ".join(f"{k[len('cv_roc_auc.'):]} cv ROC-AUC {v:.3f}" for k, v in rr.metrics.items()
+                         if k.startswith("cv_roc_auc.")) + "; class_weight=balanced, params "
+             f"{json.dumps(s.get('risk') or {}, ensure_ascii=False)}", "",
              f"**标签 Labels**: insp_result (1 = violation found at any inspection of the institution); "
              f"{rr.n_labelled} labelled institutions, {rr.n_positive} positive.", "",
              f"**验证 Validation**: stratified group k-fold by institution; cv ROC-AUC "
@@ -254,7 +257,7 @@ def summary(res: AnalyzeResult, top: int = 10) -> str:
         lines.append(f"缺少输入 absent inputs: {', '.join(c.absent)} (指标为空 / those indicators are null)")
     for grain, (name, version) in res.models.items():
         rr = c.risk[grain]
-        how = (f"supervised, {rr.n_labelled} labelled ({rr.n_positive} positive), cv ROC-AUC "
+        how = (f"supervised {rr.model_kind}, {rr.n_labelled} labelled ({rr.n_positive} positive), cv ROC-AUC "
                f"{rr.metrics['cv_roc_auc']:.3f}" if rr.supervised else
                f"unsupervised ({rr.n_labelled} labelled institutions: not enough for a model)")
         lines.append(f"风险模型 risk model [{grain}]: {name} v{version} — {how}")
