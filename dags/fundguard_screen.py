@@ -36,6 +36,14 @@ ENGINE = orch.dag_engine()
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]
 
 
+@task
+def analyze_period(plan: dict, outcome: dict) -> dict:
+    """Indicators, item watch and institution risk of the published period (as `fundguard analyze`)."""
+    from pipelines.app.analyze import analyze_published
+
+    return analyze_published(plan["lake"], plan["period"])
+
+
 @dag(
     dag_id="fundguard_screen",
     schedule=AssetOrTimeSchedule(
@@ -70,12 +78,6 @@ def fundguard_screen():
         from pipelines.storage import utcnow
 
         return export_period(plan["lake"], plan["period"], plan["exports"], generated_at=utcnow())
-
-    @task
-    def analyze_period(plan: dict, outcome: dict) -> dict:
-        from pipelines.app.analyze import analyze_published
-
-        return analyze_published(plan["lake"], plan["period"])
 
     plan = plan_run()
     if ENGINE == "spark":

@@ -92,6 +92,20 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
                         x AS (PARTITION BY dx3), xi AS (PARTITION BY dx3, fixmedins_code))""")
 
 
+def _shape_ctes(g: str) -> str:
+    """CTEs of the per-person and per-physician shapes: each person's main institution (`home`), visits per
+    patient (`pvm`), visits per physician and day (`pdm`)."""
+    return f"""home AS (SELECT psn_no, first(fixmedins_code ORDER BY n DESC, fixmedins_code) AS home
+                  FROM (SELECT psn_no, fixmedins_code, count(*) AS n FROM an_visit GROUP BY ALL) GROUP BY psn_no),
+         pv AS (SELECT fixmedins_code, {g} AS period, psn_no, count(*) AS n FROM an_visit GROUP BY ALL),
+         pvm AS (SELECT fixmedins_code, period, avg(CASE WHEN n >= 4 THEN 1.0 ELSE 0.0 END) AS frequent_patient_share,
+                        sum(n) FILTER (WHERE n >= 4) / sum(n) AS frequent_patient_visit_share FROM pv GROUP BY ALL),
+         pd AS (SELECT fixmedins_code, {g} AS period, atddr_no, begntime::DATE, count(*) AS n FROM an_visit
+                WHERE atddr_no IS NOT NULL GROUP BY ALL),
+         pdm AS (SELECT fixmedins_code, period, avg(n) AS visits_per_physician_day,
+                        quantile_cont(n, 0.9) AS physician_day_p90 FROM pd GROUP BY ALL)"""
+
+
 def _visit_agg_sql(grain: str) -> str:
     g = GRAINS[grain]
     return f"""
@@ -101,15 +115,7 @@ def _visit_agg_sql(grain: str) -> str:
          dxm AS (SELECT fixmedins_code, period, count(*) AS dx_groups, -sum(n / tot * log2(n / tot)) AS dx_entropy
                         , max(n / tot) AS top_dx_share
                  FROM (SELECT *, sum(n) OVER (PARTITION BY fixmedins_code, period) AS tot FROM dxc) GROUP BY ALL),
-         home AS (SELECT psn_no, first(fixmedins_code ORDER BY n DESC, fixmedins_code) AS home
-                  FROM (SELECT psn_no, fixmedins_code, count(*) AS n FROM an_visit GROUP BY ALL) GROUP BY psn_no),
-         pv AS (SELECT fixmedins_code, {g} AS period, psn_no, count(*) AS n FROM an_visit GROUP BY ALL),
-         pvm AS (SELECT fixmedins_code, period, avg(CASE WHEN n >= 4 THEN 1.0 ELSE 0.0 END) AS frequent_patient_share,
-                        sum(n) FILTER (WHERE n >= 4) / sum(n) AS frequent_patient_visit_share FROM pv GROUP BY ALL),
-         pd AS (SELECT fixmedins_code, {g} AS period, atddr_no, begntime::DATE, count(*) AS n FROM an_visit
-                WHERE atddr_no IS NOT NULL GROUP BY ALL),
-         pdm AS (SELECT fixmedins_code, period, avg(n) AS visits_per_physician_day,
-                        quantile_cont(n, 0.9) AS physician_day_p90 FROM pd GROUP BY ALL)
+         {_shape_ctes(g)}
     SELECT v.fixmedins_code, v.{g} AS period, '{grain}' AS grain,
       count(*) AS visits, count(DISTINCT v.psn_no) AS persons, count_if(inpatient) AS inpatient_stays,
       sum(medfee) AS medfee_total, sum(fund) AS fund_total,
