@@ -40,7 +40,7 @@ def test_unlabelled_half_ranked_better_than_reimbursed_amount(scored):
     baseline = roc_auc_score(y, fund.loc[hidden])
     print(f"ROC-AUC risk {auc:.3f}, reimbursed amount {baseline:.3f} ({len(hidden)} institutions, {sum(y)} fraud)")
     assert auc > baseline
-    assert auc >= 0.85          # measured 0.864 on seed 1 (the target, 0.90, is not reached)
+    assert auc >= 0.85          # measured 0.871 on seed 1 (the target, 0.90, is not reached)
 
 
 def test_labelled_scored_out_of_fold_and_model_registered(scored):
