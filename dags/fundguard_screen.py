@@ -4,7 +4,9 @@
 Runs when `fundguard_ingest` has updated the silver tables (asset events), and monthly (the data
 interval of the month that just ended). Same functions as the commands: `screen_gate_publish`
 (`pipelines.app.screening`, as `fundguard run`), then one audit package per institution with published
-suspects (`pipelines.app.exports.export_period`, through `export_packages` as `fundguard export`).
+suspects (`pipelines.app.exports.export_period`, through `export_packages` as `fundguard export`), and, once
+the list is published, `analyze_period`: indicators, item watch and institution risk of the same period
+(`pipelines.app.analyze.analyze_published`, as `fundguard analyze`; its run id in the task's return value).
 
 **Period**: the `period` param (YYYY or YYYY-MM) when given; for a run triggered by new silver data, the
 period the ingest run announced (else every period in the lake); for a scheduled or manual run, the month
@@ -32,6 +34,14 @@ logs.quiet_libraries()             # MLflow and Great Expectations chatter out o
 
 ENGINE = orch.dag_engine()
 SILVER_ASSETS = [Asset(uri) for uri in orch.silver_asset_uris()]
+
+
+@task
+def analyze_period(plan: dict, outcome: dict) -> dict:
+    """Indicators, item watch and institution risk of the published period (as `fundguard analyze`)."""
+    from pipelines.app.analyze import analyze_published
+
+    return analyze_published(plan["lake"], plan["period"])
 
 
 @dag(
@@ -111,6 +121,7 @@ def fundguard_screen():
 
         outcome = screen_gate_publish(plan)
     export_packages(plan, outcome)
+    analyze_period(plan, outcome)
 
 
 fundguard_screen()

@@ -39,6 +39,13 @@ def _dx_sql(have: set[str]) -> str:
             "CASE WHEN maindiag_flag = '1' THEN 0 ELSE 1 END) AS dx FROM diag GROUP BY mdtrt_id")
 
 
+def _birth_sql(have: set[str]) -> str:
+    """Birth date per person (none without `psn`)."""
+    if "psn" not in have:
+        return "SELECT psn_no, CAST(NULL AS DATE) AS brdy FROM mdtrt WHERE false"
+    return "SELECT psn_no, min(CAST(brdy AS DATE)) AS brdy FROM psn GROUP BY psn_no"
+
+
 def build_visits(con, have: set[str], years: list[str]) -> None:
     """Temp table `an_visit`: one row per visit of the analysed years with its amounts, diagnosis group,
     readmission flags and expected cost."""
@@ -48,6 +55,7 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
     WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt)::DOUBLE AS medfee, sum(fund_pay_sumamt)::DOUBLE AS fund,
                       sum(coalesce(fulamt_ownpay_amt, 0))::DOUBLE AS ownpay FROM setl GROUP BY mdtrt_id),
          d AS ({_dx_sql(have)}),
+         b AS ({_birth_sql(have)}),
          m AS (
            SELECT mdtrt_id, psn_no, fixmedins_code, begntime, endtime, atddr_no, dscg_maindiag_code,
                   (substr(med_type, 1, 1) = '2' OR med_type = '52') AS inpatient, ipt_days,
@@ -55,12 +63,15 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
            FROM mdtrt WHERE strftime(begntime, '%Y') IN ({yrs})),
          v AS (
            SELECT m.*, s.medfee, s.fund, s.ownpay,
+                  floor(date_diff('day', b.brdy, begntime::DATE) / 365.25) AS age,
+                  date_diff('day', lag(begntime::DATE) OVER (PARTITION BY psn_no, fixmedins_code
+                            ORDER BY begntime, mdtrt_id), begntime::DATE) AS revisit_gap,
                   left(coalesce(d.dx, upper(replace(m.dscg_maindiag_code, '.', ''))), 3) AS dx3,
                   CASE WHEN inpatient THEN coalesce(ipt_days, greatest(
                        date_diff('day', begntime::DATE, coalesce(endtime, begntime)::DATE), 1)) END AS los,
                   CASE WHEN inpatient THEN date_diff('day', coalesce(endtime, begntime)::DATE, lead(begntime::DATE)
                        OVER (PARTITION BY psn_no, fixmedins_code, inpatient ORDER BY begntime)) END AS readmit_gap
-           FROM m LEFT JOIN s USING (mdtrt_id) LEFT JOIN d USING (mdtrt_id))
+           FROM m LEFT JOIN s USING (mdtrt_id) LEFT JOIN d USING (mdtrt_id) LEFT JOIN b USING (psn_no))
     SELECT * EXCLUDE (s_all, n_all, s_own, n_own, k_all, kn_all, k_own, kn_own, l_all, ln_all, l_own, ln_own,
                       i_all, in_all, i_own, in_own),
       CASE WHEN dx3 IS NOT NULL THEN coalesce((s_all - s_own) / nullif(n_all - n_own, 0),
@@ -81,6 +92,20 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
                         x AS (PARTITION BY dx3), xi AS (PARTITION BY dx3, fixmedins_code))""")
 
 
+def _shape_ctes(g: str) -> str:
+    """CTEs of the per-person and per-physician shapes: each person's main institution (`home`), visits per
+    patient (`pvm`), visits per physician and day (`pdm`)."""
+    return f"""home AS (SELECT psn_no, first(fixmedins_code ORDER BY n DESC, fixmedins_code) AS home
+                  FROM (SELECT psn_no, fixmedins_code, count(*) AS n FROM an_visit GROUP BY ALL) GROUP BY psn_no),
+         pv AS (SELECT fixmedins_code, {g} AS period, psn_no, count(*) AS n FROM an_visit GROUP BY ALL),
+         pvm AS (SELECT fixmedins_code, period, avg(CASE WHEN n >= 4 THEN 1.0 ELSE 0.0 END) AS frequent_patient_share,
+                        sum(n) FILTER (WHERE n >= 4) / sum(n) AS frequent_patient_visit_share FROM pv GROUP BY ALL),
+         pd AS (SELECT fixmedins_code, {g} AS period, atddr_no, begntime::DATE, count(*) AS n FROM an_visit
+                WHERE atddr_no IS NOT NULL GROUP BY ALL),
+         pdm AS (SELECT fixmedins_code, period, avg(n) AS visits_per_physician_day,
+                        quantile_cont(n, 0.9) AS physician_day_p90 FROM pd GROUP BY ALL)"""
+
+
 def _visit_agg_sql(grain: str) -> str:
     g = GRAINS[grain]
     return f"""
@@ -88,7 +113,9 @@ def _visit_agg_sql(grain: str) -> str:
          dxc AS (SELECT fixmedins_code, {g} AS period, dx3, count(*) AS n FROM an_visit
                  WHERE dx3 IS NOT NULL GROUP BY ALL),
          dxm AS (SELECT fixmedins_code, period, count(*) AS dx_groups, -sum(n / tot * log2(n / tot)) AS dx_entropy
-                 FROM (SELECT *, sum(n) OVER (PARTITION BY fixmedins_code, period) AS tot FROM dxc) GROUP BY ALL)
+                        , max(n / tot) AS top_dx_share
+                 FROM (SELECT *, sum(n) OVER (PARTITION BY fixmedins_code, period) AS tot FROM dxc) GROUP BY ALL),
+         {_shape_ctes(g)}
     SELECT v.fixmedins_code, v.{g} AS period, '{grain}' AS grain,
       count(*) AS visits, count(DISTINCT v.psn_no) AS persons, count_if(inpatient) AS inpatient_stays,
       sum(medfee) AS medfee_total, sum(fund) AS fund_total,
@@ -109,11 +136,31 @@ def _visit_agg_sql(grain: str) -> str:
       sum(expected) / nullif(sum(medfee) FILTER (WHERE expected IS NOT NULL), 0) AS coding_intensity,
       sum(los) FILTER (WHERE expected_los IS NOT NULL) / nullif(sum(expected_los), 0) AS time_index,
       count_if(inpatient AND expected_inp IS NOT NULL) / nullif(sum(expected_inp), 0) AS admission_index,
-      avg(CASE WHEN cv.mdtrt_id IS NOT NULL THEN 1.0 ELSE 0.0 END) AS covisit_share
+      avg(CASE WHEN cv.mdtrt_id IS NOT NULL THEN 1.0 ELSE 0.0 END) AS covisit_share,
+      sum(medfee) / count(DISTINCT v.psn_no) AS cost_per_person, sum(fund) / count(DISTINCT v.psn_no) AS fund_per_person,
+      count_if(inpatient) / nullif(count(DISTINCT v.psn_no) FILTER (WHERE inpatient), 0) AS stays_per_inpatient,
+      avg(CASE WHEN revisit_gap <= 7 THEN 1.0 ELSE 0.0 END) AS revisit7_share,
+      avg(CASE WHEN revisit_gap = 0 THEN 1.0 ELSE 0.0 END) AS same_day_revisit_share,
+      any_value(pvm.frequent_patient_share) AS frequent_patient_share,
+      coalesce(any_value(pvm.frequent_patient_visit_share), 0) AS frequent_patient_visit_share,
+      avg(CASE WHEN home.home <> v.fixmedins_code THEN 1.0 ELSE 0.0 END) AS outside_patient_share,
+      any_value(pdm.visits_per_physician_day) AS visits_per_physician_day,
+      any_value(pdm.physician_day_p90) AS physician_day_p90,
+      count(*) / count(DISTINCT begntime::DATE) AS visits_per_active_day,
+      avg(CASE WHEN medfee > 2 * expected THEN 1.0 ELSE 0.0 END) FILTER (WHERE expected > 0) AS high_cost_share,
+      avg(CASE WHEN los > 2 * expected_los THEN 1.0 ELSE 0.0 END) FILTER (WHERE expected_los > 0) AS long_stay_share,
+      stddev_samp(ln(medfee / expected)) FILTER (WHERE medfee > 0 AND expected > 0) AS cost_dispersion,
+      any_value(dxm.top_dx_share) AS top_dx_share,
+      avg(CASE WHEN expected > 1.5 * kind_mean THEN 1.0 ELSE 0.0 END) FILTER (WHERE kind_mean > 0) AS heavy_dx_share,
+      avg(CASE WHEN age >= 65 THEN 1.0 ELSE 0.0 END) FILTER (WHERE age IS NOT NULL) AS elderly_share,
+      avg(age) AS mean_age
     FROM an_visit v
       LEFT JOIN sp ON sp.psn_no = v.psn_no AND sp.period = v.{g}
       LEFT JOIN dxm ON dxm.fixmedins_code = v.fixmedins_code AND dxm.period = v.{g}
       LEFT JOIN an_covisit cv ON cv.mdtrt_id = v.mdtrt_id
+      LEFT JOIN home ON home.psn_no = v.psn_no
+      LEFT JOIN pvm ON pvm.fixmedins_code = v.fixmedins_code AND pvm.period = v.{g}
+      LEFT JOIN pdm ON pdm.fixmedins_code = v.fixmedins_code AND pdm.period = v.{g}
     GROUP BY v.fixmedins_code, v.{g}"""
 
 

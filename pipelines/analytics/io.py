@@ -13,7 +13,7 @@ from pipelines.storage import Lake, native_select, sql_literal
 #: DuckDB view -> lake table; `mdtrt` and `setl` are required, the others optional
 INPUTS: dict[str, str] = {
     "mdtrt": "silver/mdtrt", "setl": "silver/setl", "diag": "silver/diag", "fee": "silver/fee_list_net",
-    "fixmedins": "silver/fixmedins", "insp_result": "silver/insp_result", "suspects": contract.GOLD_SUSPECTS,
+    "fixmedins": "silver/fixmedins", "psn": "silver/psn", "insp_result": "silver/insp_result", "suspects": contract.GOLD_SUSPECTS,
     "kb_param": "silver/kb_param", "kb_hilist": "silver/kb_hilist",
 }
 REQUIRED = ("mdtrt", "setl")
@@ -23,6 +23,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "dscg_maindiag_code", "atddr_no"),
     "setl": ("mdtrt_id", "fixmedins_code", "medfee_sumamt", "fund_pay_sumamt", "fulamt_ownpay_amt", "period"),
     "diag": ("mdtrt_id", "diag_code", "maindiag_flag"),
+    "psn": ("psn_no", "brdy"),
     "fee": ("fixmedins_code", "psn_no", "mdtrt_id", "hilist_code", "hilist_name", "med_chrgitm_type", "cnt",
             "det_item_fee_sumamt", "inscp_scp_amt", "chrgitm_lv", "fee_ocur_time", "period"),
     "suspects": ("fixmedins_code", "period", "amount"),

@@ -3,12 +3,12 @@ institutions, else an unsupervised composite of peer-outlier scores and rule-hit
 
 - Unsupervised: the mean of the `top_k` highest robust z-scores on the risky side (clipped to [0, 10]) over
   the rate indicators, rule-hit rates (gold/suspects) included when present.
-- Supervised: scikit-learn's HistGradientBoostingClassifier soft-voting with a regularised logistic
-  regression, on the indicators, their peer z-scores, anomaly aggregates (max, sum, mean of the top 3, counts
-  above 2 and 3) and the institution's size against its peers (log volumes minus the peer median), both
-  `class_weight="balanced"`;
-  stratified group k-fold by institution. An institution with a label is scored only out-of-fold (by the
-  fold model that did not see it); the others by the model fitted on every label.
+- Supervised: the candidate of `models.py` (gradient boosting with a logistic regression, a scaled and
+  clipped logistic regression, shallow gradient boosting) with the best cross-validated ROC-AUC on the
+  labelled institutions, on the indicators, their peer z-scores, anomaly aggregates (max, sum, mean of the
+  top 3, counts above 2 and 3) and the institution's size against its peers (log volumes minus the peer
+  median). An institution with a label is scored only out-of-fold (by fold models that did not see it); the
+  others by the chosen candidate fitted on every label.
 - Label of an institution: 1 when any of its inspections (`insp_result.result`) found a violation, else 0.
 One grain (`year` or `month`) at a time; the periods of a grain share one model.
 """
@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.analytics import models
 from pipelines.analytics.labels import BY_NAME, INDICATORS, RATES, RISKY
+from pipelines.analytics.models import ModelParams
 
 UNSUPERVISED = "unsupervised_peer_composite"
 VOLUMES = tuple(i.name for i in INDICATORS if i.volume)
@@ -37,6 +39,9 @@ class RiskParams:
     learning_rate: float = 0.05
     max_leaf_nodes: int = 8
     lr_c: float = 0.1     # inverse regularisation of the logistic regression
+    cv_repeats: int = 2   # repeated k-fold: the model choice is less of a coin toss on few labels
+    candidates: tuple[str, ...] = models.CANDIDATES
+    min_gain: float = 0.03
     threads: int = 1      # OpenMP threads of the booster: on a shared machine more threads spin and crawl
 
 
@@ -45,6 +50,7 @@ class RiskResult:
     scores: pd.DataFrame            # fixmedins_code, period, peer_group, risk_score, risk_rank, oof, drivers
     supervised: bool
     model: object | None = None
+    model_kind: str = ""            # the candidate chosen by cross-validation (models.CANDIDATES)
     features: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     importances: dict = field(default_factory=dict)
@@ -88,61 +94,44 @@ def unsupervised_scores(f: pd.DataFrame, top_k: int) -> np.ndarray:
     return np.sort(z, axis=1)[:, -k:].mean(axis=1) if k else np.zeros(len(f))
 
 
-def _model(p: RiskParams, n: int):
-    """Gradient boosting and a regularised logistic regression on the same features, probabilities averaged:
-    the trees find interactions (a cost that is high for a small institution), the linear model carries
-    what few labels can teach (any indicator far above the peers) to schemes the labels rarely show."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-    hgb = HistGradientBoostingClassifier(
-        max_iter=p.max_iter, learning_rate=p.learning_rate, max_leaf_nodes=p.max_leaf_nodes,
-        min_samples_leaf=max(3, min(20, n // 15)), l2_regularization=1.0, class_weight="balanced",
-        early_stopping=False, random_state=p.seed)
-    lr = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                       FunctionTransformer(np.clip, kw_args={"a_min": -10, "a_max": 10}), StandardScaler(),
-                       LogisticRegression(C=p.lr_c, class_weight="balanced", max_iter=2000))
-    return VotingClassifier([("hgb", hgb), ("lr", lr)], voting="soft")
+def model_params(p: RiskParams) -> ModelParams:
+    return ModelParams(seed=p.seed, max_iter=p.max_iter, learning_rate=p.learning_rate,
+                       max_leaf_nodes=p.max_leaf_nodes, lr_c=p.lr_c, folds=p.folds, cv_repeats=p.cv_repeats,
+                       candidates=tuple(p.candidates), min_gain=p.min_gain)
 
 
 def supervised_scores(f: pd.DataFrame, y: pd.Series, feats: list[str], p: RiskParams):
     """(scores, out-of-fold mask, fitted model, cv metrics, importances)."""
-    from sklearn.inspection import permutation_importance
-    from sklearn.metrics import average_precision_score, roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold
-
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=p.threads):     # after the imports: it limits the libraries loaded
-        return _supervised(f, y, feats, p, permutation_importance, average_precision_score, roc_auc_score,
-                           StratifiedGroupKFold)
+    import sklearn.ensemble  # noqa: F401  (loaded before the limit: it limits the libraries loaded)
+
+    with threadpool_limits(limits=p.threads):
+        return _supervised(f, y, feats, p)
 
 
-def _supervised(f, y, feats, p, permutation_importance, average_precision_score, roc_auc_score, StratifiedGroupKFold):
+def _supervised(f, y, feats, p):
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    mp = model_params(p)
     lab = f["fixmedins_code"].isin(y.index).to_numpy()
     X = f[feats].to_numpy(dtype=float)
-    yl = f.loc[lab, "fixmedins_code"].map(y).to_numpy()
+    yl = f.loc[lab, "fixmedins_code"].map(y).to_numpy().astype(int)
     groups = f.loc[lab, "fixmedins_code"].to_numpy()
-    per_class = pd.Series(y).value_counts().min()
-    cv = StratifiedGroupKFold(n_splits=int(max(2, min(p.folds, per_class))), shuffle=True, random_state=p.seed)
-    scores = np.full(len(f), np.nan)
-    oof = np.full(lab.sum(), np.nan)
     Xl = X[lab]
-    for tr, te in cv.split(Xl, yl, groups):
-        m = _model(p, len(tr)).fit(Xl[tr], yl[tr])
-        oof[te] = m.predict_proba(Xl[te])[:, 1]
+    name, oof, aucs = models.select_model(Xl, yl, groups, mp)
+    scores = np.full(len(f), np.nan)
     scores[lab] = oof
-    model = _model(p, len(yl)).fit(Xl, yl)
+    model = models.build(name, mp, len(yl)).fit(Xl, yl)
     if (~lab).any():
         scores[~lab] = model.predict_proba(X[~lab])[:, 1]
     metrics = {"cv_roc_auc": float(roc_auc_score(yl, oof)), "cv_average_precision": float(average_precision_score(yl, oof)),
-               "cv_folds": cv.get_n_splits(), "labelled_rows": int(lab.sum()), "positive_rate": float(yl.mean())}
+               "cv_folds": mp.folds, "cv_repeats": mp.cv_repeats, "labelled_rows": int(lab.sum()),
+               "positive_rate": float(yl.mean()), **{f"cv_roc_auc.{k}": v for k, v in aucs.items()}}
     pi = permutation_importance(model, Xl, yl, scoring="roc_auc", n_repeats=5, random_state=p.seed)
     imp = {n: float(v) for n, v in sorted(zip(feats, pi.importances_mean), key=lambda t: -t[1])}
-    return scores, lab, model, metrics, imp
+    return scores, lab, model, name, metrics, imp
 
 
 def _drivers(row, z_cols: list[str], weights: dict[str, float] | None, n: int = 3) -> str:
@@ -182,7 +171,8 @@ def score_grain(f: pd.DataFrame, positions: pd.DataFrame, y: pd.Series, p: RiskP
     weights = None
     if supervised:
         res.features = feature_names(f)
-        s, lab, res.model, res.metrics, res.importances = supervised_scores(f, labelled, res.features, p)
+        s, lab, res.model, res.model_kind, res.metrics, res.importances = supervised_scores(
+            f, labelled, res.features, p)
         weights = res.importances
     else:
         s, lab = unsupervised_scores(f, p.top_k), np.zeros(len(f), dtype=bool)

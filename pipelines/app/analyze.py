@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -37,6 +38,7 @@ class Computed:
     pairs: pa.Table
     groups: pa.Table
     absent: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)   # indicators, risk, item_watch
 
 
 @dataclass
@@ -69,6 +71,7 @@ def in_period(periods: pd.Series, period: str | None) -> pd.Series:
 
 def compute(con, have: set[str], period: str | None, s: Mapping) -> Computed:
     """Every analysis of the registered inputs (pure: the connection's views in, frames out)."""
+    t0 = time.perf_counter()
     years = io.years_of(con, period)
     if not years:
         raise contract.UsageError("no visits in the lake (silver/mdtrt is empty) / 没有就诊数据")
@@ -90,8 +93,10 @@ def compute(con, have: set[str], period: str | None, s: Mapping) -> Computed:
                                      if "insp_result" in have else None)
     rp = risk.RiskParams(**{k: v for k, v in (s.get("risk") or {}).items() if k in risk.RiskParams.__annotations__})
     positions = risk.positions_wide(scores)
+    t1 = time.perf_counter()
     by_grain = {g: risk.score_grain(feats[feats["grain"] == g], positions, labels, rp)
                 for g in ("year", "month") if (feats["grain"] == g).any()}
+    t2 = time.perf_counter()
     watch = None
     if "fee" in have:
         im = con.sql(item_watch.item_month_sql(have)).to_df()
@@ -100,7 +105,9 @@ def compute(con, have: set[str], period: str | None, s: Mapping) -> Computed:
         watch = pd.concat([item_watch.item_watch(im, y, wp) for y in years], ignore_index=True)
         if period and len(period) == 7:
             watch = watch[watch["period"] == period].reset_index(drop=True)
-    return Computed(ind, scores, by_grain, watch, pairs, covisit.covisit_groups(pairs), indicators.absent_inputs(have))
+    secs = {"indicators": t1 - t0, "risk": t2 - t1, "item_watch": time.perf_counter() - t2}
+    return Computed(ind, scores, by_grain, watch, pairs, covisit.covisit_groups(pairs), indicators.absent_inputs(have),
+                    secs)
 
 
 def _kb_param(con, have: set[str]) -> dict[str, str]:
@@ -130,6 +137,13 @@ def analyze(lake: Lake, period: str | None = None, conf: Mapping | None = None,
     return res
 
 
+def analyze_published(lake_root: str | Path, period: str | None) -> dict:
+    """`analyze` after a publication (the screening DAG's `analyze_period`): a short JSON-able outcome."""
+    res = analyze(Lake(lake_root), period)
+    return {"run_id": res.run_id, "periods": res.periods, "models": {g: f"{n}/{v}" for g, (n, v) in res.models.items()},
+            "output_versions": res.versions, "input_versions": res.input_versions}
+
+
 def _track(t: Tracker, comp: Computed, s: Mapping, period: str | None, used: Mapping[str, int]) -> None:
     params = {"period": period or "all", "absent_inputs": ",".join(comp.absent) or "none",
               **{f"input_version.{k}": v for k, v in sorted(used.items())}}
@@ -139,6 +153,7 @@ def _track(t: Tracker, comp: Computed, s: Mapping, period: str | None, used: Map
     m = {"institutions": comp.indicators["fixmedins_code"].nunique(), "periods": comp.indicators["period"].nunique(),
          "peer_outliers": int(comp.peer_scores["flagged"].sum()), "covisit_pairs": comp.pairs.num_rows,
          "covisit_groups": len(set(comp.groups.column("group_id").to_pylist()))}
+    m.update({f"seconds.{k}": v for k, v in comp.seconds.items()})
     if comp.item_watch is not None:
         m["item_watch.abnormal"] = int(comp.item_watch["abnormal"].sum())
     for grain, rr in comp.risk.items():
@@ -154,8 +169,11 @@ def model_card(grain: str, rr: risk.RiskResult, s: Mapping) -> str:
     lines = [f"# 机构风险模型 Institution risk model ({grain})", "",
              "**用途 Intended use**: rank institutions for on-site inspection (重点检查); a score is a priority, "
              "not a finding. Every inspection decision needs the evidence of the suspect list.", "",
-             f"**模型 Model**: scikit-learn HistGradientBoostingClassifier, class_weight=balanced, "
-             f"params {json.dumps(s.get('risk') or {}, ensure_ascii=False)}", "",
+             f"**模型 Model**: `{rr.model_kind}` (pipelines/analytics/models.py), chosen by repeated stratified "
+             f"group k-fold on the labelled institutions among: "
+             + ", ".join(f"{k[len('cv_roc_auc.'):]} cv ROC-AUC {v:.3f}" for k, v in rr.metrics.items()
+                         if k.startswith("cv_roc_auc.")) + "; class_weight=balanced, params "
+             f"{json.dumps(s.get('risk') or {}, ensure_ascii=False)}", "",
              f"**标签 Labels**: insp_result (1 = violation found at any inspection of the institution); "
              f"{rr.n_labelled} labelled institutions, {rr.n_positive} positive.", "",
              f"**验证 Validation**: stratified group k-fold by institution; cv ROC-AUC "
@@ -239,7 +257,7 @@ def summary(res: AnalyzeResult, top: int = 10) -> str:
         lines.append(f"缺少输入 absent inputs: {', '.join(c.absent)} (指标为空 / those indicators are null)")
     for grain, (name, version) in res.models.items():
         rr = c.risk[grain]
-        how = (f"supervised, {rr.n_labelled} labelled ({rr.n_positive} positive), cv ROC-AUC "
+        how = (f"supervised {rr.model_kind}, {rr.n_labelled} labelled ({rr.n_positive} positive), cv ROC-AUC "
                f"{rr.metrics['cv_roc_auc']:.3f}" if rr.supervised else
                f"unsupervised ({rr.n_labelled} labelled institutions: not enough for a model)")
         lines.append(f"风险模型 risk model [{grain}]: {name} v{version} — {how}")

@@ -6,7 +6,10 @@ Shaped after public provider-fraud claims sets: institution sizes are log-normal
 many institutions; fraud is more common at large institutions (so sorting by money reimbursed already
 ranks them fairly well). A fraudulent institution practises one to three schemes of random strength:
 phantom repeat visits, upcoded diagnoses, inflated bills, unneeded admissions, prolonged stays, recruited
-patients from far away. Inspections find 90 % of the fraud and wrongly report 3 % of the honest.
+patients from far away. A quarter of the institutions, honest or not, have a legitimate specialty that looks
+like one scheme (chronic care: many repeat visits; a referral centre: heavy diagnoses, truly costly, and
+patients from far; an inpatient-heavy or rehabilitation hospital: many or long stays), so no single indicator
+separates fraud. Inspections find 90 % of the fraud and wrongly report 3 % of the honest.
 
 `generate_labelled(out, n_institutions, seed)` writes the drop and `<out>.labels.csv` (every institution's
 true outcome and whether its inspection result is in the drop).
@@ -23,6 +26,8 @@ import pyarrow.csv as pacsv
 
 N_DX = 40
 SCHEMES = ("phantom", "upcode", "inflate", "admit", "long_stay", "recruit")
+#: legitimate specialties, each looking like a scheme: chronic care, referral centre, inpatient-heavy, rehabilitation
+PROFILES = ("chronic", "referral", "inpatient", "rehab")
 
 
 def labels_path(out: Path) -> Path:
@@ -40,7 +45,10 @@ def _institutions(n: int, rng: np.random.Generator, fraud_rate: float) -> dict:
         k = rng.integers(1, 4)
         for s in rng.choice(len(SCHEMES), k, replace=False):
             schemes[i, s] = rng.uniform(0.3, 1.0)                          # strength
-    return dict(level=level, size=size, fraud=fraud, schemes=schemes,
+    profiles = np.zeros((n, len(PROFILES)))
+    special = np.flatnonzero(rng.random(n) < 0.25)
+    profiles[special, rng.integers(0, len(PROFILES), len(special))] = rng.uniform(0.3, 1.0, len(special))
+    return dict(level=level, size=size, fraud=fraud, schemes=schemes, profiles=profiles,
                 cost=np.exp(rng.normal(0, 0.18, n)) * np.array([2.2, 1.4, 0.8])[level],
                 pin=np.clip(rng.normal([0.12, 0.09, 0.04][0], 0.02, n) * np.array([1, 0.8, 0.45])[level], 0.005, 0.4),
                 los=np.exp(rng.normal(0, 0.15, n)) * np.array([1.1, 1.0, 0.9])[level],
@@ -50,6 +58,7 @@ def _institutions(n: int, rng: np.random.Generator, fraud_rate: float) -> dict:
 def _visits(inst: dict, rng: np.random.Generator, n_persons: int) -> dict:
     n = len(inst["size"])
     sch = {s: inst["schemes"][:, k] for k, s in enumerate(SCHEMES)}
+    pro = {s: inst["profiles"][:, k] for k, s in enumerate(PROFILES)}
     home = rng.integers(0, n, n_persons)                                   # each person's nearby institution
     by_home = [np.flatnonzero(home == i) for i in range(n)]
     cols = {k: [] for k in ("inst", "psn", "day", "inpatient", "dx", "cost", "los")}
@@ -57,22 +66,24 @@ def _visits(inst: dict, rng: np.random.Generator, n_persons: int) -> dict:
     dx_p = rng.dirichlet(np.ones(N_DX) * 0.8)
     heavy = np.argsort(dx_w)[-10:]
     for i in range(n):
-        persons_n = max(3, int(inst["size"][i] / inst["repeat"][i]))
+        persons_n = max(3, int(inst["size"][i] / (inst["repeat"][i] * (1 + 1.0 * pro["chronic"][i]))))
         local = by_home[i] if len(by_home[i]) else rng.integers(0, n_persons, 5)
-        far = rng.random(persons_n) < 0.15 + 0.5 * sch["recruit"][i]
+        far = rng.random(persons_n) < 0.15 + 0.5 * max(sch["recruit"][i], 0.8 * pro["referral"][i])
         pool = np.where(far, rng.integers(0, n_persons, persons_n), rng.choice(local, persons_n))
         nv = int(inst["size"][i] * (1 + 1.2 * sch["phantom"][i]))
         psn = np.r_[pool, rng.choice(pool, max(nv - persons_n, 0))]
         nv = len(psn)
-        pin = min(0.6, inst["pin"][i] * (1 + 2.0 * sch["admit"][i]))
+        pin = min(0.6, inst["pin"][i] * (1 + 2.0 * sch["admit"][i] + 1.5 * pro["inpatient"][i]))
         inp = rng.random(nv) < pin
         dx = rng.choice(N_DX, nv, p=dx_p)
+        dx = np.where(rng.random(nv) < 0.4 * pro["referral"][i], rng.choice(heavy, nv), dx)   # truly heavy
         up = rng.random(nv) < 0.5 * sch["upcode"][i]
         dx = np.where(up, rng.choice(heavy, nv), dx)
         true_w = np.where(up, dx_w[rng.choice(N_DX, nv, p=dx_p)] * 1.15, dx_w[dx])
         base = np.where(inp, 2500.0, 180.0) * inst["cost"][i] * true_w * np.exp(rng.normal(0, 0.5, nv))
         los = np.where(inp, np.maximum(1, np.rint(rng.gamma(2.5, 2.6, nv) * inst["los"][i]
-                                                  * (1 + 0.9 * sch["long_stay"][i]) * np.sqrt(true_w))), 0)
+                                                  * (1 + 0.9 * sch["long_stay"][i] + 0.7 * pro["rehab"][i])
+                                                  * np.sqrt(true_w))), 0)
         cost = base * (1 + 0.8 * sch["inflate"][i]) * np.where(inp, 0.6 + 0.4 * los / np.maximum(los.mean(), 1), 1)
         for k, v in zip(cols, (np.full(nv, i), psn, rng.integers(0, 364, nv), inp, dx, cost, los)):
             cols[k].append(v)
@@ -133,9 +144,10 @@ def generate_labelled(out: Path, n_institutions: int = 400, seed: int = 1, year:
         "result": found[li].astype(int).astype(str)}))
     with open(labels_path(out), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["fixmedins_code", "fraud", "labelled", "schemes"])
+        w.writerow(["fixmedins_code", "fraud", "labelled", "schemes", "specialty"])
         for i in range(n_institutions):
             w.writerow([codes[i], int(inst["fraud"][i]), int(labelled[i]),
-                        "|".join(s for s, x in zip(SCHEMES, inst["schemes"][i]) if x > 0)])
+                        "|".join(s for s, x in zip(SCHEMES, inst["schemes"][i]) if x > 0),
+                        "|".join(s for s, x in zip(PROFILES, inst["profiles"][i]) if x > 0)])
     return {"visits": nv, "institutions": n_institutions, "persons": n_persons, "fraud": int(inst["fraud"].sum()),
             "labelled": int(labelled.sum())}

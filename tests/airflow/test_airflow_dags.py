@@ -27,8 +27,9 @@ LOGICAL_DATES = [dt.datetime(2023, 7, 1, tzinfo=CST), dt.datetime(2023, 7, 15, t
 
 EXPECTED = {
     "fundguard_ingest": {"check_drop": {"load_drop"}, "load_drop": set()},
-    "fundguard_screen": {"plan_run": {"screen_gate_publish", "export_packages"},
-                         "screen_gate_publish": {"export_packages"}, "export_packages": set()},
+    "fundguard_screen": {"plan_run": {"screen_gate_publish", "export_packages", "analyze_period"},
+                         "screen_gate_publish": {"export_packages", "analyze_period"}, "export_packages": set(),
+                         "analyze_period": set()},
     "fundguard_maintenance": {"plan_vacuum": {"optimize_tables", "vacuum_tables"},
                               "optimize_tables": {"vacuum_tables"}, "vacuum_tables": set()},
 }
@@ -120,8 +121,9 @@ def test_spark_branch_submits_the_package_job_with_spark_yml(tmp_path, monkeypat
     assert bag.import_errors == {}
     dag = bag.dags["fundguard_screen"]
     assert {t.task_id: set(t.downstream_task_ids) for t in dag.tasks} == {
-        "plan_run": {"spark_screen_gate_publish", "check_gate", "export_packages"},
-        "spark_screen_gate_publish": {"check_gate"}, "check_gate": {"export_packages"}, "export_packages": set()}
+        "plan_run": {"spark_screen_gate_publish", "check_gate", "export_packages", "analyze_period"},
+        "spark_screen_gate_publish": {"check_gate"}, "check_gate": {"export_packages", "analyze_period"},
+        "export_packages": set(), "analyze_period": set()}
     op = dag.get_task("spark_screen_gate_publish")
     assert isinstance(op, SparkSubmitOperator)
     spark = config.load("spark", "prod")
@@ -242,7 +244,7 @@ def test_ingest_then_screen_publishes_what_the_cli_publishes(pipeline_runs):
     assert state == "success", tis
     state, tis = pipeline_runs["screen"]
     assert state == "success", tis
-    assert set(tis) == {"plan_run", "screen_gate_publish", "export_packages"}
+    assert set(tis) == {"plan_run", "screen_gate_publish", "export_packages", "analyze_period"}
     cli = pipeline_runs["cli"]
     assert cli.published, cli.reason
     dag_ids, _ = published(pipeline_runs["dag_lake"])
@@ -263,6 +265,17 @@ def test_screen_exports_one_package_per_institution(pipeline_runs):
     assert packages == {f"{i}_{PERIOD}" for i in institutions}
     for p in packages:
         assert (pipeline_runs["dag_lake"] / "_exports" / p / "manifest.json").is_file()
+
+
+def test_screen_analyzes_the_published_period(pipeline_runs):
+    """`analyze_period` ran after publication: the period's institution risk, from one analyze run."""
+    from pipelines.storage import Lake
+
+    lake = Lake(pipeline_runs["dag_lake"])
+    risk = lake.read("gold/institution_risk").to_pandas()
+    assert set(risk["period"]) == {PERIOD} and risk["risk_rank"].min() == 1
+    assert risk["run_id"].nunique() == 1
+    assert (lake.read("gold/indicators").to_pandas()["period"] == PERIOD).all()
 
 
 def test_screen_twice_for_the_same_period_publishes_the_same_list(pipeline_runs, short_retry_dags):
@@ -287,6 +300,7 @@ def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, short_r
     assert state == "failed"
     assert tis["screen_gate_publish"] == ("failed", 1), "a gate failure is not retried"
     assert tis["export_packages"][0] == "upstream_failed"
+    assert tis["analyze_period"][0] == "upstream_failed"
     assert published(pipeline_runs["dag_lake"]) == (ids_before, v_before)
     # the failure callback logged which expectation failed (to the task log: captured here either way)
     out = capfd.readouterr()

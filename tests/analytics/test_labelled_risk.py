@@ -40,7 +40,7 @@ def test_unlabelled_half_ranked_better_than_reimbursed_amount(scored):
     baseline = roc_auc_score(y, fund.loc[hidden])
     print(f"ROC-AUC risk {auc:.3f}, reimbursed amount {baseline:.3f} ({len(hidden)} institutions, {sum(y)} fraud)")
     assert auc > baseline
-    assert auc >= 0.85          # measured 0.864 on seed 1 (the issue's target, 0.90, is not reached)
+    assert auc >= 0.85          # measured 0.871 on seed 1 (the issue's target, 0.90, is not reached)
 
 
 def test_labelled_scored_out_of_fold_and_model_registered(scored):
@@ -68,3 +68,32 @@ def test_indicators_without_fee_lines_say_so(scored):
     assert ind["absent_inputs"].str.split(",").map(lambda a: "fee_list" in a).all()
     assert ind["drug_share"].isna().all() and ind["cost_per_visit"].notna().all()
     assert ind["readmit30_rate"].notna().any() and ind["dx_entropy"].notna().all()
+
+
+@pytest.mark.xfail(reason="known gap: a re-analysis from the same input versions differs in most risk scores "
+                          "(e.g. 0.0505 vs 0.0510) — a nondeterministic step to find (float sums in parallel "
+                          "DuckDB windows feeding the trees?); the command reports the differences (exit 1)")
+def test_reproduce_an_analyze_run(scored, capsys):
+    """`fundguard reproduce --run-id` of an analyze run: re-analysed from the recorded input versions, the same
+    institution_risk rows (scores, ranks, drivers)."""
+    from pipelines.cli import main
+
+    lake, res, _ = scored
+    assert main(["reproduce", "--run-id", res.run_id, "--lake", str(lake.root)]) == 0
+    out = capsys.readouterr().out
+    assert "analyze run" in out and "identical" in out
+
+
+def test_compare_names_what_differs():
+    import pandas as pd
+
+    from pipelines.app.reproduce_analysis import compare
+
+    row = {"fixmedins_code": "H1", "period": "2023", "peer_group": "全部机构", "risk_score": 0.5, "risk_rank": 1,
+           "drivers": "[]"}
+    a = pd.DataFrame([row, {**row, "fixmedins_code": "H2", "risk_rank": 2}])
+    b = pd.DataFrame([{**row, "risk_score": 0.5 + 1e-12}, {**row, "fixmedins_code": "H3"}])
+    missing, extra, changed = compare(a, b)
+    assert missing == [("H2", "2023")] and extra == [("H3", "2023")] and changed == []
+    _, _, changed = compare(a, a.assign(risk_score=[0.6, 0.5]))
+    assert changed == [("H1", "2023", "risk_score", 0.5, 0.6)]

@@ -115,3 +115,41 @@ def test_sample_command_writes_public_list_and_record(tmp_path):
     assert rec["inputs"]["inspectors"]["rows"] == 6 and len(rec["targets"]) == 8
     draws = store.read_draws(lake, "2023")
     assert sorted(draws["fixmedins_code"]) == sorted(t["fixmedins_code"] for t in rec["targets"])
+
+
+def test_sample_risk_top_writes_the_risk_list_next_to_the_unchanged_draw(tmp_path):
+    import pyarrow as pa
+
+    from pipelines.cli import main
+    from pipelines.storage import Lake
+
+    lake = Lake(tmp_path / "lake")
+    lake.append("silver/fixmedins", fixmedins_table([(c, n, lv) for c, n, lv in institutions().itertuples(index=False)]))
+    reg = write_csv(tmp_path / "inspectors.csv", ["inspector_id", "name", "unit", "linked_institutions"],
+                    [[f"I{k}", f"检查员{k}", "监管科", ""] for k in range(6)])
+    args = ["sample", "--lake", str(lake.root), "--period", "2023", "--seed", "42", "--inspectors", str(reg),
+            "--at", "2023-03-01T09:00:00"]
+    assert main(args + ["--out", str(tmp_path / "no_risk"), "--risk-top", "3"]) == 2   # no ranking yet
+    assert not (tmp_path / "no_risk").exists()
+    drivers = '[{"indicator": "cost_per_visit", "label_zh": "次均费用", "label_en": "cost per visit", "value": 812.5, ' \
+              '"peer_median": 300.0, "percentile": 99.0, "robust_z": 6.1}]'
+    codes = ["H005", "=H006", "H007", "H008"]       # H007 riskiest; "=H006" a formula-looking code
+    lake.append("gold/institution_risk", pa.table({
+        "fixmedins_code": codes, "period": ["2023"] * 4, "peer_group": ["全部机构"] * 4,
+        "risk_score": [0.7, 0.5, 0.9, 0.1], "risk_rank": [2, 3, 1, 4], "model_name": ["m_year"] * 4,
+        "model_version": ["3", "3-oof", "3", "3"], "drivers": [drivers, "[]", drivers, "[]"], "run_id": ["r1"] * 4}))
+    assert main(args + ["--out", str(tmp_path / "plain")]) == 0
+    assert main(args + ["--out", str(tmp_path / "risk"), "--risk-top", "3"]) == 0
+    stem = "inspection_2023_seed42"
+    assert not (tmp_path / "plain" / f"{stem}_risk.csv").exists()
+    assert (tmp_path / "plain" / f"{stem}.csv").read_bytes() == (tmp_path / "risk" / f"{stem}.csv").read_bytes()
+    risk = pd.read_csv(tmp_path / "risk" / f"{stem}_risk.csv", encoding="utf-8-sig", dtype=str)
+    assert list(risk.columns)[:3] == ["风险排名 risk rank", "定点医药机构编号 institution code",
+                                      "定点医药机构名称 institution name"]
+    assert risk["定点医药机构编号 institution code"].tolist() == ["H007", "H005", "'=H006"]
+    assert risk["风险排名 risk rank"].tolist() == ["1", "2", "3"]
+    assert risk["定点医药机构名称 institution name"].tolist()[:2] == ["医院7", "医院5"]
+    assert "次均费用 cost per visit 812.5 (z=6.1)" in risk["主要风险指标 main indicators"][0]
+    drawn = set(pd.read_csv(tmp_path / "risk" / f"{stem}.csv", encoding="utf-8-sig", dtype=str)["定点医药机构编号"])
+    assert risk["同时被双随机抽中 also drawn at random"].tolist() == [
+        "是 yes" if c in drawn else "否 no" for c in ["H007", "H005", "=H006"]]

@@ -1,0 +1,67 @@
+"""Institution risk on labelled drops: ROC-AUC of the ranking of the unlabelled half against their true
+outcomes, next to sorting by fund paid (issue #16).
+
+    python -m benchmarks.risk_auc [--sizes 400 1000] [--seeds 1 2 3] [--data data/bench-risk]
+
+For each size and seed: generates (or reuses) a labelled drop (`pipelines.synth.labelled`: visits,
+settlements, diagnoses, persons, inspection outcomes for half of the institutions), loads it, computes every
+analysis for 2023 as `fundguard analyze` does (nothing written, no MLflow) and prints, for the year model:
+the ROC-AUC on the unlabelled half, the money baseline, the cross-validated ROC-AUC of each candidate on the
+labelled half and the candidate chosen.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def measure(data: Path, n: int, seed: int) -> dict:
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from pipelines import config
+    from pipelines.analytics import io
+    from pipelines.app import analyze as an
+    from pipelines.app.load import load_drop
+    from pipelines.storage import Lake
+    from pipelines.synth.labelled import generate_labelled, labels_path
+
+    root = data / f"n{n}_seed{seed}"
+    lake = Lake(root / "lake")
+    if not lake.exists("silver/setl"):
+        generate_labelled(root / "landing", n_institutions=n, seed=seed)
+        load_drop(root / "landing", lake, config.load(), progress=False)
+    truth = pd.read_csv(labels_path(root / "landing"), dtype=str).set_index("fixmedins_code")
+    con = io.connect()
+    have = io.available(io.register_inputs(con, lake))
+    t0 = time.perf_counter()
+    comp = an.compute(con, have, "2023", an.settings(None, {}))
+    rr = comp.risk["year"]
+    score = rr.scores.set_index("fixmedins_code")["risk_score"]
+    ind = comp.indicators[comp.indicators["period"] == "2023"].set_index("fixmedins_code")
+    hidden = [c for c in score.index if truth.loc[c, "labelled"] == "0"]
+    y = truth.loc[hidden, "fraud"].astype(int)
+    return {"auc": roc_auc_score(y, score.loc[hidden]), "money": roc_auc_score(y, ind.loc[hidden, "fund_total"]),
+            "chosen": rr.model_kind, "seconds": time.perf_counter() - t0,
+            "cv": {k.split(".", 1)[1]: v for k, v in rr.metrics.items() if k.startswith("cv_roc_auc.")}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[400, 1000])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--data", type=Path, default=Path("data/bench-risk"))
+    args = ap.parse_args(argv)
+    print("institutions seed  ROC-AUC  money  chosen        cv ROC-AUC per candidate (labelled half)")
+    for n in args.sizes:
+        for seed in args.seeds:
+            m = measure(args.data, n, seed)
+            cv = ", ".join(f"{k} {v:.3f}" for k, v in m["cv"].items())
+            print(f"{n:>12} {seed:>4}  {m['auc']:.3f}   {m['money']:.3f}  {m['chosen']:<12}  {cv}  "
+                  f"({m['seconds']:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
