@@ -3,10 +3,12 @@ requests sent at a fixed rate (open loop: a late answer never delays the next re
 time; prints throughput, p50/p95/p99/max latency and the server's peak RSS.
 
     .venv/bin/python benchmarks/serve.py [--scale 170] [--rate 100] [--count 3000] [--seconds 60]
-                                         [--data data/bench] [--port 8765]
+                                         [--data data/bench | --lake DIR] [--port 8765]
 
-Builds (or reuses) `<data>/lake` as benchmarks/screen.py does (scale 170 ≈ 10 M fee lines). Latency is
-measured from each request's scheduled send time to its answer. Figures are of this run only.
+Builds (or reuses) `<data>/lake` as benchmarks/screen.py does (scale 170 ≈ 10 M fee lines), or reads an
+existing lake given by `--lake` (only read; the server log goes to a temporary file). Latency is measured from
+each request's scheduled send time to its answer; the load average is sampled during the run. Figures are of
+this run only.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import random
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,6 +112,7 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=170)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", default=str(ROOT / "data" / "bench"))
+    ap.add_argument("--lake", help="an existing lake to read (never written); overrides --data/--scale")
     ap.add_argument("--rate", type=float, default=100, help="requests per second")
     ap.add_argument("--count", type=int, default=3000, help="at most this many requests")
     ap.add_argument("--seconds", type=float, default=60, help="at most this long")
@@ -116,27 +120,43 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
     args = ap.parse_args()
-    lake = build_lake(Path(args.data), args.scale, args.seed)
+    lake = Lake(Path(args.lake)) if args.lake else build_lake(Path(args.data), args.scale, args.seed)
     lines = lake.read("silver/fee_list_net", columns=["mdtrt_id"]).num_rows
     claims = sample_claims(lake, args.claims, args.seed)
     token, base = secrets.token_hex(16), f"http://127.0.0.1:{args.port}"
-    log = Path(args.data) / "serve.log"
+    log = Path(tempfile.mkdtemp(prefix="fundguard-serve-")) / "serve.log" if args.lake else Path(args.data) / "serve.log"
     server = start_server(lake, args.port, token, log)
     try:
         ready = wait_ready(base, server)
         asyncio.run(load(base, token, claims, rate=5, count=50, seconds=10))          # warm-up
-        res = asyncio.run(load(base, token, claims, args.rate, args.count, args.seconds, args.timeout))
+        loads: list[float] = []
+        sampling = asyncio.Event()
+
+        async def sample_load():
+            while not sampling.is_set():
+                loads.append(os.getloadavg()[0])
+                await asyncio.sleep(1)
+
+        async def measured():
+            sampler = asyncio.create_task(sample_load())
+            try:
+                return await load(base, token, claims, args.rate, args.count, args.seconds, args.timeout)
+            finally:
+                sampling.set()
+                await sampler
+        res = asyncio.run(measured())
         rss = peak_rss_gb(server.pid) if server.poll() is None else float("nan")
         if server.poll() is not None:
             print(f"the server died during the run (exit {server.returncode}); its log: {log}")
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"lake: {lines:,} netted fee lines (scale {args.scale}); service ready in {ready:.1f}s; "
+    print(f"lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
           f"{len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")
     print(f"latency ms: p50 {res['p50']:.1f}  p95 {res['p95']:.1f}  p99 {res['p99']:.1f}  max {res['max']:.1f}")
+    print(f"load average (1 min) during the run: {min(loads):.2f}–{max(loads):.2f} (2 cores, shared)")
     print(f"server peak RSS {rss:.2f} GB; stopped by SIGTERM (exit status {server.returncode}: uvicorn re-raises "
           "the signal after its graceful shutdown)")
     return 0

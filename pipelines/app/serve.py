@@ -13,7 +13,9 @@ from pipelines.ingest import nodes
 from pipelines.screen.pipeline import needed_views, view_name
 from pipelines.screen.sql import referenced_columns, rule_query, to_duckdb, view_query
 from pipelines.serve import claim_time
-from pipelines.serve.evaluate import RuleProgram, RuleSQL, Typing
+from pipelines.serve.evaluate import REQUEST_INPUTS, RuleProgram, RuleSQL, Typing
+from pipelines.serve.gates import rule_gate
+from pipelines.serve.history import KB_INPUTS
 from pipelines.serve.service import ClaimService, Settings
 from pipelines.storage import Lake
 
@@ -33,8 +35,10 @@ def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
     views = tuple((view_name(stem), to_duckdb(view_query(sql))) for stem, sql in sorted(catalog.views.items())
                   if view_name(stem) in need)
     cols = referenced_columns(catalog, rules)
+    tables = {*REQUEST_INPUTS, *KB_INPUTS, *(name for name, _ in views)}     # what a pass's gates may read
+    sqls = [(r, to_duckdb(rule_query(catalog, r))) for r in rules]
     return RuleProgram(
-        rules=tuple(RuleSQL(r.id, r.family, to_duckdb(rule_query(catalog, r))) for r in rules),
+        rules=tuple(RuleSQL(r.id, r.family, sql, rule_gate(sql, tables)) for r, sql in sqls),
         views=views,
         fingerprint=catalog.fingerprint(catalog.select()),
         typing=Typing(partial(_typing_sql, salt), _net_sql),

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import contract
+from pipelines.serve import gates
 from pipelines.serve.claim import Claim, ClaimError, Problem, dedup
 from pipelines.serve.history import WarmLake, table_name
 
@@ -37,6 +38,7 @@ class RuleSQL:
     rule_id: str
     family: str
     sql: str          # DuckDB SQL returning the suspect shape (pipelines.screen.sql.rule_query, transpiled)
+    gate: object = None   # what must hold on the pass for the rule to return a row (pipelines.serve.gates)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,14 @@ class Session:
         for i, rule in enumerate(program.rules):
             self.cur.execute(f"PREPARE r{i} AS SELECT * FROM ({rule.sql}) q "
                              "WHERE q.mdtrt_id IN (SELECT mdtrt_id FROM claim_keys)")
+        # the rules' gates: the knowledge-base codes of each code term (fixed for this warm lake), and the
+        # EXISTS terms, evaluated once per pass in one statement with the pass's fee-line codes
+        terms = set().union(*(gates.terms(r.gate) for r in program.rules))
+        self.codes = {t: frozenset(r[0] for r in self.cur.execute(t[1]).fetchall()) for t in terms if t[0] == "codes"}
+        self.exists = sorted(t for t in terms if t[0] == "exists")
+        self.cur.execute("PREPARE gates AS SELECT (SELECT list(DISTINCT hilist_code) FROM fee_list)"
+                         + "".join(f", {t[1]}" for t in self.exists))
+        self.ran: list[int] = []      # the rules the last pass ran (the others' gates were false)
 
     def check_many(self, claims: list[Claim]) -> list[Outcome]:
         """Outcomes in the order of `claims`, which must be of different persons and visits."""
@@ -127,7 +137,13 @@ class Session:
             self.cur.unregister("__staging")
 
     def _run_rules(self) -> pa.Table:
-        parts = [self.cur.sql(f"EXECUTE r{i}").to_arrow_table() for i in range(len(self.program.rules))]
+        """The suspects of the pass: every rule whose gate holds on the pass's tables (a rule whose gate is false
+        returns no row, pipelines.serve.gates)."""
+        codes, *exists = self.cur.execute("EXECUTE gates").fetchone()
+        codes = set(codes or ())
+        values = {**dict(zip(self.exists, exists)), **{t: not s.isdisjoint(codes) for t, s in self.codes.items()}}
+        self.ran = [i for i, r in enumerate(self.program.rules) if gates.holds(r.gate, values)]
+        parts = [self.cur.sql(f"EXECUTE r{i}").to_arrow_table() for i in self.ran]
         parts = [p.cast(SHAPE_SCHEMA) for p in parts if p.num_rows]
         return pa.concat_tables(parts) if parts else SHAPE_SCHEMA.empty_table()
 

@@ -27,7 +27,7 @@ class Settings:
     max_lines: int = 5_000
     workers: int = 2                      # DuckDB sessions checking claims at once
     max_pass: int = 32                    # claims (of different persons) checked together in one pass
-    threads: int = 2                      # DuckDB threads
+    threads: int = 1                      # DuckDB threads
     memory_limit: str | None = None
     refresh_seconds: float = 30.0         # how often the lake's versions are compared (0: never)
     check_timeout_seconds: float = 30.0
