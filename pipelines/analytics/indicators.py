@@ -28,6 +28,10 @@ import pyarrow as pa
 from pipelines.analytics.labels import INDICATORS
 
 GRAINS = {"month": "month", "year": "year"}
+# Amounts and per-visit expectations are summed as decimals: DuckDB sums doubles in parallel, in an order that
+# varies between runs, and the last bits that changes were enough to rank institutions differently when
+# `fundguard reproduce` re-ran an analysis. A decimal sum is exact, so every run gets the same figures.
+EXACT = "DECIMAL(38,9)"
 _WEEKEND_NIGHT = "(dayofweek(begntime) IN (0, 6) OR hour(begntime) >= 20 OR hour(begntime) < 8)"
 
 
@@ -52,8 +56,8 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
     yrs = ", ".join(f"'{y}'" for y in years)
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE an_visit AS
-    WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt)::DOUBLE AS medfee, sum(fund_pay_sumamt)::DOUBLE AS fund,
-                      sum(coalesce(fulamt_ownpay_amt, 0))::DOUBLE AS ownpay FROM setl GROUP BY mdtrt_id),
+    WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt) AS medfee, sum(fund_pay_sumamt) AS fund,
+                      sum(coalesce(fulamt_ownpay_amt, 0)) AS ownpay FROM setl GROUP BY mdtrt_id),
          d AS ({_dx_sql(have)}),
          b AS ({_birth_sql(have)}),
          m AS (
@@ -75,10 +79,11 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
     SELECT * EXCLUDE (s_all, n_all, s_own, n_own, k_all, kn_all, k_own, kn_own, l_all, ln_all, l_own, ln_own,
                       i_all, in_all, i_own, in_own),
       CASE WHEN dx3 IS NOT NULL THEN coalesce((s_all - s_own) / nullif(n_all - n_own, 0),
-                                               (k_all - k_own) / nullif(kn_all - kn_own, 0)) END AS expected,
-      CASE WHEN dx3 IS NOT NULL THEN (k_all - k_own) / nullif(kn_all - kn_own, 0) END AS kind_mean,
-      CASE WHEN dx3 IS NOT NULL AND inpatient THEN (l_all - l_own) / nullif(ln_all - ln_own, 0) END AS expected_los,
-      CASE WHEN dx3 IS NOT NULL THEN (i_all - i_own) / nullif(in_all - in_own, 0) END AS expected_inp
+                                               (k_all - k_own) / nullif(kn_all - kn_own, 0))::{EXACT} END AS expected,
+      CASE WHEN dx3 IS NOT NULL THEN ((k_all - k_own) / nullif(kn_all - kn_own, 0))::{EXACT} END AS kind_mean,
+      CASE WHEN dx3 IS NOT NULL AND inpatient THEN ((l_all - l_own) / nullif(ln_all - ln_own, 0))::{EXACT}
+           END AS expected_los,
+      CASE WHEN dx3 IS NOT NULL THEN ((i_all - i_own) / nullif(in_all - in_own, 0))::{EXACT} END AS expected_inp
     FROM (SELECT *, sum(medfee) OVER g AS s_all, count(medfee) OVER g AS n_all,
                     sum(medfee) OVER gi AS s_own, count(medfee) OVER gi AS n_own,
                     sum(medfee) OVER k AS k_all, count(medfee) OVER k AS kn_all,
@@ -112,13 +117,14 @@ def _visit_agg_sql(grain: str) -> str:
     WITH sp AS (SELECT psn_no, {g} AS period FROM an_visit GROUP BY ALL HAVING count(DISTINCT fixmedins_code) > 1),
          dxc AS (SELECT fixmedins_code, {g} AS period, dx3, count(*) AS n FROM an_visit
                  WHERE dx3 IS NOT NULL GROUP BY ALL),
-         dxm AS (SELECT fixmedins_code, period, count(*) AS dx_groups, -sum(n / tot * log2(n / tot)) AS dx_entropy
+         dxm AS (SELECT fixmedins_code, period, count(*) AS dx_groups,
+                        (-sum((n / tot * log2(n / tot))::{EXACT}))::DOUBLE AS dx_entropy
                         , max(n / tot) AS top_dx_share
                  FROM (SELECT *, sum(n) OVER (PARTITION BY fixmedins_code, period) AS tot FROM dxc) GROUP BY ALL),
          {_shape_ctes(g)}
     SELECT v.fixmedins_code, v.{g} AS period, '{grain}' AS grain,
       count(*) AS visits, count(DISTINCT v.psn_no) AS persons, count_if(inpatient) AS inpatient_stays,
-      sum(medfee) AS medfee_total, sum(fund) AS fund_total,
+      sum(medfee)::DOUBLE AS medfee_total, sum(fund)::DOUBLE AS fund_total,
       count(*) / count(DISTINCT v.psn_no) AS visits_per_person,
       sum(medfee) / count(*) AS cost_per_visit, sum(fund) / count(*) AS fund_per_visit,
       sum(medfee) FILTER (WHERE inpatient) / nullif(count_if(inpatient), 0) AS cost_per_stay,
@@ -149,12 +155,13 @@ def _visit_agg_sql(grain: str) -> str:
       count(*) / count(DISTINCT begntime::DATE) AS visits_per_active_day,
       avg(CASE WHEN medfee > 2 * expected THEN 1.0 ELSE 0.0 END) FILTER (WHERE expected > 0) AS high_cost_share,
       avg(CASE WHEN los > 2 * expected_los THEN 1.0 ELSE 0.0 END) FILTER (WHERE expected_los > 0) AS long_stay_share,
-      stddev_samp(ln(medfee / expected)) FILTER (WHERE medfee > 0 AND expected > 0) AS cost_dispersion,
+      sqrt(greatest(sum(lr * lr) - sum(lr) * sum(lr) / count(lr), 0) / nullif(count(lr) - 1, 0)) AS cost_dispersion,
       any_value(dxm.top_dx_share) AS top_dx_share,
       avg(CASE WHEN expected > 1.5 * kind_mean THEN 1.0 ELSE 0.0 END) FILTER (WHERE kind_mean > 0) AS heavy_dx_share,
       avg(CASE WHEN age >= 65 THEN 1.0 ELSE 0.0 END) FILTER (WHERE age IS NOT NULL) AS elderly_share,
       avg(age) AS mean_age
-    FROM an_visit v
+    FROM (SELECT *, CASE WHEN medfee > 0 AND expected > 0 THEN ln(medfee / expected)::{EXACT} END AS lr
+          FROM an_visit) v
       LEFT JOIN sp ON sp.psn_no = v.psn_no AND sp.period = v.{g}
       LEFT JOIN dxm ON dxm.fixmedins_code = v.fixmedins_code AND dxm.period = v.{g}
       LEFT JOIN an_covisit cv ON cv.mdtrt_id = v.mdtrt_id
@@ -211,3 +218,4 @@ VIEW_OF = {"fee_list": "fee", "gold/suspects": "suspects"}
 def absent_inputs(have: set[str]) -> list[str]:
     """The optional inputs (by their lake names: fee_list, diag, gold/suspects) missing from `have` (view names)."""
     return sorted(n for n in {i.needs for i in INDICATORS} - {"mdtrt", "setl"} if VIEW_OF.get(n, n) not in have)
+
