@@ -166,8 +166,11 @@ def incremental(landing: Path, lake: Path, memory: str) -> dict:
     if drop2.exists():
         raise SystemExit(f"{drop2} exists: this lake already took the monthly drop; start from a fresh --data")
     refunds = monthly_drop(landing, lake, drop2)
-    inc = timed_command(fundguard("run", "--landing", str(drop2), "--lake", str(lake), "--incremental",
-                                  "--memory", memory, "--quiet"), "incremental")
+    try:
+        inc = timed_command(fundguard("run", "--landing", str(drop2), "--lake", str(lake), "--incremental",
+                                      "--memory", memory, "--quiet"), "incremental")
+    except SystemExit as exc:          # the figures measured so far are still printed, with the failure
+        return {"refunds": refunds, "error": str(exc)}
     full = timed_command(fundguard("screen", "--lake", str(lake), "--memory", memory, "--quiet"), "full")
     scope = re.search(r"增量 incremental: [^)]*\)", inc[2])
     return {"refunds": refunds, "inc": inc, "full": full, "scope": scope.group(0) if scope else "FULL RUN",
@@ -219,6 +222,10 @@ def main() -> int:
         secs, rss, equal, n = whole
         print(f"{'whole lake at once, screen()':<38}{secs:>9.1f}{fee_lines / secs:>13,.0f}{rss:>9.2f}GB   "
               f"{n:,} suspects; batched list {'IDENTICAL' if equal else 'DIFFERENT'}")
+    if inc and "error" in inc:
+        print(f"monthly drop: {inc['refunds']} late refunds; `fundguard run --incremental` FAILED "
+              f"(exit 137 is the kernel's out-of-memory kill):\n{inc['error'][-1500:]}")
+        return 1
     if inc:
         (iw, ir, _), (fw, fr, fout) = inc["inc"], inc["full"]
         print(f"monthly drop: {inc['refunds']} late refunds; {inc['scope']}")

@@ -42,6 +42,43 @@ def test_merge_upserts_on_keys(tmp_path):
         {"k": 1, "v": "a"}, {"k": 2, "v": "B"}, {"k": 3, "v": "c"}]
 
 
+def _files_by_partition(lake, name):
+    acts = pa.table(lake.delta(name).get_add_actions(flatten=True)).to_pylist()
+    out = {}
+    for a in acts:
+        out.setdefault(a["partition.p"], set()).add(a["path"])
+    return out
+
+
+def test_merge_rewrites_only_the_partitions_holding_a_key(tmp_path):
+    lake = Lake(tmp_path)
+    lake.append("silver/x", pa.table({"k": [1, 2, 3, 4], "b": ["x", None, "y", None], "p": ["A", "B", "C", None],
+                                      "v": ["a", "b", "c", "d"]}), partition_by=["p"])
+    before = _files_by_partition(lake, "silver/x")
+    holding = lake.partitions_holding("silver/x", pa.table({"k": [2, 9], "b": [None, None]}), ["k", "b"], ["b"])
+    assert holding == {"columns": ["p"], "rows": [("B",)]}
+    # key (2, null) sits in B and now moves to C; (4, null) in the null partition; (7, z) is new
+    lake.merge("silver/x", pa.table({"k": [2, 4, 7], "b": [None, None, "z"], "p": ["C", None, "A"],
+                                     "v": ["B2", "D2", "g"]}), ["k", "b"], nullable_keys=["b"])
+    rows = sorted(lake.read("silver/x").to_pylist(), key=lambda r: r["k"])
+    assert [(r["k"], r["p"], r["v"]) for r in rows] == [
+        (1, "A", "a"), (2, "C", "B2"), (3, "C", "c"), (4, None, "D2"), (7, "A", "g")]
+    after = _files_by_partition(lake, "silver/x")
+    assert before["A"] <= after["A"] and before["C"] <= after["C"]      # A and C were not rewritten
+    assert not (before["B"] & after.get("B", set())) and not (before[None] & after[None])
+
+
+def test_merge_of_new_keys_only_appends(tmp_path):
+    lake = Lake(tmp_path)
+    lake.append("silver/x", pa.table({"k": [1, 2], "p": ["A", "B"]}), partition_by=["p"])
+    before = _files_by_partition(lake, "silver/x")
+    lake.merge("silver/x", pa.table({"k": [3, 4], "p": ["A", "B"]}), ["k"])
+    assert lake.delta("silver/x").history(1)[0]["operation"] == "WRITE"
+    after = _files_by_partition(lake, "silver/x")
+    assert before["A"] < after["A"] and before["B"] < after["B"]
+    assert sorted(lake.read("silver/x").column("k").to_pylist()) == [1, 2, 3, 4]
+
+
 def test_write_query_commits_partitioned_parquet_in_one_version(tmp_path):
     lake = Lake(tmp_path)
     con = duckdb.connect()

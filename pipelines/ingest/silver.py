@@ -78,10 +78,7 @@ def write_chunks(ctx: LoadContext, staging: Staging, entity: str) -> CopiedFiles
 
 
 def upsert(lake: Lake, name: str, data: pa.Table, keys) -> int:
-    """Like Lake.merge, but an optional key column (e.g. batch_no) matches when both sides are null."""
+    """The rows upserted on the entity's key; an optional key column (e.g. batch_no) matches when both sides
+    are null. Only the partitions holding one of the keys are rewritten (`Lake.merge`)."""
     ent = contract.ENTITIES[name.split("/", 1)[1]]
-    pred = " AND ".join(f"t.{k} = s.{k}" if ent.field(k).required
-                        else f"(t.{k} = s.{k} OR (t.{k} IS NULL AND s.{k} IS NULL))" for k in keys)
-    (lake.delta(name).merge(data, predicate=pred, source_alias="s", target_alias="t")
-     .when_matched_update_all().when_not_matched_insert_all().execute())
-    return lake.version(name)
+    return lake.merge(name, data, keys, nullable_keys=[k for k in keys if not ent.field(k).required])

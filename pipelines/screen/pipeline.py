@@ -148,7 +148,7 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
                                  progress=progress)
         if batched is not None:
             if write_staging:
-                _write_batched_scope(lake, batched, period=period, institutions=institutions)
+                batched.scope = _write_batched_scope(lake, batched, period=period, institutions=institutions)
             return batched
         if hasattr(engine, "set_memory"):
             engine.set_memory(memory)
@@ -190,9 +190,9 @@ def write_staging_list(lake: Lake, engine, suspects: pa.Table, scope: pa.Table) 
 
 
 def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | None,
-                         institutions: list[str] | None) -> None:
-    """staging/scope of a batched run: its (institution, month) pairs counted from the inputs it read (at the
-    versions it read), as the whole-lake path counts them."""
+                         institutions: list[str] | None) -> pa.Table:
+    """staging/scope of a batched run, written and returned: its (institution, month) pairs counted from the
+    inputs it read (at the versions it read), as the whole-lake path counts them."""
     from pipelines.screen.engines import DuckDBEngine
 
     counter = DuckDBEngine()
@@ -201,10 +201,11 @@ def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | No
         pairs = screened_pairs(counter, result.suspects, period=period, institutions=institutions)
     finally:
         counter.close()
-    lake.overwrite(STAGING_SCOPE, scope_table(
-        pairs, run_id=result.run_id, fingerprint=result.fingerprint,
-        input_versions=input_versions_json(result.input_versions), period=period, institutions=institutions,
-        staging_version=result.staging_version))
+    scope = scope_table(pairs, run_id=result.run_id, fingerprint=result.fingerprint,
+                        input_versions=input_versions_json(result.input_versions), period=period,
+                        institutions=institutions, staging_version=result.staging_version)
+    lake.overwrite(STAGING_SCOPE, scope)
+    return scope
 
 
 def screened_pairs(engine, suspects: pa.Table, *, period: str | None,

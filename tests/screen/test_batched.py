@@ -9,7 +9,7 @@ import pytest
 
 from pipelines import config
 from pipelines.catalog import load_catalog
-from pipelines.contract import SUSPECT_SCHEMA
+from pipelines.contract import GOLD_SUSPECTS, SUSPECT_SCHEMA
 from pipelines.app.load import load_drop
 from pipelines.screen import plan as planning
 from pipelines.screen.batched import Progress, lake_layout
@@ -69,6 +69,21 @@ def test_duckdb_batched_run_publishes_the_whole_lake_list(sample_lake):
     assert batched.hits_by_rule() == whole.hits_by_rule()
     assert batched.input_versions == whole.input_versions
     assert batched.rows_in["silver/fee_list_net"] == whole.rows_in["silver/fee_list_net"]
+
+
+def test_run_with_a_budget_gates_and_publishes_the_batched_list(sample_lake):
+    """`fundguard run --memory` (screen, gate, publish in one): the gate gets the batched run's scope and gold
+    receives the whole-lake list."""
+    from pipelines.app.screening import screen_gate_publish
+
+    whole = screen(sample_lake, DuckDBEngine(), CATALOG, RULES, run_id="w", progress=False).suspects
+    out = screen_gate_publish(sample_lake, memory=small_budget(sample_lake), progress=False)
+    assert out.screen.plan.partitioned and out.screen.scope is not None
+    assert out.published, out.reason
+    key = [("suspect_id", "ascending")]
+    gold = sample_lake.read(GOLD_SUSPECTS).select(["suspect_id", "rule_id", "amount", "evidence"]).sort_by(key)
+    assert gold.num_rows == whole.num_rows > 100
+    assert gold.equals(whole.select(gold.column_names).cast(gold.schema).sort_by(key))
 
 
 def test_person_buckets_are_the_same_in_python_duckdb_and_spark(spark):
