@@ -42,7 +42,7 @@ def test_failed_gate_exits_1_and_leaves_gold_as_it_was(small_drop, tmp_path, cap
     lake = tmp_path / "lake"
     assert main(["run", "--landing", str(small_drop), "--lake", str(lake), "--quiet"]) == 0
     version = Lake(lake).version("gold/suspects")
-    # a conf layer where any rule with a hit "jumps": band 0.5 of the last published run, from 1 hit on
+    # a conf layer where any rule with a hit "jumps": band 0.5 of the published list, from 1 hit on
     conf = tmp_path / "conf"
     shutil.copytree(config.conf_dir(), conf, ignore=shutil.ignore_patterns("local"))
     (conf / "local").mkdir()

@@ -56,21 +56,23 @@ class GateResult:
 
 # ------------------------------------------------------------------------------------ reading
 
-def previous_hits(lake: Lake) -> dict[str, int]:
-    """Hits of each rule in its latest published run (the run with the latest published_at) in gold."""
+def previous_hits(lake: Lake, scope: pa.Table | None = None) -> dict[str, int]:
+    """Hits of each rule in the published list as it stands (gold, whatever runs wrote it), within `scope`'s
+    (institution, month) pairs when one is given: what a new screening of that scope replaces. (The rule's
+    latest run alone is not the base: after an incremental or a scoped publication it holds a fraction of the
+    list, and the next full run would exceed any band.)"""
     if not lake.exists(GOLD):
         return {}
-    ds = lake.dataset(GOLD)
     con = duckdb.connect()
-    con.register("gold", ds)
-    rows = con.execute("""
-        WITH runs AS (
-            SELECT rule_id, run_id, max(published_at) AS last_at, count(*) AS hits
-            FROM gold GROUP BY rule_id, run_id)
-        SELECT rule_id, hits FROM runs
-        QUALIFY row_number() OVER (PARTITION BY rule_id ORDER BY last_at DESC NULLS LAST, run_id DESC) = 1
-    """).fetchall()
-    con.close()
+    try:
+        con.register("gold", lake.dataset(GOLD))
+        where = ""
+        if scope is not None:
+            con.register("scope_pairs", scope.select(["fixmedins_code", "period"]))
+            where = ("WHERE (fixmedins_code, period) IN (SELECT (fixmedins_code, period) FROM scope_pairs)")
+        rows = con.execute(f"SELECT rule_id, count(*) FROM gold {where} GROUP BY rule_id").fetchall()
+    finally:
+        con.close()
     return {r: int(n) for r, n in rows}
 
 
@@ -153,7 +155,7 @@ def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Ru
     if not scope.pii_key and (persons.num_rows if isinstance(persons, pa.Table) else persons.count_rows()):
         raise ValueError("no PII key: the gate cannot look for insured persons' names in the list")
     inputs = GateInputs(suspects, catalog, rules, read_references(lake, suspects),
-                        previous_hits(lake) if previous is None else previous, band, min_hits,
+                        previous_hits(lake, scope.scope) if previous is None else previous, band, min_hits,
                         scope=scope.scope, staging_version=scope.staging_version,
                         published=published_counts(lake), persons=persons,
                         pii_key=scope.pii_key, drop_ratio=scope.drop_ratio, drop_min_rows=scope.drop_min_rows)

@@ -7,7 +7,7 @@ in `FRAMES` under the name the suite gives it:
   fee_list_net, visit → mdtrt, self_pay_ratio → setl, item-month → inv_movement), the amount and the
   amount it may not exceed (line amount, the visit's netted total, the settlement's medfee_sumamt), an
   18-digit ID number in the evidence;
-- `rules`: one row per selected rule with its hits, its last published run's hits and whether the growth
+- `rules`: one row per selected rule with its hits, its hits in the published list within the scope and whether the growth
   leaves the band (once it has `min_hits`);
 - `staging` and `scope` (`scope_frames`): the list against the scope its screening recorded.
 The suspects frame also has: a null amount, the same finding (rule and record keys) under more than one
@@ -55,7 +55,7 @@ class GateInputs:
     catalog: Catalog
     rules: list[Rule]
     references: Mapping[str, object]  # REFERENCE_VIEWS name -> Arrow table or dataset with its columns
-    previous: Mapping[str, int]       # rule id -> hits of its last published run
+    previous: Mapping[str, int]       # rule id -> its hits in the published list (same scope)
     band: float
     min_hits: int
     scope: pa.Table | None = None     # staging/scope of the list (screen.pipeline.SCOPE_SCHEMA); None: none recorded

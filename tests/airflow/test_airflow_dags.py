@@ -290,7 +290,7 @@ def test_screen_twice_for_the_same_period_publishes_the_same_list(pipeline_runs,
 
 def test_gate_failure_fails_the_run_and_publishes_nothing(pipeline_runs, short_retry_dags, tmp_path, monkeypatch,
                                                           capfd, caplog):
-    # a band so tight that the same hits as the last published run are "too many"
+    # a band so tight that the same hits as the published list are "too many"
     conf_root = write_conf(tmp_path, fundguard={"gate": {"hit_rate_band": 0.5, "hit_rate_min_hits": 1}})
     monkeypatch.setenv("FUNDGUARD_CONF_DIR", str(conf_root))
     ids_before, v_before = published(pipeline_runs["dag_lake"])

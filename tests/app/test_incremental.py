@@ -171,6 +171,18 @@ def test_run_command_incremental(two_drops, capsys):
     assert not {refunded["suspect_id"], resent["suspect_id"]} & set(gold.column("suspect_id").to_pylist())
 
 
+def test_a_full_run_after_incremental_publications_passes_the_gate(two_drops):
+    """After incremental runs published a few findings each, a full run's hits are compared with the published
+    list, not with the last incremental run's share of it (which failed every busy rule's band). A tight band
+    (×2 from 2 hits) that the same list passes against itself."""
+    lake, *_ = two_drops
+    conf = config.load()
+    conf = {**conf, "gate": {**(conf.get("gate") or {}), "hit_rate_band": 2.0, "hit_rate_min_hits": 2}}
+    out = screen_gate_publish(lake, conf=conf, progress=False)
+    assert out.published, out.reason
+    assert set(lake.read(GOLD_SUSPECTS).column("run_id").to_pylist()) == {out.run_id}
+
+
 def test_incremental_without_a_base_runs_in_full(tmp_path, capsys):
     """No publication yet: `--incremental` screens the whole district and says why; a period with it is refused."""
     from pipelines.contract import UsageError

@@ -277,26 +277,32 @@ def test_tenfold_jump_is_blocked_as_a_likely_bug(silver_lake, tmp_path):
     t = table(clean_rows(versions))  # daily_cap_item: 3 hits
     res = gate(lk, t, tmp_path, previous={"daily_cap_item": 0 + 1}, band=2.0, min_hits=3, versions=versions)
     assert not res.success
-    assert res.failures == ["规则 daily_cap_item 命中数 3，较上次发布 1 增长超过 2 倍 / "
-                            "rule daily_cap_item: 3 hits vs 1 last published run (band ×2)"]
+    assert res.failures == ["规则 daily_cap_item 命中数 3，较已发布清单 1 增长超过 2 倍 / "
+                            "rule daily_cap_item: 3 hits vs 1 in the published list (band ×2)"]
     # below min_hits, or within the band: passes
     assert gate(lk, t, tmp_path, previous={"daily_cap_item": 1}, band=2.0, min_hits=4, versions=versions).success
     assert gate(lk, t, tmp_path, previous={"daily_cap_item": 2}, band=2.0, min_hits=3, versions=versions).success
 
 
-def test_previous_hits_reads_the_latest_published_run_per_rule(silver_lake):
+def test_previous_hits_count_the_published_list_within_the_scope(silver_lake):
     import datetime as dt
     lk, versions = silver_lake
     from pipelines.publish.publisher import publish
     publish(lk, table(clean_rows(versions, run_id="R1")), scope=recorded(versions).scope,
             published_at=dt.datetime(2024, 1, 1))
-    assert previous_hits(lk) == {"daily_cap_item": 3, "split_admission_same_diag": 1,
-                                 "self_pay_ratio_inpatient": 1, "inventory_shortfall_drug": 1}
-    # R2 only for H2 2023-03: daily_cap_item's latest run is R2 with 1 hit
+    whole = {"daily_cap_item": 3, "split_admission_same_diag": 1, "self_pay_ratio_inpatient": 1,
+             "inventory_shortfall_drug": 1}
+    assert previous_hits(lk) == whole
+    # R2 re-publishes H2 2023-03 alone: the list still holds R1's other findings, and a full run is compared
+    # with all of them, not with R2's share
+    h2 = recorded(versions, pairs={("H2", "2023-03"): 3}).scope
     publish(lk, table([r for r in clean_rows(versions, run_id="R2") if r["fixmedins_code"] == "H2"]),
-            scope=recorded(versions, pairs={("H2", "2023-03"): 3}).scope, published_at=dt.datetime(2024, 2, 1))
-    assert previous_hits(lk)["daily_cap_item"] == 1
-    assert previous_hits(lk)["split_admission_same_diag"] == 1
+            scope=h2, published_at=dt.datetime(2024, 2, 1))
+    assert previous_hits(lk) == whole
+    h2_hits = sum(1 for r in clean_rows(versions, run_id="R2") if r["fixmedins_code"] == "H2"
+                  and r["rule_id"] == "daily_cap_item")
+    assert 0 < h2_hits < 3 and previous_hits(lk, h2)["daily_cap_item"] == h2_hits
+    assert previous_hits(lk, h2.slice(0, 0)) == {}
 
 
 def test_gate_passes_thousands_of_clean_suspects(silver_lake, tmp_path):
