@@ -8,7 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.storage import Lake, StorageError
+from pipelines.storage import Lake, StorageError, native_select
 
 
 def test_table_paths_are_exact(tmp_path):
@@ -158,3 +158,15 @@ def test_a_snapshot_split_by_partition_reads_each_partition_with_its_values_as_l
     by_parts = sorted((r for p in parts.values() for r in con.sql(native_select(p, union=False)).fetchall()), key=str)
     assert by_parts == whole
     assert (None, "2022", 4) in whole            # the null partition is read through its Hive folder
+
+
+def test_native_snapshot_only_keeps_the_files_of_some_partitions(tmp_path):
+    lake = Lake(tmp_path)
+    lake.append("silver/x", pa.table({"k": [1, 2, 3], "p": ["A", "B", "C"]}), partition_by=["p"])
+    lake.append("silver/x", pa.table({"k": [4], "p": ["A"]}))
+    part = lake.native_files("silver/x").only("p", {"A", "C"})
+    assert len(part.files) == 3 and {v["p"] for v in part.values} == {"A", "C"}
+    con = duckdb.connect()
+    assert sorted(con.sql(native_select(part)).fetchall()) == [(1, "A"), (3, "C"), (4, "A")]
+    with pytest.raises(StorageError, match="not a partition column"):
+        part.only("k", {1})

@@ -77,7 +77,15 @@ def net_fee_list(ctx: LoadContext, fresh: bool) -> None:
 
 
 def _touched_lines(ctx: LoadContext, touched: list[str]) -> str:
-    """SELECT of the lines of silver/fee_list (all of them, old and new) of the `touched` institutions."""
+    """SELECT of the lines of silver/fee_list (all of them, old and new) of the `touched` institutions: their
+    partitions' files only (a filter on a registered dataset was not pushed down: every load of a small
+    monthly drop read the whole table, 30 s at 10 M lines)."""
+    snap = ctx.lake.native_files("silver/fee_list")
+    if snap is not None and "fixmedins_code" in snap.partition_by and snap.values is not None:
+        part = snap.only("fixmedins_code", set(touched))
+        select = native_select(part) if part.files else None
+        if select is not None:
+            return f"({select})"
     ctx.con.register("_silver_fee", ctx.lake.dataset("silver/fee_list"))
     inlist = ", ".join(sql_literal(c) for c in touched) or "NULL"
     return f"(SELECT * FROM _silver_fee WHERE fixmedins_code IN ({inlist}))"

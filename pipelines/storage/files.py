@@ -39,6 +39,14 @@ class NativeSnapshot:
                                   [self.rows[i] for i in ix] if self.rows else None)
                 for k, ix in groups.items()}
 
+    def only(self, column: str, values: set) -> "NativeSnapshot":
+        """The files whose partition value of `column` is one of `values` (a partition column, values known)."""
+        if column not in self.partition_by or self.values is None:
+            raise StorageError(f"{column} is not a partition column this snapshot knows the values of")
+        ix = [i for i, v in enumerate(self.values) if v.get(column) in values]
+        return NativeSnapshot([self.files[i] for i in ix], self.partition_by, self.schema,
+                              [self.values[i] for i in ix], [self.rows[i] for i in ix] if self.rows else None)
+
 
 @dataclass
 class CopiedFiles:
