@@ -22,6 +22,7 @@ from pipelines.quality.silver_frames import FRAMES, NET, SilverInputs, tables_re
 from pipelines.storage import Lake
 
 SUITE_PATH = Path(__file__).with_name("silver_suite.yml")
+INSTITUTION = "fixmedins_code"
 
 
 @dataclass
@@ -77,11 +78,35 @@ def _quarantined(lake: Lake, load_id: str) -> dict[str, set[str]]:
 
 def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str) -> SilverInputs:
     """The silver tables the load changed (all when `before_versions` is empty), those the cross-table
-    checks read, and this load's quarantined ids."""
+    checks read, and this load's quarantined ids. Tables partitioned by institution are read in the
+    partitions of the institutions the load changed (`changed_institutions`): a monthly drop is checked with
+    what it touched, not with the whole district."""
     existing = silver_tables(lake)
     changed = [n for n in existing if n not in before_versions or before_versions[n] != lake.version(n)]
-    tables = {n: lake.dataset(n) for n in tables_read(changed, set(existing))}
+    insts = changed_institutions(lake, changed, before_versions)
+    tables = {}
+    for n in tables_read(changed, set(existing)):
+        by_inst = insts is not None and INSTITUTION in lake.delta(n).metadata().partition_columns
+        tables[n] = lake.dataset(n, partitions={INSTITUTION: insts} if by_inst else None)
     return SilverInputs(changed, tables, _quarantined(lake, load_id))
+
+
+def changed_institutions(lake: Lake, changed: list[str], before_versions: dict[str, int | None]) -> set | None:
+    """The institutions whose partitions the load added or removed files in, across the changed tables
+    partitioned by institution; None (check everything) when one of them is new to this load or a changed
+    partition has no institution."""
+    insts: set = set()
+    for n in changed:
+        values = lake.changed_partition_values(n, before_versions[n], INSTITUTION) \
+            if before_versions.get(n) is not None else None
+        if values is None:
+            if before_versions.get(n) is None and INSTITUTION in (lake.delta(n).metadata().partition_columns):
+                return None
+            continue                  # not partitioned by institution: read whole as it is
+        if None in values:
+            return None
+        insts |= values
+    return insts
 
 
 # ------------------------------------------------------------------------------ the suite

@@ -81,11 +81,28 @@ class Lake:
     def version(self, name: str) -> int | None:
         return self.delta(name).version() if self.exists(name) else None
 
-    def dataset(self, name: str, version: int | None = None) -> pads.Dataset:
-        """A pyarrow dataset of one snapshot (for DuckDB, Polars, pandas...)."""
+    def dataset(self, name: str, version: int | None = None,
+                partitions: Mapping[str, Iterable] | None = None) -> pads.Dataset:
+        """A pyarrow dataset of one snapshot (for DuckDB, Polars, pandas...); with `partitions`
+        ({partition column: values}), of the files of those partitions only."""
         path = self.uri(name)
         fs = pafs.SubTreeFileSystem(path, pafs.LocalFileSystem())
-        return self.delta(name, version).to_pyarrow_dataset(filesystem=fs)
+        filters = [(c, "in", sorted(str(v) for v in vals)) for c, vals in (partitions or {}).items()]
+        return self.delta(name, version).to_pyarrow_dataset(filesystem=fs, partitions=filters or None)
+
+    def changed_partition_values(self, name: str, since: int, column: str) -> set | None:
+        """The values of partition column `column` of every file added or removed since version `since`: the
+        partitions a writer changed. None when the table is not partitioned by `column`."""
+        def files(dt: DeltaTable) -> set[tuple]:
+            a = pa.table(dt.get_add_actions(flatten=True))
+            if a.num_rows == 0:
+                return set()
+            return set(zip(a.column("path").to_pylist(), a.column(f"partition.{column}").to_pylist()))
+
+        now = self.delta(name)
+        if column not in now.metadata().partition_columns:
+            return None
+        return {v for _, v in files(now) ^ files(self.delta(name, since))}
 
     def read(self, name: str, version: int | None = None, columns: Sequence[str] | None = None,
              filter=None) -> pa.Table:

@@ -141,3 +141,32 @@ def test_partly_quarantined_settlement_is_a_warning_not_a_failure(tmp_path):
     res = check(tmp_path / "b", lose_line, [quarantine[1]])
     assert not res.success
     assert any("settlement S1" in f for f in res.failures)
+
+
+def test_a_load_is_checked_in_the_institutions_it_changed(tmp_path):
+    """Tables partitioned by institution are read in the partitions the load added or removed files in: an old
+    fault of H2 does not fail a load that touched H1 only, and fails one that touched H2."""
+    lake = Lake(tmp_path / "lake")
+    rows = base_rows()
+    rows["mdtrt"].append(dict(rows["mdtrt"][1], mdtrt_id="M9", fixmedins_code="H2"))
+    rows["fee_list"].append(fee("9", "M9", None, "5.00", fixmedins_code="H2", med_chrgitm_type="99"))
+    for entity, rs in rows.items():
+        pb = ["fixmedins_code"] if entity != "psn" else None
+        t = typed(entity, rs, LINEAGE)
+        lake.overwrite(f"silver/{entity}", t, partition_by=pb)
+        if entity == "fee_list":
+            lake.overwrite("silver/fee_list_net", t, partition_by=pb)
+    before = {t: lake.version(t) for t in lake.tables("silver")}
+
+    def load(line):
+        for name in ("silver/fee_list", "silver/fee_list_net"):
+            lake.append(name, typed("fee_list", [line], LINEAGE))
+
+    load(fee("4", "M2", None, "0.00"))                                  # H1 only
+    res = validate_silver(lake, before, "L2", report_dir=tmp_path / "r")
+    assert res.success, res.failures
+    assert validate_silver(lake, {}, "L2", report_dir=tmp_path / "r0").failures   # everything: H2's fault
+    before = {t: lake.version(t) for t in lake.tables("silver")}
+    load(fee("5", "M9", None, "0.00", fixmedins_code="H2"))
+    res = validate_silver(lake, before, "L3", report_dir=tmp_path / "r2")
+    assert any("med_chrgitm_type=99" in f for f in res.failures), res.failures
