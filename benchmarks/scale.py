@@ -30,6 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+#: a settlement's amounts besides medfee_sumamt (contract §2, setl), scaled with it when lines are refunded
+SETL_AMOUNTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay",
+                "fund_pay_sumamt", "psn_pay", "acct_pay")
 COMPARED = ["suspect_id", "rule_id", "fixmedins_code", "period", "psn_no", "feedetl_sn", "amount", "evidence"]
 
 
@@ -108,10 +111,11 @@ def whole_child(lake_dir: str) -> None:
     print("equal" if equal else "DIFFERENT", whole.num_rows, f"{secs:.2f}")
 
 
-def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 10, per_institution: int = 100) -> int:
-    """A second drop as a bureau receives it a month later: late refunds (whole lines, with `init_feedetl_sn`)
-    of `per_institution` lines of each of `institutions` institutions, and their settlements re-sent with the
-    totals the refunds leave. Returns the refunded lines."""
+def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 10, per_institution: int = 100,
+                 skip: set[str] = frozenset()) -> int:
+    """A drop as a bureau receives it a month later: late refunds (whole lines, with `init_feedetl_sn`) of
+    `per_institution` lines of each of `institutions` institutions (none of `skip`, refunded by an earlier
+    drop), and their settlements re-sent with the totals the refunds leave. Returns the refunded lines."""
     from pipelines.storage import Lake
 
     picked: dict[str, list[dict]] = {}
@@ -120,6 +124,8 @@ def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 1
         reader = csv.DictReader(fh)
         header = reader.fieldnames
         for r in reader:
+            if r["fixmedins_code"] in skip:
+                continue
             lines = picked.setdefault(r["fixmedins_code"], []) if (r["fixmedins_code"] in picked
                                                                     or len(picked) < institutions) else None
             if lines is not None and len(lines) < per_institution and not r["init_feedetl_sn"] \
@@ -146,7 +152,13 @@ def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 1
         w.writeheader()
         for r in reader:
             if r["setl_id"] in delta:
-                w.writerow(dict(r, medfee_sumamt=f"{float(totals[r['setl_id']]) + delta[r['setl_id']]:.2f}"))
+                old = float(totals[r["setl_id"]])
+                new = old + delta[r["setl_id"]]
+                # the settlement's other amounts shrink with its total (a self-paid amount above the new
+                # total would be an inconsistent settlement, which the gate rightly refuses to publish)
+                parts = {k: f"{float(r[k]) * new / old:.2f}" for k in SETL_AMOUNTS
+                         if k in r and r[k] not in ("", None) and old}
+                w.writerow(dict(r, **parts, medfee_sumamt=f"{new:.2f}"))
     return sum(len(v) for v in picked.values())
 
 
@@ -162,10 +174,11 @@ def gold_equals_staging(lake_dir: Path) -> bool:
 def incremental(landing: Path, lake: Path, memory: str) -> dict:
     """Publish, load a monthly drop incrementally, then a full re-screen: figures and the equality check."""
     run_child(fundguard("publish", "--lake", str(lake)), "publish")
-    drop2 = lake.parent / "drop-month2"
-    if drop2.exists():
-        raise SystemExit(f"{drop2} exists: this lake already took the monthly drop; start from a fresh --data")
-    refunds = monthly_drop(landing, lake, drop2)
+    earlier = sorted(lake.parent.glob("drop-month*"))
+    skip = {r["fixmedins_code"] for d in earlier for r in csv.DictReader(
+        (d / "fee_list_part99.csv").open(encoding="utf-8"))}
+    drop2 = lake.parent / f"drop-month{len(earlier) + 2}"
+    refunds = monthly_drop(landing, lake, drop2, skip=skip)
     try:
         inc = timed_command(fundguard("run", "--landing", str(drop2), "--lake", str(lake), "--incremental",
                                       "--memory", memory, "--quiet"), "incremental")

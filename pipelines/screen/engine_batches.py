@@ -55,6 +55,41 @@ class DuckDBBatches:
         cols = ", ".join(sql_ident(c) for c in columns) if columns else "*"
         self._create(kind, view, f'SELECT {cols} FROM "__ds_{view}"{cond}')
 
+    def bucket_copy(self, lake: Lake, table: str, version: int | None, columns: Sequence[str] | None,
+                    buckets: int, folder: Path, budget: int | None) -> dict[int, list[str]] | None:
+        """The snapshot's `columns` written once into `folder` as Parquet split by person bucket (one scan
+        and one hash of every row), so that each person job then reads only its buckets' files instead of
+        every file of the table. {bucket: files}; None when the snapshot is not natively readable.
+
+        DuckDB's partitioned writer buffers each open partition up to `partitioned_write_flush_threshold`
+        rows; the threshold is set so that all buckets together hold about a quarter of the budget."""
+        snap = lake.native_files(table, version)
+        select = native_select(snap, columns=columns) if snap is not None else None
+        if select is None:
+            return None
+        width = 16 * max(len(columns or snap.schema.names), 1)
+        rows = max(10_000, int((budget or 4 * 2**30) * 0.25 / (buckets * width)))
+        out = Path(folder) / table.replace("/", "__")
+        quoted = str(out).replace("'", "''")
+        self.con.execute(f"SET partitioned_write_flush_threshold = {rows}")
+        self.con.execute(f"COPY (SELECT *, {self.bucket_expr('psn_no', buckets)} AS _bucket FROM ({select})) "
+                         f"TO '{quoted}' (FORMAT parquet, PARTITION_BY (_bucket), COMPRESSION zstd, "
+                         f"COMPRESSION_LEVEL 1, OVERWRITE_OR_IGNORE)")
+        files: dict[int, list[str]] = {}
+        for d in out.glob("_bucket=*") if out.exists() else []:
+            files[int(d.name.split("=", 1)[1])] = sorted(str(f) for f in d.glob("*.parquet"))
+        return files
+
+    def register_files(self, view: str, files: Sequence[str], schema: pa.Schema, *, materialize: bool) -> None:
+        """Parquet files a `bucket_copy` wrote (the columns of `schema`) as a view or table; none = no rows."""
+        if not files:
+            self.register_arrow(view, schema.empty_table())
+            return
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        cols = ", ".join(sql_ident(n) for n in schema.names)
+        self._create("TABLE" if materialize else "VIEW", view,
+                     f"SELECT {cols} FROM read_parquet([{listed}], hive_partitioning = false)")
+
     def set_memory(self, budget: int) -> None:
         """Bound DuckDB to a memory budget (bytes): its buffer pool gets the budget less the process's own
         share (`plan.BASE_BYTES`); beyond it, joins, sorts and temp tables spill to a temporary folder."""

@@ -86,6 +86,46 @@ def test_run_with_a_budget_gates_and_publishes_the_batched_list(sample_lake):
     assert gold.equals(whole.select(gold.column_names).cast(gold.schema).sort_by(key))
 
 
+def test_person_jobs_read_a_bucketed_copy_written_once_and_removed(sample_lake, monkeypatch):
+    """With several person jobs, the inputs they read are copied once split by bucket (each job then reads its
+    buckets' files, not the whole district); the copy is gone after the run and the list is unchanged."""
+    from pipelines.screen.engine_batches import DuckDBBatches
+
+    calls, read = [], []
+    real_copy, real_files = DuckDBBatches.bucket_copy, DuckDBBatches.register_files
+
+    def bucket_copy(self, lake, table, version, columns, buckets, folder, budget):
+        out = real_copy(self, lake, table, version, columns, buckets, folder, budget)
+        calls.append((table, folder, out))
+        return out
+
+    def register_files(self, view, files, schema, *, materialize):
+        read.append((view, len(files)))
+        return real_files(self, view, files, schema, materialize=materialize)
+
+    import pipelines.screen.batched as batched_module
+
+    monkeypatch.setattr(batched_module, "BUCKET_COPY_MIN_JOBS", 2)
+    monkeypatch.setattr(DuckDBBatches, "bucket_copy", bucket_copy)
+    monkeypatch.setattr(DuckDBBatches, "register_files", register_files)
+    whole = staged_after(sample_lake, None)
+    batched = screen(sample_lake, DuckDBEngine(), CATALOG, RULES, run_id="r", progress=False,
+                     memory=small_budget(sample_lake))
+    person_jobs = sum(1 for j in planning.plan(lake_layout(sample_lake, None).sizes, small_budget(sample_lake)).person_jobs)
+    assert person_jobs >= 3 and batched.jobs >= 6
+    tables = {t for t, _, _ in calls}
+    assert "silver/fee_list_net" in tables and len(calls) == len(tables)          # each table copied once
+    assert all(len(files) == planning.BUCKETS for _, _, files in calls)           # every bucket has rows
+    assert {v for v, _ in read} >= {"fee_list"} and len(read) == person_jobs * len(tables)
+    assert not any(folder.exists() for _, folder, _ in calls)
+    assert staged(sample_lake).equals(whole)
+
+
+def staged_after(lake: Lake, memory):
+    screen(lake, DuckDBEngine(), CATALOG, RULES, run_id="r", progress=False, memory=memory)
+    return staged(lake)
+
+
 def test_person_buckets_are_the_same_in_python_duckdb_and_spark(spark):
     ids = ["P1", "P00017", "", None, "3301021990"]
     py = [planning.bucket_of(i, 7) for i in ids]
