@@ -77,12 +77,14 @@ def _quarantined(lake: Lake, load_id: str) -> dict[str, set[str]]:
 
 
 def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str) -> SilverInputs:
-    """The silver tables the load changed (all when `before_versions` is empty), those the cross-table
+    """The silver tables the load changed (all when `before_versions` is empty; a table it does not name was
+    not written by the load), those the cross-table
     checks read, and this load's quarantined ids. Tables partitioned by institution are read in the
     partitions of the institutions the load changed (`changed_institutions`): a monthly drop is checked with
     what it touched, not with the whole district."""
     existing = silver_tables(lake)
-    changed = [n for n in existing if n not in before_versions or before_versions[n] != lake.version(n)]
+    changed = [n for n in existing if not before_versions
+               or (n in before_versions and before_versions[n] != lake.version(n))]
     insts = changed_institutions(lake, changed, before_versions)
     tables = {}
     for n in tables_read(changed, set(existing)):
