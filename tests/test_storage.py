@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.storage import Lake, StorageError, native_select
+from pipelines.storage.partitions import partitions_holding
 
 
 def test_table_paths_are_exact(tmp_path):
@@ -55,7 +56,7 @@ def test_merge_rewrites_only_the_partitions_holding_a_key(tmp_path):
     lake.append("silver/x", pa.table({"k": [1, 2, 3, 4], "b": ["x", None, "y", None], "p": ["A", "B", "C", None],
                                       "v": ["a", "b", "c", "d"]}), partition_by=["p"])
     before = _files_by_partition(lake, "silver/x")
-    holding = lake.partitions_holding("silver/x", pa.table({"k": [2, 9], "b": [None, None]}), ["k", "b"], ["b"])
+    holding = partitions_holding(lake, "silver/x", pa.table({"k": [2, 9], "b": [None, None]}), ["k", "b"], ["b"])
     assert holding == {"columns": ["p"], "rows": [("B",)]}
     # key (2, null) sits in B and now moves to C; (4, null) in the null partition; (7, z) is new
     lake.merge("silver/x", pa.table({"k": [2, 4, 7], "b": [None, None, "z"], "p": ["C", None, "A"],

@@ -20,6 +20,7 @@ from pipelines.quality import gx as qgx
 from pipelines.quality import suite as qsuite
 from pipelines.quality.silver_frames import FRAMES, NET, SilverInputs, tables_read
 from pipelines.storage import Lake
+from pipelines.storage.partitions import changed_partition_values
 
 SUITE_PATH = Path(__file__).with_name("silver_suite.yml")
 INSTITUTION = "fixmedins_code"
@@ -99,7 +100,7 @@ def changed_institutions(lake: Lake, changed: list[str], before_versions: dict[s
     partition has no institution."""
     insts: set = set()
     for n in changed:
-        values = lake.changed_partition_values(n, before_versions[n], INSTITUTION) \
+        values = changed_partition_values(lake, n, before_versions[n], INSTITUTION) \
             if before_versions.get(n) is not None else None
         if values is None:
             if before_versions.get(n) is None and INSTITUTION in (lake.delta(n).metadata().partition_columns):

@@ -90,20 +90,6 @@ class Lake:
         filters = [(c, "in", sorted(str(v) for v in vals)) for c, vals in (partitions or {}).items()]
         return self.delta(name, version).to_pyarrow_dataset(filesystem=fs, partitions=filters or None)
 
-    def changed_partition_values(self, name: str, since: int, column: str) -> set | None:
-        """The values of partition column `column` of every file added or removed since version `since`: the
-        partitions a writer changed. None when the table is not partitioned by `column`."""
-        def files(dt: DeltaTable) -> set[tuple]:
-            a = pa.table(dt.get_add_actions(flatten=True))
-            if a.num_rows == 0:
-                return set()
-            return set(zip(a.column("path").to_pylist(), a.column(f"partition.{column}").to_pylist()))
-
-        now = self.delta(name)
-        if column not in now.metadata().partition_columns:
-            return None
-        return {v for _, v in files(now) ^ files(self.delta(name, since))}
-
     def read(self, name: str, version: int | None = None, columns: Sequence[str] | None = None,
              filter=None) -> pa.Table:
         return self.dataset(name, version).to_table(columns=list(columns) if columns else None, filter=filter)
@@ -203,53 +189,9 @@ class Lake:
 
     def merge(self, name: str, data: pa.Table, keys: Sequence[str], partition_by: Sequence[str] | None = None,
               nullable_keys: Iterable[str] = ()) -> int:
-        """Upsert on `keys`: a row whose key exists replaces it, a new key is inserted. A key column in
-        `nullable_keys` matches when both sides are null.
-
-        Memory is bounded by what the rows touch, not by the table: the partitions that hold one of `data`'s keys
-        are found first by a scan of the key and partition columns (`partitions_holding`); with none, the rows
-        are appended; else the merge reads only those partitions (delta-rs would otherwise load the whole
-        table: 23 GB for 40 M fee lines)."""
-        if not self.exists(name):
-            return self.append(name, data, partition_by)
-        if data.num_rows == 0:
-            return self.version(name)
-        nullable = set(nullable_keys)
-        pred = " AND ".join(f"(t.{k} = s.{k} OR (t.{k} IS NULL AND s.{k} IS NULL))" if k in nullable
-                            else f"t.{k} = s.{k}" for k in keys)
-        holding = self.partitions_holding(name, data, keys, nullable)
-        if holding is not None:
-            if not holding["rows"]:
-                return self.append(name, data)
-            pred += "".join(f" AND {_in_filter(f't.{c}', {r[i] for r in holding['rows']})}"
-                            for i, c in enumerate(holding["columns"]))
-        (self.delta(name).merge(data, predicate=pred, source_alias="s", target_alias="t")
-         .when_matched_update_all().when_not_matched_insert_all().execute())
-        return self.version(name)
-
-    def partitions_holding(self, name: str, data: pa.Table, keys: Sequence[str],
-                           nullable_keys: Iterable[str] = ()) -> dict | None:
-        """{"columns": the partition columns, "rows": the distinct partition values of the rows of `name` whose
-        key is one of `data`'s}: one DuckDB scan of the key and partition columns (the hash table holds `data`'s
-        keys only). None when the table is not partitioned or its files cannot be read natively."""
-        import duckdb
-
-        pb = list(self.delta(name).metadata().partition_columns)
-        snap = self.native_files(name) if pb else None
-        select = native_select(snap, columns=[*keys, *pb]) if snap is not None else None
-        if select is None:
-            return None
-        nullable = set(nullable_keys)
-        on = " AND ".join(f"t.{sql_ident(k)} {'IS NOT DISTINCT FROM' if k in nullable else '='} s.{sql_ident(k)}"
-                          for k in keys)
-        con = duckdb.connect()
-        try:
-            con.register("_merge_keys", data.select(list(keys)))
-            rows = con.execute(f"SELECT DISTINCT {', '.join(f't.{sql_ident(c)}' for c in pb)} FROM ({select}) t "
-                               f"SEMI JOIN _merge_keys s ON {on}").fetchall()
-        finally:
-            con.close()
-        return {"columns": pb, "rows": rows}
+        """Upsert on `keys`, rewriting only the partitions that hold one of them (`partitions.merge`)."""
+        from pipelines.storage import partitions
+        return partitions.merge(self, name, data, keys, partition_by, nullable_keys)
 
     def delete(self, name: str, predicate: str | None = None) -> int:
         self.delta(name).delete(predicate)
@@ -448,15 +390,6 @@ def _constant_folder(root: Path, values: Mapping[str, str]) -> Path:
 
 def _pb(partition_by):
     return list(partition_by) if partition_by else None
-
-
-def _in_filter(column: str, values: set) -> str:
-    """`column IN (values)` for a delta-rs predicate, a null value as `IS NULL`."""
-    known = sorted((v for v in values if v is not None), key=str)
-    parts = [f"{column} IN ({', '.join(sql_literal(v) for v in known)})"] if known else []
-    if None in values:
-        parts.append(f"{column} IS NULL")
-    return "(" + " OR ".join(parts) + ")"
 
 
 def utcnow() -> dt.datetime:
