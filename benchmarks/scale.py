@@ -30,9 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-#: a settlement's amounts besides medfee_sumamt (contract §2, setl), scaled with it when lines are refunded
-SETL_AMOUNTS = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay",
-                "fund_pay_sumamt", "psn_pay", "acct_pay")
 COMPARED = ["suspect_id", "rule_id", "fixmedins_code", "period", "psn_no", "feedetl_sn", "amount", "evidence"]
 
 
@@ -116,6 +113,7 @@ def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 1
     """A drop as a bureau receives it a month later: late refunds (whole lines, with `init_feedetl_sn`) of
     `per_institution` lines of each of `institutions` institutions (none of `skip`, refunded by an earlier
     drop), and their settlements re-sent with the totals the refunds leave. Returns the refunded lines."""
+    from pipelines import contract
     from pipelines.storage import Lake
 
     picked: dict[str, list[dict]] = {}
@@ -143,6 +141,8 @@ def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 1
                    for k in header}
             w.writerow(dict(neg, feedetl_sn=f"98{n:010d}", fulamt_ownpay_amt="0.00", init_feedetl_sn=r["feedetl_sn"]))
             delta[r["setl_id"]] = delta.get(r["setl_id"], 0.0) - float(r["det_item_fee_sumamt"])
+    # a settlement's other amounts (the contract's money fields of setl) are scaled with its total
+    amounts = [f.name for f in contract.ENTITIES["setl"].fields if f.type == "money" and f.name != "medfee_sumamt"]
     totals = {r["setl_id"]: r["medfee_sumamt"] for r in Lake(lake_dir).read(
         "silver/setl", columns=["setl_id", "medfee_sumamt"]).to_pylist() if r["setl_id"] in delta}
     with (landing / "setl.csv").open(encoding="utf-8") as fh, (out / "setl.csv").open("w", encoding="utf-8",
@@ -156,7 +156,7 @@ def monthly_drop(landing: Path, lake_dir: Path, out: Path, institutions: int = 1
                 new = old + delta[r["setl_id"]]
                 # the settlement's other amounts shrink with its total (a self-paid amount above the new
                 # total would be an inconsistent settlement, which the gate rightly refuses to publish)
-                parts = {k: f"{float(r[k]) * new / old:.2f}" for k in SETL_AMOUNTS
+                parts = {k: f"{float(r[k]) * new / old:.2f}" for k in amounts
                          if k in r and r[k] not in ("", None) and old}
                 w.writerow(dict(r, **parts, medfee_sumamt=f"{new:.2f}"))
     return sum(len(v) for v in picked.values())

@@ -79,10 +79,9 @@ def _quarantined(lake: Lake, load_id: str) -> dict[str, set[str]]:
 
 def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str) -> SilverInputs:
     """The silver tables the load changed (all when `before_versions` is empty; a table it does not name was
-    not written by the load), those the cross-table
-    checks read, and this load's quarantined ids. Tables partitioned by institution are read in the
-    partitions of the institutions the load changed (`changed_institutions`): a monthly drop is checked with
-    what it touched, not with the whole district."""
+    not written by the load), those the cross-table checks read, and this load's quarantined ids. Tables
+    partitioned by institution are read in the partitions of the institutions the load changed
+    (`changed_institutions`): a monthly drop is checked with what it touched, not with the whole district."""
     existing = silver_tables(lake)
     changed = [n for n in existing if not before_versions
                or (n in before_versions and before_versions[n] != lake.version(n))]
@@ -100,12 +99,13 @@ def changed_institutions(lake: Lake, changed: list[str], before_versions: dict[s
     partition has no institution."""
     insts: set = set()
     for n in changed:
-        values = changed_partition_values(lake, n, before_versions[n], INSTITUTION) \
-            if before_versions.get(n) is not None else None
+        values = None
+        if before_versions.get(n) is not None:
+            values = changed_partition_values(lake, n, before_versions[n], INSTITUTION)
+        elif INSTITUTION in lake.delta(n).metadata().partition_columns:
+            return None                               # new to this load: everything it holds is new
         if values is None:
-            if before_versions.get(n) is None and INSTITUTION in (lake.delta(n).metadata().partition_columns):
-                return None
-            continue                  # not partitioned by institution: read whole as it is
+            continue                                  # not partitioned by institution: read whole
         if None in values:
             return None
         insts |= values

@@ -40,6 +40,7 @@ def merge(lake: "Lake", name: str, data: pa.Table, keys: Sequence[str], partitio
      .when_matched_update_all().when_not_matched_insert_all().execute())
     return lake.version(name)
 
+
 def partitions_holding(lake: "Lake", name: str, data: pa.Table, keys: Sequence[str],
                        nullable_keys: Iterable[str] = ()) -> dict | None:
     """{"columns": the partition columns, "rows": the distinct partition values of the rows of `name` whose
