@@ -193,34 +193,34 @@ class Session:
     def _fill_history(self, persons: list[str]) -> None:
         """Each person's records as of their claim's time `t`, the lake's version of the claims' visits left
         out: fee lines dated up to t, visits begun by t (a discharge after t is not known yet), their
-        diagnoses, and the person unless the claim sent one. Each person is read by an equality on psn_no,
-        so that DuckDB reads only the row groups whose min/max hold them (the tables are sorted by psn_no)."""
+        diagnoses, and the person unless the claim sent one. The persons' rows come from the warm lake's
+        person index (pipelines.serve.history.PersonRows); what is kept of them is decided here, in SQL."""
         cur = self.cur
         others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
-
-        def rows_of(table: str) -> str:
-            return "(" + " UNION ALL ".join(f"SELECT * FROM {table} WHERE psn_no = {_literal(p)}"
-                                            for p in persons) + ")"
-        cur.execute(f'INSERT INTO fee_list BY NAME SELECT {self._sel("fee_list", "h.")} FROM {rows_of("h_fee_list")} h '
-                    f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}")
         visit_cols = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END AS "endtime"' if c == "endtime"
                                else f'h."{c}"' for c in self.cols["mdtrt"])
-        cur.execute(f"INSERT INTO mdtrt BY NAME SELECT {visit_cols} FROM {rows_of('h_mdtrt')} h "
-                    f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}")
-        cur.execute(f'INSERT INTO diag BY NAME SELECT {self._sel("diag", "h.")} FROM {rows_of("h_diag")} h '
-                    f"WHERE {others} AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)")
-        cur.execute(f'INSERT INTO psn BY NAME SELECT {self._sel("psn", "h.")} FROM {rows_of("h_psn")} h '
-                    "SEMI JOIN claim_keys k ON h.psn_no = k.psn_no AND NOT k.psn_sent")
+        steps = (
+            ("fee_list", f'SELECT {self._sel("fee_list", "h.")} FROM __rows h '
+                         f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}"),
+            ("mdtrt", f"SELECT {visit_cols} FROM __rows h "
+                      f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}"),
+            ("diag", f'SELECT {self._sel("diag", "h.")} FROM __rows h '
+                     f"WHERE {others} AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)"),
+            ("psn", f'SELECT {self._sel("psn", "h.")} FROM __rows h '
+                    "SEMI JOIN claim_keys k ON h.psn_no = k.psn_no AND NOT k.psn_sent"),
+        )
+        for source, select in steps:
+            cur.register("__rows", self.warm.people[source].of(persons))
+            try:
+                cur.execute(f'INSERT INTO "{source}" BY NAME {select}')
+            finally:
+                cur.unregister("__rows")
 
     def _sel(self, source: str, prefix: str = "") -> str:
         return ", ".join(f'{prefix}"{c}"' for c in self.cols[source])
 
     def close(self) -> None:
         self.cur.close()
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],
