@@ -97,15 +97,21 @@ class Session:
         if len({c.psn_no for c in claims}) < len(claims) or len({c.mdtrt_id for c in claims}) < len(claims):
             raise ValueError("one pass checks claims of different persons and visits only")
         outcomes = [Outcome() for _ in claims]
-        typed = type_claims(claims, self._type, self._net, outcomes)
-        self._check_references(claims, typed, outcomes)
-        ok = [i for i, o in enumerate(outcomes) if o.error is None]
-        if not ok:
-            return outcomes
-        for i in ok:
-            outcomes[i].claim_time = claim_time_of(typed[i])
-        self._fill([claims[i] for i in ok], [typed[i] for i in ok], [outcomes[i].claim_time for i in ok])
-        found = self._run_rules()
+        # one transaction, rolled back: the pass tables are empty again after it without a DELETE each, and the
+        # pass's twenty-odd statements do not each commit
+        self.cur.execute("BEGIN TRANSACTION")
+        try:
+            typed = type_claims(claims, self._type, self._net, outcomes)
+            self._check_references(claims, typed, outcomes)
+            ok = [i for i, o in enumerate(outcomes) if o.error is None]
+            if not ok:
+                return outcomes
+            for i in ok:
+                outcomes[i].claim_time = claim_time_of(typed[i])
+            self._fill([claims[i] for i in ok], [typed[i] for i in ok], [outcomes[i].claim_time for i in ok])
+            found = self._run_rules()
+        finally:
+            self.cur.execute("ROLLBACK")
         for i in ok:
             outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
         return outcomes
@@ -129,7 +135,6 @@ class Session:
         return self.cur.sql("EXECUTE n_fee").to_arrow_table()
 
     def _load_staging(self, table: str, data: pa.Table) -> None:
-        self.cur.execute(f'DELETE FROM "{table}"')
         self.cur.register("__staging", data)
         try:
             self.cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM __staging')
@@ -139,7 +144,7 @@ class Session:
     def _run_rules(self) -> pa.Table:
         """The suspects of the pass: every rule whose gate holds on the pass's tables (a rule whose gate is false
         returns no row, pipelines.serve.gates)."""
-        codes, *exists = self.cur.execute("EXECUTE gates").fetchone()
+        codes, *exists = self.cur.execute("EXECUTE gates").fetchall()[0]
         codes = set(codes or ())
         values = {**dict(zip(self.exists, exists)), **{t: not s.isdisjoint(codes) for t, s in self.codes.items()}}
         self.ran = [i for i, r in enumerate(self.program.rules) if gates.holds(r.gate, values)]
@@ -170,8 +175,6 @@ class Session:
 
     def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
         cur = self.cur
-        for s in (*REQUEST_INPUTS, "claim_keys"):
-            cur.execute(f'DELETE FROM "{s}"')
         keys = pa.table({"psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
                          "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]})
         cur.register("__keys", keys)
