@@ -94,9 +94,8 @@ def _reference(lake: Lake, table: str, entity: str, columns: tuple[str, ...], ve
     table partitioned by institution."""
     if lake.exists(table):
         try:
-            parts = {"fixmedins_code": institutions} if institutions is not None and "fixmedins_code" in \
-                lake.delta(table, version).metadata().partition_columns else None
-            data = lake.dataset(table, version, partitions=parts)
+            parts = {"fixmedins_code": institutions} if institutions is not None else None
+            data = lake.dataset(table, version, partitions=parts, where_partitioned=True)
         except Exception:  # a recorded version that no longer exists (vacuumed): use the current one
             data = lake.dataset(table)
         if set(columns) <= set(data.schema.names):

@@ -88,8 +88,8 @@ def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str
     insts = changed_institutions(lake, changed, before_versions)
     tables = {}
     for n in tables_read(changed, set(existing)):
-        by_inst = insts is not None and INSTITUTION in lake.delta(n).metadata().partition_columns
-        tables[n] = lake.dataset(n, partitions={INSTITUTION: insts} if by_inst else None)
+        tables[n] = lake.dataset(n, partitions={INSTITUTION: insts} if insts is not None else None,
+                                 where_partitioned=True)
     return SilverInputs(changed, tables, _quarantined(lake, load_id))
 
 

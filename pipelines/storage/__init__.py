@@ -81,14 +81,17 @@ class Lake:
     def version(self, name: str) -> int | None:
         return self.delta(name).version() if self.exists(name) else None
 
-    def dataset(self, name: str, version: int | None = None,
-                partitions: Mapping[str, Iterable] | None = None) -> pads.Dataset:
+    def dataset(self, name: str, version: int | None = None, partitions: Mapping[str, Iterable] | None = None,
+                where_partitioned: bool = False) -> pads.Dataset:
         """A pyarrow dataset of one snapshot (for DuckDB, Polars, pandas...); with `partitions`
-        ({partition column: values}), of the files of those partitions only."""
-        path = self.uri(name)
-        fs = pafs.SubTreeFileSystem(path, pafs.LocalFileSystem())
-        filters = [(c, "in", sorted(str(v) for v in vals)) for c, vals in (partitions or {}).items()]
-        return self.delta(name, version).to_pyarrow_dataset(filesystem=fs, partitions=filters or None)
+        ({partition column: values}), of the files of those partitions only (`where_partitioned`: a column
+        the table is not partitioned by restricts nothing, instead of failing)."""
+        fs = pafs.SubTreeFileSystem(self.uri(name), pafs.LocalFileSystem())
+        table = self.delta(name, version)
+        keep = set(table.metadata().partition_columns) if where_partitioned else None
+        filters = [(c, "in", sorted(str(v) for v in vals)) for c, vals in (partitions or {}).items()
+                   if keep is None or c in keep]
+        return table.to_pyarrow_dataset(filesystem=fs, partitions=filters or None)
 
     def read(self, name: str, version: int | None = None, columns: Sequence[str] | None = None,
              filter=None) -> pa.Table:
