@@ -1,7 +1,8 @@
 """The size stack (`models.py`'s default candidate) and the cross-validation helpers it shares with the
 model choice: a second stage blending the out-of-fold scores of a model on every feature and of a model on
-the size features alone, with the non-negative weight that ranks the labelled institutions best. Its own module because an estimator class needs scikit-learn at import
-(`models.py` imports it lazily, so loading the analytics does not load scikit-learn)."""
+the size features alone, with the non-negative weight that ranks the labelled institutions best. Its own
+module because an estimator class needs scikit-learn at import (`models.py` imports it lazily, so loading
+the analytics does not load scikit-learn)."""
 from __future__ import annotations
 
 import numpy as np
