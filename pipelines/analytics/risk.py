@@ -3,12 +3,15 @@ institutions, else an unsupervised composite of peer-outlier scores and rule-hit
 
 - Unsupervised: the mean of the `top_k` highest robust z-scores on the risky side (clipped to [0, 10]) over
   the rate indicators, rule-hit rates (gold/suspects) included when present.
-- Supervised: the candidate of `models.py` (gradient boosting with a logistic regression, a scaled and
-  clipped logistic regression, shallow gradient boosting) with the best cross-validated ROC-AUC on the
-  labelled institutions, on the indicators, their peer z-scores, anomaly aggregates (max, sum, mean of the
-  top 3, counts above 2 and 3) and the institution's size against its peers (log volumes minus the peer
-  median). An institution with a label is scored only out-of-fold (by fold models that did not see it); the
-  others by the chosen candidate fitted on every label.
+- Supervised: the candidate of `models.py` (by default the size stack: gradient boosting with a logistic
+  regression on every feature, next to a logistic regression on the size features alone, weighed by a
+  second stage) chosen by cross-validated ROC-AUC on the labelled institutions, on the indicators, their
+  peer z-scores, anomaly aggregates (max, sum, mean of the top 3, counts above 2 and 3) and the size
+  features: log volumes (visits, persons, stays, money, physicians, diagnosis groups, and the counts derived
+  from them in `DERIVED`: outpatient visits, patients shared with other institutions, inpatients, days with
+  visits) and each against its peers (log minus the peer median). An institution with a label is scored
+  only out-of-fold (by fold models that did not see it); the others by the chosen candidate fitted on every
+  label.
 - Label of an institution: 1 when any of its inspections (`insp_result.result`) found a violation, else 0.
 One grain (`year` or `month`) at a time; the periods of a grain share one model.
 """
@@ -26,6 +29,14 @@ from pipelines.analytics.models import ModelParams
 
 UNSUPERVISED = "unsupervised_peer_composite"
 VOLUMES = tuple(i.name for i in INDICATORS if i.volume)
+#: counts derived from the indicators (a size a supervisor reads next to the totals), as (name, formula)
+DERIVED = {
+    "outpatient_visits": lambda f: f["visits"] - f["inpatient_stays"],
+    "shared_persons": lambda f: f["shared_patient_share"] * f["persons"],
+    "inpatient_persons": lambda f: (f["inpatient_stays"] / f["stays_per_inpatient"]).fillna(0.0),
+    "active_days": lambda f: f["visits"] / f["visits_per_active_day"],
+}
+SIZE_PREFIXES = ("log_", "rel_")
 
 
 @dataclass
@@ -70,8 +81,9 @@ def feature_frame(ind: pd.DataFrame, zw: pd.DataFrame, groups: pd.DataFrame) -> 
     """Model features per institution and period: rates, peer z-scores, log sizes and sizes against peers."""
     f = ind[["fixmedins_code", "period", "grain", *RATES, *VOLUMES]].merge(
         zw, on=["fixmedins_code", "period", "grain"], how="left").merge(groups, on="fixmedins_code", how="left")
-    for v in VOLUMES:
-        lv = np.log1p(f[v].astype(float).clip(lower=0))
+    sizes = {**{v: f[v] for v in VOLUMES}, **{n: make(f) for n, make in DERIVED.items()}}
+    for v, x in sizes.items():
+        lv = np.log1p(x.astype(float).clip(lower=0))
         f[f"log_{v}"] = lv
         f[f"rel_{v}"] = lv - lv.groupby([f["period"], f["peer_group"]]).transform("median")
     z = np.clip(np.nan_to_num(f[[f"z_{c}" for c in RISKY if f"z_{c}" in f.columns]].to_numpy(float)), 0, 10)
@@ -84,6 +96,11 @@ def feature_frame(ind: pd.DataFrame, zw: pd.DataFrame, groups: pd.DataFrame) -> 
 def feature_names(f: pd.DataFrame) -> list[str]:
     skip = {"fixmedins_code", "period", "grain", "peer_group", "peer_group_en"}
     return [c for c in f.columns if c not in skip and f[c].notna().any()]
+
+
+def size_columns(feats: list[str]) -> tuple[int, ...]:
+    """Positions of the size features (log volumes and volumes against peers) in `feats`."""
+    return tuple(i for i, c in enumerate(feats) if c.startswith(SIZE_PREFIXES))
 
 
 def unsupervised_scores(f: pd.DataFrame, top_k: int) -> np.ndarray:
@@ -120,15 +137,15 @@ def _supervised(f, y, feats, p):
     yl = f.loc[lab, "fixmedins_code"].map(y).to_numpy().astype(int)
     groups = f.loc[lab, "fixmedins_code"].to_numpy()
     Xl = X[lab]
-    name, oof, aucs = models.select_model(Xl, yl, groups, mp)
+    name, oof, aucs, model = models.select_model(Xl, yl, groups, mp, size_columns(feats))
     scores = np.full(len(f), np.nan)
     scores[lab] = oof
-    model = models.build(name, mp, len(yl)).fit(Xl, yl)
     if (~lab).any():
         scores[~lab] = model.predict_proba(X[~lab])[:, 1]
     metrics = {"cv_roc_auc": float(roc_auc_score(yl, oof)), "cv_average_precision": float(average_precision_score(yl, oof)),
                "cv_folds": mp.folds, "cv_repeats": mp.cv_repeats, "labelled_rows": int(lab.sum()),
-               "positive_rate": float(yl.mean()), **{f"cv_roc_auc.{k}": v for k, v in aucs.items()}}
+               "positive_rate": float(yl.mean()), **{f"cv_roc_auc.{k}": v for k, v in aucs.items()},
+               **{f"stack_weight.{k}": v for k, v in (model.weights if name == "size_stack" else {}).items()}}
     pi = permutation_importance(model, Xl, yl, scoring="roc_auc", n_repeats=5, random_state=p.seed)
     imp = {n: float(v) for n, v in sorted(zip(feats, pi.importances_mean), key=lambda t: -t[1])}
     return scores, lab, model, name, metrics, imp

@@ -23,8 +23,9 @@ from pipelines.analytics import covisit, indicators, io, item_watch, peers, risk
 from pipelines.storage import Lake
 from pipelines.tracking import Tracker, metric_key
 
+#: types of our own fitted models (skops refuses unknown types)
 TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "numpy.clip", "numpy.dtype",
-           "sklearn.utils._bunch.Bunch"]   # types of our own fitted model (skops refuses unknown types)
+           "sklearn.utils._bunch.Bunch", "pipelines.analytics.stack.SizeStack"]
 RISK_COLUMNS = ("fixmedins_code", "period", "peer_group", "risk_score", "risk_rank", "model_name", "model_version",
                 "drivers", "run_id")
 

@@ -1,0 +1,68 @@
+"""The model choice and the size stack on tiny generated tables: where being big is the signal, many pattern
+features must not dilute it; without size columns the stack is not a candidate; derived size counts."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from pipelines.analytics import models, risk
+from pipelines.analytics.models import ModelParams
+
+P = ModelParams(cv_repeats=1)
+
+
+def _size_only(n: int, seed: int, noise: int = 60):
+    """Rows whose label depends on size only (log volume), next to `noise` uninformative pattern features."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(0, 1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2.0 * size - 2.0)))).astype(int)
+    X = np.c_[size + rng.normal(0, 0.3, n), size + rng.normal(0, 0.3, n), rng.normal(0, 1, (n, noise))]
+    return X, y
+
+
+def test_size_stack_is_not_diluted_by_many_pattern_features():
+    X, y = _size_only(200, 1, noise=30)
+    Xt, yt = _size_only(1000, 2, noise=30)
+    groups = np.arange(len(y))
+    name, oof, aucs, model = models.select_model(X, y, groups, P, size_idx=(0, 1))
+    assert name == "size_stack" and set(aucs) == set(models.CANDIDATES)
+    stack = roc_auc_score(yt, model.predict_proba(Xt)[:, 1])
+    vote = roc_auc_score(yt, models.build("hgb_lr_vote", P, len(y)).fit(X, y).predict_proba(Xt)[:, 1])
+    size_alone = roc_auc_score(yt, Xt[:, 0])
+    assert stack > vote
+    assert stack >= size_alone - 0.02
+    assert model.weights["size"] > model.weights["all_features"]
+    assert len(oof) == len(y) and np.isfinite(oof).all()
+
+
+def test_without_size_columns_the_stack_is_no_candidate():
+    X, y = _size_only(120, 3, noise=5)
+    name, _, aucs, model = models.select_model(X, y, np.arange(len(y)), P)
+    assert "size_stack" not in aucs and name == "hgb_lr_vote" and hasattr(model, "predict_proba")
+
+
+def test_stack_fits_its_own_first_stage_when_not_given():
+    X, y = _size_only(150, 4, noise=5)
+    m = models.build("size_stack", P, len(y), size_idx=(0, 1)).fit(X, y)
+    p = m.predict_proba(X)
+    assert p.shape == (len(y), 2) and np.allclose(p.sum(axis=1), 1) and set(m.predict(X)) <= {0, 1}
+
+
+def test_feature_frame_derives_size_counts():
+    ind = pd.DataFrame({"fixmedins_code": ["H1", "H2"], "period": "2023", "grain": "year"})
+    for c in risk.RATES + risk.VOLUMES:
+        ind[c] = np.nan
+    # H1: 100 visits of 40 persons, 10 stays of 5 inpatients, a quarter of its patients seen elsewhere, 50 days
+    # H2: no stay at all (no inpatients, not a missing count)
+    ind[["visits", "persons", "inpatient_stays", "stays_per_inpatient", "shared_patient_share",
+         "visits_per_active_day"]] = [[100, 40, 10, 2.0, 0.25, 2.0], [30, 30, 0, np.nan, 0.0, 1.0]]
+    zw = ind[["fixmedins_code", "period", "grain"]]
+    groups = pd.DataFrame({"fixmedins_code": ["H1", "H2"], "peer_group": "全部机构", "peer_group_en": "all"})
+    f = risk.feature_frame(ind, zw, groups).set_index("fixmedins_code")
+    assert np.allclose(np.expm1(f.loc["H1", ["log_outpatient_visits", "log_shared_persons", "log_inpatient_persons",
+                                             "log_active_days"]].astype(float)), [90, 10, 5, 50])
+    assert f.loc["H2", "log_inpatient_persons"] == 0
+    feats = risk.feature_names(f.reset_index())
+    assert all(feats[i].startswith(("log_", "rel_")) for i in risk.size_columns(feats))
+    assert "log_shared_persons" in [feats[i] for i in risk.size_columns(feats)]
