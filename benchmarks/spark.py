@@ -1,7 +1,7 @@
 """Spark against DuckDB on one lake, in one run: `screen()` on DuckDB, on Spark local[2], then on a Spark standalone
 cluster of 1 and of 2 workers (one core each), all on the partitioned plan with the same memory budget.
 
-    flock /tmp/bench.lock .venv/bin/python benchmarks/spark.py --lake data/s10/lake [--memory 4GB]
+    flock /tmp/bench.lock .venv/bin/python benchmarks/spark.py --lake data/s10/lake [--memory 4GB] [--no-local]
         [--workers 1,2] [--worker-memory 3g] [--scratch data/spark-bench]
 
 The lake is not written: its input tables are copied once into `<scratch>/lake` (staging goes there). Prints,
@@ -67,8 +67,9 @@ def copy_inputs(source: Path, scratch: Path) -> Path:
     return lake
 
 
-def run_screen(lake_dir: Path, engine, memory: int | None) -> tuple[float, float, object]:
-    """(seconds, peak GB, suspects) of one `screen()` with nothing committed (write_staging=False)."""
+def run_screen(lake_dir: Path, engine, memory: int | None, baseline: tuple | None = None) -> tuple[float, float, object]:
+    """(seconds, peak GB, suspects) of one `screen()` with nothing committed (write_staging=False), compared with
+    `baseline` (DuckDB's figures) when given."""
     from pipelines.catalog import load_catalog
     from pipelines.screen.pipeline import screen
     from pipelines.storage import Lake
@@ -80,12 +81,20 @@ def run_screen(lake_dir: Path, engine, memory: int | None) -> tuple[float, float
                      write_staging=False, progress=False, memory=memory)
         secs = time.perf_counter() - t0
     engine.close()
-    print(f"  {engine.name}: {secs:.1f}s, {res.suspects.num_rows:,} suspects, {getattr(res, 'jobs', 1)} batches, "
-          f"peak {rss.peak / 2**30:.2f} GB", flush=True)
-    return secs, rss.peak / 2**30, res.suspects.select(COMPARED).sort_by([("suspect_id", "ascending")])
+    found = res.suspects.select(COMPARED).sort_by([("suspect_id", "ascending")])
+    line = (f"  {engine.name}: {secs:.1f}s, {res.suspects.num_rows:,} suspects, {getattr(res, 'jobs', 1)} batches, "
+            f"peak {rss.peak / 2**30:.2f} GB")
+    if baseline is not None:       # printed at once: a run stopped later keeps this engine's comparison
+        line += f"; {secs / baseline[0]:.1f}× duckdb; same list as duckdb: {'yes' if same(found, baseline[2]) else 'NO'}"
+    print(line, flush=True)
+    return secs, rss.peak / 2**30, found
 
 
-def spark_run(lake_dir: Path, memory: int | None, master: str, executor_memory: str | None = None):
+def same(found, expected) -> bool:
+    return found.num_rows == expected.num_rows and found.cast(expected.schema).equals(expected)
+
+
+def spark_run(lake_dir: Path, memory: int | None, master: str, baseline: tuple, executor_memory: str | None = None):
     """`screen()` on a fresh Spark session at `master` (stopped afterwards; one JVM serves every session, so the
     driver's memory is the first session's; executors get `executor_memory`, spark.yml's SPARK_EXECUTOR_MEMORY)."""
     from pipelines.screen.engines import SparkEngine, spark_session
@@ -94,7 +103,7 @@ def spark_run(lake_dir: Path, memory: int | None, master: str, executor_memory: 
         os.environ["SPARK_EXECUTOR_MEMORY"] = executor_memory
     spark = spark_session(master=master)
     try:
-        return run_screen(lake_dir, SparkEngine(spark=spark), memory)
+        return run_screen(lake_dir, SparkEngine(spark=spark), memory, baseline)
     finally:
         spark.stop()
 
@@ -106,6 +115,7 @@ def main() -> int:
     ap.add_argument("--memory", default="4GB")
     ap.add_argument("--workers", default="1,2", help="cluster sizes to run (one core each); empty: none")
     ap.add_argument("--worker-memory", default="3g")
+    ap.add_argument("--no-local", action="store_true", help="skip Spark local[2] (the cluster runs only)")
     args = ap.parse_args()
 
     from pipelines.screen.engines import DuckDBEngine
@@ -117,7 +127,8 @@ def main() -> int:
     print(f"lake {args.lake} (inputs copied to {lake_dir}); memory budget {args.memory}; "
           f"load average at start {os.getloadavg()[0]:.1f} (2 cores, shared machine)", flush=True)
     figures = {"duckdb": run_screen(lake_dir, DuckDBEngine(), memory)}
-    figures["local[2]"] = spark_run(lake_dir, memory, "local[2]")
+    if not args.no_local:
+        figures["local[2]"] = spark_run(lake_dir, memory, "local[2]", figures["duckdb"])
     sizes = [int(w) for w in args.workers.split(",") if w.strip()]
     if sizes:
         from pipelines.jobs.standalone import standalone_cluster
@@ -125,15 +136,16 @@ def main() -> int:
         for n in sizes:
             folder = args.scratch.resolve() / f"cluster{n}"
             with standalone_cluster(workers=n, folder=folder, cores=1, memory=args.worker_memory) as (master, _):
-                figures[f"cluster {n}w"] = spark_run(lake_dir, memory, master, args.worker_memory)
+                figures[f"cluster {n}w"] = spark_run(lake_dir, memory, master, figures["duckdb"],
+                                                     args.worker_memory)
             shutil.rmtree(folder, ignore_errors=True)
     duck_secs, _, duck_list = figures["duckdb"]
     print(f"\n{'engine':<14}{'seconds':>9}{'× duckdb':>10}{'peak GB':>9}  same list as duckdb")
     for name, (secs, peak, found) in figures.items():
-        same = found.num_rows == duck_list.num_rows and found.cast(duck_list.schema).equals(duck_list)
         print(f"{name:<14}{secs:>9.1f}{secs / duck_secs:>10.1f}{peak:>9.2f}  "
-              f"{'yes' if same else 'NO'} ({found.num_rows:,} suspects)")
-    print(f"spark local[2] / duckdb = {figures['local[2]'][0] / duck_secs:.1f}× (target ≤ 5×)")
+              f"{'yes' if same(found, duck_list) else 'NO'} ({found.num_rows:,} suspects)")
+    if "local[2]" in figures:
+        print(f"spark local[2] / duckdb = {figures['local[2]'][0] / duck_secs:.1f}× (target ≤ 5×)")
     if "cluster 1w" in figures and "cluster 2w" in figures:
         print(f"cluster speed-up, 1 → 2 workers (1 core each): "
               f"{figures['cluster 1w'][0] / figures['cluster 2w'][0]:.2f}×")
