@@ -15,6 +15,7 @@ import argparse
 import os
 import resource
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -121,6 +122,8 @@ def main() -> int:
     from pipelines.screen.engines import DuckDBEngine
     from pipelines.screen.plan import parse_memory
 
+    # a stopped benchmark (SIGTERM) still ends the cluster it started: `standalone_cluster` ends it on exit
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     memory = parse_memory(args.memory)
     lake_dir = copy_inputs(args.lake.resolve(), args.scratch.resolve())
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
