@@ -188,7 +188,8 @@ def test_progress_shows_batches_and_eta_on_a_terminal_only():
 
 def test_spark_runs_the_plan_with_its_executors_writing_and_publishes_duckdbs_list(sample_lake, spark_engine,
                                                                                    monkeypatch):
-    """Spark screens on the partitioned plan, budget or not: no rule's rows are collected on the driver (the
+    """Spark screens on the partitioned plan (without a budget too, as one batch of each kind: the end-to-end and
+    knowledge-base tests run that): no rule's rows are collected on the driver (the
     engine's `query`/`collect` are never called), each batch is written by one partitioned job of the executors,
     and the committed list equals DuckDB's, finding for finding."""
     import pipelines.screen.engine_batches as engine_batches
@@ -211,8 +212,5 @@ def test_spark_runs_the_plan_with_its_executors_writing_and_publishes_duckdbs_li
     duck = staged_after(sample_lake, budget)
     batched = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False, memory=budget)
     assert batched.jobs >= 6 and len(writes) == batched.jobs
-    assert staged(sample_lake).cast(duck.schema).equals(duck)
-    whole = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False)   # no budget: one batch each
-    assert whole.jobs == 2 and len(writes) == batched.jobs + 2
     assert staged(sample_lake).cast(duck.schema).equals(duck)
     assert not list((sample_lake.root / "_tmp").glob("spark-stage-*"))          # the scratch folders are gone
