@@ -273,7 +273,8 @@ def _run_job(engine, lake, catalog, layout, job, rules, reads, columns, queries,
         try:
             register_batch(engine, lake, layout, job, reads, columns, bucketed)
             build_views(engine, catalog, rules)
-            return engine.stage(lake, STAGING, queries, list(contract.SUSPECT_PARTITION_BY))
+            return engine.stage(lake, STAGING, queries, list(contract.SUSPECT_PARTITION_BY),
+                                groups={r.id: r.family for r in rules})
         except Exception as exc:  # noqa: BLE001 - retried once, then reported with the batch named
             if attempt == 2:
                 raise BatchError(f"batch failed twice ({job.describe()}): {exc}") from exc

@@ -108,7 +108,8 @@ class DuckDBBatches:
         """The person bucket of `column` in DuckDB SQL: first 32 bits of md5 (null as ''), modulo (= plan.bucket_of)."""
         return f"(CAST(('0x' || substr(md5(coalesce({column}, '')), 1, 8)) AS UBIGINT) % {int(buckets)})"
 
-    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str]):
+    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str],
+              groups: dict[str, str] | None = None):
         """Run each query (Spark SQL, suspect shape) and write their rows as new, uncommitted Parquet files
         under `table` (DuckDB's COPY: no row passes through Python). Returns (CopiedFiles, seconds and rows
         per query)."""
@@ -155,21 +156,75 @@ class SparkBatches:
         """The person bucket of `column` in Spark SQL (= DuckDBEngine.bucket_expr, plan.bucket_of)."""
         return (f"pmod(CAST(conv(substr(md5(coalesce({column}, '')), 1, 8), 16, 10) AS BIGINT), {int(buckets)})")
 
-    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str]):
-        """Each query's rows written by the executors as new, uncommitted Parquet files under `table` (one
-        Spark job per query: a union of every rule's plan takes Catalyst longer to optimise than to run;
-        nothing is collected on the driver). Returns (CopiedFiles, seconds and -1 rows per query)."""
+    def stage(self, lake: Lake, table: str, queries: dict[str, str], partition_by: Sequence[str],
+              groups: dict[str, str] | None = None):
+        """A batch's suspects written by the executors as new, uncommitted Parquet files under `table`; nothing is
+        collected on the driver. The rules of one family (`groups`: rule id -> family) run as one Spark job (a
+        UNION ALL of their queries; a union of every rule's plan takes Catalyst longer to optimise than to run),
+        up to `concurrent_jobs` families at once (one job's planning and its last small tasks overlap another's
+        work), each into a scratch folder of the batch; one job then writes the batch's rows Hive-style by
+        (institution, month) into the table, as DuckDB's COPY does: one file per partition and batch. Returns
+        (CopiedFiles, seconds and -1 rows per query)."""
+        import shutil
         import time
+        import uuid
+        from concurrent.futures import ThreadPoolExecutor
 
-        names = list(SUSPECT_SCHEMA.names)
-        copies, timings = [], {}
-        for key, q in queries.items():
+        families: dict[str, list[str]] = {}
+        for key in queries:
+            families.setdefault((groups or {}).get(key, key), []).append(key)
+        scratch = Path(lake.root) / "_tmp" / f"spark-stage-{uuid.uuid4().hex}"
+        timings: dict[str, tuple[float, int]] = {}
+
+        def run(item):
+            n, keys = item
             t0 = time.perf_counter()
-            copies.append(write_spark_parquet(lake, table, self.spark.sql(q).select(*names), partition_by))
-            timings[key] = (time.perf_counter() - t0, -1)
-        if not copies:
-            return lake_copied_empty(lake, table, partition_by), {}
-        return CopiedFiles.combine(table, copies, copies[0].schema, partition_by), timings
+            df = None
+            for k in keys:
+                part = self._suspect_shape(self.spark.sql(queries[k]))
+                df = part if df is None else df.unionByName(part)
+            df.write.mode("overwrite").option("compression", "snappy").parquet(str(scratch / f"f{n:03d}"))
+            spent = time.perf_counter() - t0
+            return {k: (spent / len(keys), -1) for k in keys}
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, getattr(self, "concurrent_jobs", 1))) as pool:
+                for t in pool.map(run, enumerate(families.values())):
+                    timings.update(t)
+            if not families:
+                return lake_copied_empty(lake, table, partition_by), {}
+            rows = (self.spark.read.schema(self._suspect_spark_schema())
+                    .parquet(*(str(scratch / f"f{n:03d}") for n in range(len(families)))))
+            copied = write_spark_parquet(lake, table, rows.repartition(*partition_by), partition_by)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return copied, timings
+
+    def _suspect_spark_schema(self):
+        """The suspect shape (contract.SUSPECT_SCHEMA) as Spark types: naive timestamps as TIMESTAMP_NTZ."""
+        from pyspark.sql import types as T
+
+        def spark_type(t: pa.DataType):
+            if pa.types.is_timestamp(t):
+                return T.TimestampType() if t.tz else T.TimestampNTZType()
+            if pa.types.is_decimal(t):
+                return T.DecimalType(t.precision, t.scale)
+            if pa.types.is_int32(t):
+                return T.IntegerType()
+            return T.StringType()
+        return T.StructType([T.StructField(f.name, spark_type(f.type)) for f in SUSPECT_SCHEMA])
+
+    def _suspect_shape(self, df):
+        """A rule's rows in the suspect columns and types, so that every family's scratch files share one schema."""
+        from pyspark.sql import functions as F
+
+        return df.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in self._suspect_spark_schema()))
+
+    def release(self) -> None:
+        """Drop the cached inputs and views of the batch (before a failed batch is retried alone)."""
+        for df in self._cached.values():
+            df.unpersist()
+        self._cached.clear()
 
 
 def _spark_schema(schema: pa.Schema):

@@ -161,17 +161,47 @@ def spark_session(master: str | None = None, env: str | None = None):
                    .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
     spark = builder.getOrCreate()
     spark.conf.set("fundguard.delta_spark", "true" if use_delta else "false")
+    fit_to_cores(spark, conf)
     return spark
+
+
+def fit_to_cores(spark, conf: dict) -> int:
+    """Shuffle partitions from the cores the session has (`parallelism.shuffle_partitions_per_core` per core, at
+    least 2), unless `conf:` sets `spark.sql.shuffle.partitions` itself; adaptive execution then coalesces small
+    partitions and splits skewed ones (`spark.sql.adaptive.*` in spark.yml). Returns the cores: on a standalone
+    cluster, the executors' cores once they have registered (waiting up to `parallelism.wait_executors_s`)."""
+    import time
+
+    par = conf.get("parallelism") or {}
+    sc = spark.sparkContext
+    deadline = time.time() + float(par.get("wait_executors_s", 0) or 0)
+    cores = sc.defaultParallelism
+    while not sc.master.startswith("local") and time.time() < deadline:
+        time.sleep(0.5)
+        cores = sc.defaultParallelism
+        if sc._jsc.sc().getExecutorMemoryStatus().size() > 1:       # the driver's own entry, then executors
+            break
+    if "spark.sql.shuffle.partitions" not in (conf.get("conf") or {}):
+        per = int(par.get("shuffle_partitions_per_core", 2))
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(2, cores * per)))
+    spark.conf.set("fundguard.cores", str(cores))
+    return cores
 
 
 class SparkEngine(SparkBatches):
     """Spark SQL over the lake; Delta via delta-spark or via snapshot files + delta-rs commits."""
 
     name = "spark"
+    #: always screened on the partitioned plan (`batched.py`), whole lake or not: the executors write the
+    #: suspects, and the driver never collects a rule's rows
+    executor_writes = True
 
     def __init__(self, spark=None, master: str | None = None):
         self.spark = spark or spark_session(master)
         self.use_delta_spark = self.spark.conf.get("fundguard.delta_spark", "false") == "true"
+        par = config.load("spark").get("parallelism") or {}
+        #: family jobs a batch runs at once (`parallelism.concurrent_jobs`; 0: the session's cores)
+        self.concurrent_jobs = int(par.get("concurrent_jobs", 0)) or int(self.spark.conf.get("fundguard.cores", "2"))
         self._views: list[str] = []
         self._cached: dict = {}
 
@@ -248,6 +278,7 @@ class SparkEngine(SparkBatches):
         return self.write_df(lake, table, self.from_arrow(data), partition_by)
 
     def close(self) -> None:
+        self.release()
         for v in self._views:
             self.spark.catalog.dropTempView(v)
 

@@ -139,13 +139,14 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
     """Run `rules` over the lake's silver tables (at `versions` when given) into staging/suspects.
 
     With a `memory` budget (bytes) a lake that does not fit it at once is screened in batches of
-    institutions and buckets of persons (`batched.screen_batched`); the list is the same."""
-    if memory is not None:
+    institutions and buckets of persons (`batched.screen_batched`); the list is the same. An engine whose
+    executors write (`executor_writes`: Spark) always takes that path, as one batch when the lake fits."""
+    if memory is not None or getattr(engine, "executor_writes", False):
         from pipelines.screen.batched import screen_batched
 
         batched = screen_batched(lake, engine, catalog, rules, run_id=run_id, budget=memory, period=period,
                                  institutions=institutions, versions=versions, write_staging=write_staging,
-                                 progress=progress)
+                                 progress=progress, force=getattr(engine, "executor_writes", False))
         if batched is not None:
             if write_staging:
                 batched.scope = _write_batched_scope(lake, batched, period=period, institutions=institutions)

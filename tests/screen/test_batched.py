@@ -184,3 +184,33 @@ def test_progress_shows_batches_and_eta_on_a_terminal_only():
         bar.step("person bucket 1/1")
     assert "batches 1/2" in tty.getvalue() and "batches 2/2" in tty.getvalue() and "ETA" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_spark_runs_the_plan_with_its_executors_writing_and_publishes_duckdbs_list(sample_lake, spark_engine,
+                                                                                   monkeypatch):
+    """Spark screens on the partitioned plan (without a budget too, as one batch of each kind: the end-to-end and
+    knowledge-base tests run that): no rule's rows are collected on the driver (the
+    engine's `query`/`collect` are never called), each batch is written by one partitioned job of the executors,
+    and the committed list equals DuckDB's, finding for finding."""
+    import pipelines.screen.engine_batches as engine_batches
+    from pipelines.screen.engines import SparkEngine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a rule's rows were collected on the driver")
+
+    writes, real = [], engine_batches.write_spark_parquet
+
+    def spy(lake, table, df, partition_by):
+        out = real(lake, table, df, partition_by)
+        writes.append(out)
+        return out
+
+    monkeypatch.setattr(SparkEngine, "query", refuse)
+    monkeypatch.setattr(SparkEngine, "collect", refuse)
+    monkeypatch.setattr(engine_batches, "write_spark_parquet", spy)
+    budget = small_budget(sample_lake)
+    duck = staged_after(sample_lake, budget)
+    batched = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False, memory=budget)
+    assert batched.jobs >= 6 and len(writes) == batched.jobs
+    assert staged(sample_lake).cast(duck.schema).equals(duck)
+    assert not list((sample_lake.root / "_tmp").glob("spark-stage-*"))          # the scratch folders are gone
