@@ -142,7 +142,7 @@ class SparkBatches:
         if files is None:
             df = self.read_delta(lake, table, version)
         else:
-            schema = _spark_schema(pa.schema(lake.delta(table, version).schema().to_arrow()))
+            schema = spark_schema(pa.schema(lake.delta(table, version).schema().to_arrow()))
             df = (self.spark.read.schema(schema).option("basePath", lake.uri(table)).parquet(*files) if files
                   else self.spark.createDataFrame([], schema))
         if columns:
@@ -193,32 +193,19 @@ class SparkBatches:
                     timings.update(t)
             if not families:
                 return lake_copied_empty(lake, table, partition_by), {}
-            rows = (self.spark.read.schema(self._suspect_spark_schema())
+            rows = (self.spark.read.schema(spark_schema(SUSPECT_SCHEMA))
                     .parquet(*(str(scratch / f"f{n:03d}") for n in range(len(families)))))
             copied = write_spark_parquet(lake, table, rows.repartition(*partition_by), partition_by)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return copied, timings
 
-    def _suspect_spark_schema(self):
-        """The suspect shape (contract.SUSPECT_SCHEMA) as Spark types: naive timestamps as TIMESTAMP_NTZ."""
-        from pyspark.sql import types as T
-
-        def spark_type(t: pa.DataType):
-            if pa.types.is_timestamp(t):
-                return T.TimestampType() if t.tz else T.TimestampNTZType()
-            if pa.types.is_decimal(t):
-                return T.DecimalType(t.precision, t.scale)
-            if pa.types.is_int32(t):
-                return T.IntegerType()
-            return T.StringType()
-        return T.StructType([T.StructField(f.name, spark_type(f.type)) for f in SUSPECT_SCHEMA])
-
     def _suspect_shape(self, df):
-        """A rule's rows in the suspect columns and types, so that every family's scratch files share one schema."""
+        """A rule's rows in the suspect columns and types (naive timestamps as TIMESTAMP_NTZ, as pyspark maps
+        Arrow's), so that every family's scratch files share one schema."""
         from pyspark.sql import functions as F
 
-        return df.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in self._suspect_spark_schema()))
+        return df.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in spark_schema(SUSPECT_SCHEMA)))
 
     def release(self) -> None:
         """Drop the cached inputs and views of the batch (before a failed batch is retried alone)."""
@@ -227,7 +214,8 @@ class SparkBatches:
         self._cached.clear()
 
 
-def _spark_schema(schema: pa.Schema):
+def spark_schema(schema: pa.Schema):
+    """An Arrow schema as Spark's StructType (pyspark's own mapping)."""
     from pyspark.sql.pandas.types import from_arrow_schema
     return from_arrow_schema(schema)
 

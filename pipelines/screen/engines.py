@@ -20,7 +20,7 @@ import pyarrow as pa
 from pipelines import config
 from pipelines.contract import SUSPECT_SCHEMA
 from pipelines.screen.sql import to_duckdb
-from pipelines.screen.engine_batches import DuckDBBatches, SparkBatches, write_spark_parquet
+from pipelines.screen.engine_batches import DuckDBBatches, SparkBatches, spark_schema, write_spark_parquet
 from pipelines.storage import Lake, native_select, sql_ident
 
 
@@ -215,7 +215,7 @@ class SparkEngine(SparkBatches):
             return reader.load(path)
         from pyspark.sql.types import StructType
         arrow_schema = lake.delta(table, version).schema().to_arrow()
-        schema = arrow_to_spark_schema(pa.schema(arrow_schema))
+        schema = spark_schema(pa.schema(arrow_schema))
         files = lake.file_uris(table, version)
         if not files:
             return self.spark.createDataFrame([], StructType(schema.fields))
@@ -244,7 +244,7 @@ class SparkEngine(SparkBatches):
         self._views.append(view)
 
     def from_arrow(self, data: pa.Table):
-        return self.spark.createDataFrame(data, schema=arrow_to_spark_schema(data.schema))
+        return self.spark.createDataFrame(data, schema=spark_schema(data.schema))
 
     def create_view(self, view: str, spark_sql: str, materialize: bool = False,
                     partition_by: str | None = None, cluster_by: str | None = None) -> None:
@@ -281,11 +281,6 @@ class SparkEngine(SparkBatches):
         self.release()
         for v in self._views:
             self.spark.catalog.dropTempView(v)
-
-
-def arrow_to_spark_schema(schema: pa.Schema):
-    from pyspark.sql.pandas.types import from_arrow_schema
-    return from_arrow_schema(schema)
 
 
 def commit_spark_parquet(lake: Lake, table: str, df, partition_by: Sequence[str], mode: str) -> int:
