@@ -154,9 +154,7 @@ class Session:
 
     def _check_references(self, claims: list[Claim], typed: list[dict], outcomes: list[Outcome]) -> None:
         """A claim whose person (when `psn` is not sent) or institution the lake does not know is refused."""
-        people = {r[0] for r in self.cur.execute(
-            "SELECT psn_no FROM h_psn WHERE psn_no IN (SELECT unnest($1))",
-            [[c.psn_no for c in claims]]).fetchall()}
+        known = self.warm.people["psn"]
         places = {r[0] for r in self.cur.execute(
             "SELECT fixmedins_code FROM h_fixmedins WHERE fixmedins_code IN (SELECT unnest($1))",
             [[c.fixmedins_code for c in claims]]).fetchall()}
@@ -164,7 +162,7 @@ class Session:
             if o.error is not None:
                 continue
             problems = []
-            if "psn" not in t and c.psn_no not in people:
+            if "psn" not in t and not known.holds(c.psn_no):
                 problems.append(Problem(("psn",), "the person (mdtrt.psn_no) is not in the lake: send `psn` with "
                                                   "the claim / 参保人不在数据湖中，请随单提交psn"))
             if c.fixmedins_code not in places:

@@ -7,7 +7,7 @@ does runs on a `Session` (a DuckDB cursor with its own temporary tables), see `p
 - the person-keyed history (`fee_list`, `mdtrt`, `diag` with the visit's psn_no, `psn`): Arrow tables sorted
   by psn_no with an index of each person's rows (`PersonRows`), so a look-up is a binary search and a slice
   (a DuckDB statement per person cost ~1 ms of binding each: 90–220 ms a pass of 16–64 claims at 10 M lines);
-  `h_psn` stays in DuckDB as well, for the check that a person is known;
+  their `h_<input>` DuckDB tables are left empty, as the shape of the pass tables;
 - `h_fixmedins`: master data; `h_inv_movement`: sorted by institution and item;
 - `kb_hilist`, `kb_item_pair`, `kb_param`: the knowledge base, under the names the rules read.
 """
@@ -69,13 +69,17 @@ class PersonRows:
         return cls(table, keys[order], runs.column("s").to_numpy()[order].astype(np.int64),
                    runs.column("n").to_numpy()[order].astype(np.int64))
 
+    def _find(self, person: str) -> int | None:
+        key = person.encode()
+        i = int(np.searchsorted(self.keys, key))
+        return i if i < len(self.keys) and self.keys[i] == key else None
+
+    def holds(self, person: str) -> bool:
+        return self._find(person) is not None
+
     def of(self, persons: list[str]) -> pa.Table:
-        parts = []
-        for p in persons:
-            key = p.encode()
-            i = int(np.searchsorted(self.keys, key))
-            if i < len(self.keys) and self.keys[i] == key:
-                parts.append(self.table.slice(int(self.starts[i]), int(self.counts[i])))
+        found = [i for i in map(self._find, persons) if i is not None]
+        parts = [self.table.slice(int(self.starts[i]), int(self.counts[i])) for i in found]
         return pa.concat_tables(parts) if parts else self.table.schema.empty_table()
 
 
@@ -141,12 +145,9 @@ def load_warm_lake(lake: Lake, wanted: dict[str, set[str]], *, threads: int = 2,
             f"SELECT column_name FROM (DESCRIBE {table_name(source)})").fetchall()]
         rows[source] = con.execute(f"SELECT count(*) FROM {table_name(source)}").fetchall()[0][0]
     people = {}
-    for source in PERSON_KEYED:     # into Arrow; the DuckDB copy kept only as the empty shape (and h_psn)
+    for source in PERSON_KEYED:     # into Arrow; the DuckDB table kept only as the empty shape of the pass table
         people[source] = PersonRows.from_duckdb(con, table_name(source))
-        if source != "psn":
-            con.execute(f"CREATE TABLE __shape AS SELECT * FROM {table_name(source)} LIMIT 0")
-            con.execute(f"DROP TABLE {table_name(source)}")
-            con.execute(f"ALTER TABLE __shape RENAME TO {table_name(source)}")
+        con.execute(f"CREATE OR REPLACE TABLE {table_name(source)} AS SELECT * FROM {table_name(source)} LIMIT 0")
     return WarmLake(con, versions, columns, rows, people)
 
 
