@@ -28,6 +28,7 @@ def run(args) -> int:
 
     from pipelines import config
     from pipelines.contract import UsageError, check_period
+    from pipelines.export.summary import find_cjk_font
     from pipelines.workflow import precision, report, store
 
     try:
@@ -42,7 +43,7 @@ def run(args) -> int:
         draws=store.read_draws(lake, args.period[:4]),
         previous_cases=store.read_cases(lake, period=store.previous_period(args.period)),
         conf=wconf, strata=wconf["sampling"]["strata"])
-    font = report.cjk_font()
+    font = find_cjk_font()          # one that draws Chinese, else English labels
     now = _cli.parse_clock(None)
     html = report.render_html(figures, report.charts(figures, font), generated_at=now.isoformat(),
                               names=inst.set_index("fixmedins_code")["fixmedins_name"].to_dict() if len(inst) else {})

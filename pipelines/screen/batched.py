@@ -58,8 +58,17 @@ def lake_layout(lake: Lake, versions: dict[str, int] | None) -> Layout:
     for table, version in used.items():
         if table in planning.PARTITIONED:
             snap = lake.native_files(table, version)
-            out.native[table] = snap is not None
             actions = pa.table(lake.delta(table, version).get_add_actions(flatten=True))
+            if f"partition.{PARTITION_COLUMN}" not in actions.column_names:
+                # written by another writer, not partitioned by institution: its files cannot be split by
+                # institution, so the rows of each are counted from the column and batches select by value
+                out.native[table] = False
+                counts = lake.dataset(table, version).to_table(columns=[PARTITION_COLUMN]) \
+                    .column(PARTITION_COLUMN).value_counts().to_pylist()
+                for c in counts:
+                    out.sizes.add(table, c["values"], f"{PARTITION_COLUMN}={c['values']}", int(c["counts"]))
+                continue
+            out.native[table] = snap is not None
             insts = actions.column(f"partition.{PARTITION_COLUMN}").to_pylist()
             years = actions.column("partition.period_year").to_pylist() if \
                 "partition.period_year" in actions.column_names else [None] * len(insts)

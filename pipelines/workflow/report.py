@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
 from decimal import Decimal
 
 import pandas as pd
@@ -122,16 +121,6 @@ def period_figures(cases: pd.DataFrame, *, period: str, institutions: pd.DataFra
 
 
 # ------------------------------------------------------------------ rendering
-
-def cjk_font() -> str | None:
-    """Family name of an installed CJK font (`fc-list :lang=zh`), or None."""
-    try:
-        out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    families = [line.split(",")[0].strip() for line in out.splitlines() if line.strip()]
-    return sorted(families)[0] if families else None
-
 
 def _label(zh: str, en: str, cjk: bool) -> str:
     return f"{zh} {en}" if cjk else en

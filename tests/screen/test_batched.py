@@ -126,6 +126,24 @@ def staged_after(lake: Lake, memory):
     return staged(lake)
 
 
+def test_a_lake_not_partitioned_by_institution_is_batched_by_value_with_the_same_list(sample_lake, tmp_path):
+    """Silver written by another writer, without the institution partitions: the batches select institutions
+    by value (the files cannot be split) and the list is the whole-lake list."""
+    from pipelines.screen.pipeline import INPUT_TABLES
+
+    flat = Lake(tmp_path / "flat")
+    for table in INPUT_TABLES.values():
+        if sample_lake.exists(table):
+            flat.overwrite(table, sample_lake.read(table))
+    assert not flat.delta("silver/fee_list_net").metadata().partition_columns
+    layout = lake_layout(flat, None)
+    assert layout.native["silver/fee_list_net"] is False
+    assert len(layout.sizes.by_institution) == 20
+    assert layout.sizes.totals == lake_layout(sample_lake, None).sizes.totals
+    whole = staged_after(sample_lake, None)
+    assert staged_after(flat, small_budget(flat)).equals(whole)
+
+
 def test_person_buckets_are_the_same_in_python_duckdb_and_spark(spark):
     ids = ["P1", "P00017", "", None, "3301021990"]
     py = [planning.bucket_of(i, 7) for i in ids]
