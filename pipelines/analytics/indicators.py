@@ -2,7 +2,9 @@
 
 `compute_indicators(con, have, years)` reads the views `mdtrt` and `setl` (required) and, when they are in
 `have`, `diag`, `fee` (refund-netted fee lines), `fixmedins` and `suspects` (gold/suspects); every indicator
-whose input is missing is null and the row's `absent_inputs` names that input. Readings:
+whose input is missing is null and the row's `absent_inputs` names that input. An optional column read as an
+input of its own (`COLUMN_INPUTS`: `mdtrt.atddr_no`, the attending physician) is missing when no visit of the
+analysed years has a value; `present_columns` adds the present ones to `have`. Readings:
 
 - A visit's period is the month of its `begntime`; its amounts are the sums of its settlements (refund
   settlements net them). Fee-line shares use each line's own month (`fee_ocur_time`).
@@ -18,7 +20,11 @@ whose input is missing is null and the row's `absent_inputs` names that input. R
   for the diagnoses, 费用消耗指数); coding_intensity = its inverse (high: diagnoses heavier than the care billed,
   upcoding); time_index = Σ length of stay / Σ the other institutions' mean stay of the diagnosis (时间消耗指数);
   admission_index = stays / Σ the other institutions' admission rate of the visit's diagnosis (收治指数).
-- A patient is shared when seen at another institution in the same period.
+- A patient is shared when seen at another institution in the same period; a physician (`atddr_no`) is
+  shared when attending visits at another institution in the same period (多点执业 or a borrowed code):
+  shared_physician_share is over the institution's physicians of the period, shared_physician_visit_share
+  over its visits with a physician recorded. Codes are taken as district-wide (医保医师代码): a code that
+  is only a local staff number would make chance collisions look shared.
 - Co-visits: `covisit` (see `covisit.py`) marks visits of person pairs co-visiting far above chance.
 """
 from __future__ import annotations
@@ -50,10 +56,15 @@ def _birth_sql(have: set[str]) -> str:
     return "SELECT psn_no, min(CAST(brdy AS DATE)) AS brdy FROM psn GROUP BY psn_no"
 
 
+def _columns(con, view: str) -> set[str]:
+    return {r[0] for r in con.sql(f"DESCRIBE {view}").fetchall()}
+
+
 def build_visits(con, have: set[str], years: list[str]) -> None:
     """Temp table `an_visit`: one row per visit of the analysed years with its amounts, diagnosis group,
-    readmission flags and expected cost."""
+    readmission flags and expected cost (`atddr_no` null when another writer's mdtrt has no such column)."""
     yrs = ", ".join(f"'{y}'" for y in years)
+    atddr = "atddr_no" if "atddr_no" in _columns(con, "mdtrt") else "CAST(NULL AS VARCHAR) AS atddr_no"
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE an_visit AS
     WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt) AS medfee, sum(fund_pay_sumamt) AS fund,
@@ -61,7 +72,7 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
          d AS ({_dx_sql(have)}),
          b AS ({_birth_sql(have)}),
          m AS (
-           SELECT mdtrt_id, psn_no, fixmedins_code, begntime, endtime, atddr_no, dscg_maindiag_code,
+           SELECT mdtrt_id, psn_no, fixmedins_code, begntime, endtime, {atddr}, dscg_maindiag_code,
                   (substr(med_type, 1, 1) = '2' OR med_type = '52') AS inpatient, ipt_days,
                   strftime(begntime, '%Y-%m') AS month, strftime(begntime, '%Y') AS year
            FROM mdtrt WHERE strftime(begntime, '%Y') IN ({yrs})),
@@ -184,6 +195,19 @@ def _fee_sql(grain: str) -> str:
     FROM fee WHERE substr(period, 1, 4) IN (SELECT DISTINCT year FROM an_visit) GROUP BY ALL"""
 
 
+def _physician_sql(grain: str) -> str:
+    """Shared physicians per institution and period: physicians (non-null `atddr_no`) attending visits at more
+    than one institution in the period, and the visits they attend here."""
+    g = GRAINS[grain]
+    return f"""
+    SELECT fixmedins_code, period, avg(CASE WHEN shared THEN 1.0 ELSE 0.0 END) AS shared_physician_share,
+      sum(CASE WHEN shared THEN n ELSE 0 END) / sum(n) AS shared_physician_visit_share
+    FROM (SELECT *, count(*) OVER (PARTITION BY atddr_no, period) > 1 AS shared
+          FROM (SELECT fixmedins_code, {g} AS period, atddr_no, count(*) AS n FROM an_visit
+                WHERE atddr_no IS NOT NULL GROUP BY ALL))
+    GROUP BY ALL"""
+
+
 def _suspect_sql(grain: str) -> str:
     per = "period" if grain == "month" else "substr(period, 1, 4)"
     return (f"SELECT fixmedins_code, {per} AS period, count(*) AS n_suspects, sum(amount)::DOUBLE AS suspect_amount "
@@ -192,9 +216,11 @@ def _suspect_sql(grain: str) -> str:
 
 def compute_indicators(con, have: set[str], years: list[str]) -> pa.Table:
     """Indicators of every institution with visits in `years`, per month and per year (see module doc).
-    Needs the temp tables `an_visit` (`build_visits`) and `an_covisit` (mdtrt_id of co-visits)."""
+    Needs the temp tables `an_visit` (`build_visits`) and `an_covisit` (mdtrt_id of co-visits); `have` names
+    the optional columns present (`present_columns`)."""
     parts = []
     for grain in GRAINS:
+        phy = f"LEFT JOIN ({_physician_sql(grain)}) p USING (fixmedins_code, period)"
         fee = (f"LEFT JOIN ({_fee_sql(grain)}) f USING (fixmedins_code, period)" if "fee" in have else "")
         sus = (f"LEFT JOIN ({_suspect_sql(grain)}) s USING (fixmedins_code, period)" if "suspects" in have else "")
         fee_cols = ("f.drug_share, f.consumable_share, f.exam_lab_share" if fee else
@@ -202,10 +228,13 @@ def compute_indicators(con, have: set[str], years: list[str]) -> pa.Table:
         sus_cols = ("coalesce(s.suspect_amount, 0) / nullif(a.fund_total, 0) AS suspect_amount_share, "
                     "100.0 * coalesce(s.n_suspects, 0) / a.visits AS suspects_per_100_visits" if sus else
                     "NULL::DOUBLE AS suspect_amount_share, NULL::DOUBLE AS suspects_per_100_visits")
-        parts.append(f"SELECT a.*, {fee_cols}, {sus_cols} FROM ({_visit_agg_sql(grain)}) a {fee} {sus}")
+        parts.append(f"SELECT a.*, p.shared_physician_share, p.shared_physician_visit_share, {fee_cols}, {sus_cols} "
+                     f"FROM ({_visit_agg_sql(grain)}) a {phy} {fee} {sus}")
     absent = absent_inputs(have)
     absent_sql = "'" + ",".join(absent) + "'" if absent else "NULL"
-    cols = ", ".join(f"CAST({i.name} AS DOUBLE) AS {i.name}" for i in INDICATORS)
+    # an indicator of a missing column is null, not the 0 a count of nulls would give (`physicians`)
+    cols = ", ".join(f"CAST({'NULL' if i.needs in COLUMN_INPUTS and i.needs in absent else i.name} AS DOUBLE) "
+                     f"AS {i.name}" for i in INDICATORS)
     sql = (f"SELECT fixmedins_code, period, grain, {cols}, CAST({absent_sql} AS VARCHAR) AS absent_inputs "
            f"FROM ({' UNION ALL '.join(parts)}) ORDER BY grain, period, fixmedins_code")
     return con.sql(sql).to_arrow_table()
@@ -213,9 +242,17 @@ def compute_indicators(con, have: set[str], years: list[str]) -> pa.Table:
 
 #: the view each indicator input is registered as
 VIEW_OF = {"fee_list": "fee", "gold/suspects": "suspects"}
+#: optional columns read as inputs of their own (`view.column`): present when some analysed visit has a value
+COLUMN_INPUTS = {"mdtrt.atddr_no": "SELECT count(atddr_no) > 0 FROM an_visit"}
+
+
+def present_columns(con, have: set[str]) -> set[str]:
+    """`have` and the `COLUMN_INPUTS` with a value in `an_visit` (`build_visits`)."""
+    return set(have) | {n for n, sql in COLUMN_INPUTS.items() if con.sql(sql).fetchall()[0][0]}
 
 
 def absent_inputs(have: set[str]) -> list[str]:
-    """The optional inputs (by their lake names: fee_list, diag, gold/suspects) missing from `have` (view names)."""
+    """The optional inputs (by their lake names: fee_list, diag, psn, gold/suspects; optional columns as
+    `mdtrt.atddr_no`) missing from `have` (view names)."""
     return sorted(n for n in {i.needs for i in INDICATORS} - {"mdtrt", "setl"} if VIEW_OF.get(n, n) not in have)
 

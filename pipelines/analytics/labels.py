@@ -17,6 +17,7 @@ class Indicator:
 
 
 I = Indicator
+A = "mdtrt.atddr_no"   # the attending physician: an optional column, read as an input of its own
 INDICATORS: tuple[Indicator, ...] = (
     I("visits", "就诊人次", "visits", "mdtrt", False, True),
     I("persons", "就诊人数", "persons", "mdtrt", False, True),
@@ -38,9 +39,14 @@ INDICATORS: tuple[Indicator, ...] = (
     I("readmit15_rate", "15日再住院率", "readmission within 15 days", "mdtrt", floor=0.01),
     I("readmit30_rate", "30日再住院率", "readmission within 30 days", "mdtrt", floor=0.01),
     I("weekend_night_adm_share", "周末及夜间入院占比", "weekend or night admissions", "mdtrt", floor=0.01),
-    I("physicians", "主治医师数", "distinct physicians", "mdtrt", False, True),
-    I("visits_per_physician", "医师人均接诊人次", "visits per physician", "mdtrt"),
+    I("physicians", "主治医师数", "distinct physicians", A, False, True),
+    I("visits_per_physician", "医师人均接诊人次", "visits per physician", A),
     I("shared_patient_share", "跨机构就诊患者占比", "patients also seen at other institutions", "mdtrt", floor=0.01),
+    # physicians also attending at another institution in the period (多点执业, or a code lent to another)
+    I("shared_physician_share", "跨机构执业医师占比", "physicians also attending at other institutions", A,
+      floor=0.01),
+    I("shared_physician_visit_share", "跨机构执业医师接诊人次占比",
+      "visits attended by physicians also attending at other institutions", A, floor=0.01),
     I("dx_groups", "主诊断类目数", "distinct main-diagnosis groups", "diag", False, True),
     I("dx_entropy", "诊断分布熵", "diagnosis mix entropy", "diag", False),
     I("casemix_index", "病种结构指数", "case-mix index (expected cost of the diagnoses)", "diag", floor=0.03),
@@ -63,8 +69,8 @@ INDICATORS: tuple[Indicator, ...] = (
       floor=0.01),
     I("outside_patient_share", "外来患者人次占比", "visits by patients whose main institution is another", "mdtrt",
       floor=0.01),
-    I("visits_per_physician_day", "医师日均接诊人次", "visits per physician and working day", "mdtrt"),
-    I("physician_day_p90", "医师单日接诊量P90", "90th percentile of a physician's visits in one day", "mdtrt"),
+    I("visits_per_physician_day", "医师日均接诊人次", "visits per physician and working day", A),
+    I("physician_day_p90", "医师单日接诊量P90", "90th percentile of a physician's visits in one day", A),
     I("visits_per_active_day", "日均就诊人次", "visits per day with visits", "mdtrt"),
     I("high_cost_share", "高额费用人次占比", "visits costing over twice their diagnosis' expected cost", "diag",
       floor=0.01),

@@ -3,8 +3,8 @@
 Candidates (scikit-learn, `class_weight="balanced"`, every step fitted inside the fold):
 - `size_stack` (the default): a convex blend of two out-of-fold scores (standardised logits), the
   `hgb_lr_vote` below on every feature and a logistic regression on the size features alone (log volumes and
-  volumes against peers: visits, persons, stays, money, physicians, shared patients, ...). Where the
-  indicators' patterns carry the signal it follows the vote; where being big is what matters (fraud in
+  volumes against peers: visits, persons, stays, money, physicians, shared patients and physicians, ...).
+  Where the indicators' patterns carry the signal it follows the vote; where being big is what matters (fraud in
   public claims sets is, above all, big), the many pattern features cannot dilute size: the blend's
   weight (0 to 1 in steps of 0.1) is the one that ranked the labelled institutions best out-of-fold;
 - `hgb_lr_vote`: HistGradientBoosting soft-voting with the logistic regression below;

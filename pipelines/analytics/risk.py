@@ -8,10 +8,10 @@ institutions, else an unsupervised composite of peer-outlier scores and rule-hit
   second stage) chosen by cross-validated ROC-AUC on the labelled institutions, on the indicators, their
   peer z-scores, anomaly aggregates (max, sum, mean of the top 3, counts above 2 and 3) and the size
   features: log volumes (visits, persons, stays, money, physicians, diagnosis groups, and the counts derived
-  from them in `DERIVED`: outpatient visits, patients shared with other institutions, inpatients, days with
-  visits) and each against its peers (log minus the peer median). An institution with a label is scored
-  only out-of-fold (by fold models that did not see it); the others by the chosen candidate fitted on every
-  label.
+  from them in `DERIVED`: outpatient visits, patients and physicians shared with other institutions,
+  inpatients, days with visits) and each against its peers (log minus the peer median). An institution with
+  a label is scored only out-of-fold (by fold models that did not see it); the others by the chosen candidate
+  fitted on every label.
 - Label of an institution: 1 when any of its inspections (`insp_result.result`) found a violation, else 0.
 One grain (`year` or `month`) at a time; the periods of a grain share one model.
 """
@@ -33,6 +33,7 @@ VOLUMES = tuple(i.name for i in INDICATORS if i.volume)
 DERIVED = {
     "outpatient_visits": lambda f: f["visits"] - f["inpatient_stays"],
     "shared_persons": lambda f: f["shared_patient_share"] * f["persons"],
+    "shared_physicians": lambda f: f["shared_physician_share"] * f["physicians"],
     "inpatient_persons": lambda f: (f["inpatient_stays"] / f["stays_per_inpatient"]).fillna(0.0),
     "active_days": lambda f: f["visits"] / f["visits_per_active_day"],
 }

@@ -77,6 +77,7 @@ def compute(con, have: set[str], period: str | None, s: Mapping) -> Computed:
     if not years:
         raise contract.UsageError("no visits in the lake (silver/mdtrt is empty) / 没有就诊数据")
     indicators.build_visits(con, have, years)
+    have = indicators.present_columns(con, have)   # mdtrt.atddr_no when some visit names a physician
     cv = s.get("covisit") or {}
     pairs = covisit.covisit_pairs(con, int(cv.get("min_days", 4)), float(cv.get("min_ratio", 20)))
     covisit.mark_covisits(con, pairs)

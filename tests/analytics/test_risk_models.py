@@ -54,15 +54,19 @@ def test_feature_frame_derives_size_counts():
     for c in risk.RATES + risk.VOLUMES:
         ind[c] = np.nan
     # H1: 100 visits of 40 persons, 10 stays of 5 inpatients, a quarter of its patients seen elsewhere, 50 days
-    # H2: no stay at all (no inpatients, not a missing count)
+    # and 2 of its 8 physicians also attend elsewhere;
+    # H2: no stay at all (no inpatients, not a missing count), no physician recorded (atddr_no absent)
     ind[["visits", "persons", "inpatient_stays", "stays_per_inpatient", "shared_patient_share",
-         "visits_per_active_day"]] = [[100, 40, 10, 2.0, 0.25, 2.0], [30, 30, 0, np.nan, 0.0, 1.0]]
+         "visits_per_active_day", "physicians", "shared_physician_share"]] = [
+        [100, 40, 10, 2.0, 0.25, 2.0, 8, 0.25], [30, 30, 0, np.nan, 0.0, 1.0, np.nan, np.nan]]
     zw = ind[["fixmedins_code", "period", "grain"]]
     groups = pd.DataFrame({"fixmedins_code": ["H1", "H2"], "peer_group": "全部机构", "peer_group_en": "all"})
     f = risk.feature_frame(ind, zw, groups).set_index("fixmedins_code")
     assert np.allclose(np.expm1(f.loc["H1", ["log_outpatient_visits", "log_shared_persons", "log_inpatient_persons",
-                                             "log_active_days"]].astype(float)), [90, 10, 5, 50])
-    assert f.loc["H2", "log_inpatient_persons"] == 0
+                                             "log_active_days", "log_shared_physicians"]].astype(float)),
+                       [90, 10, 5, 50, 2])
+    assert f.loc["H2", "log_inpatient_persons"] == 0 and np.isnan(f.loc["H2", "log_shared_physicians"])
     feats = risk.feature_names(f.reset_index())
     assert all(feats[i].startswith(("log_", "rel_")) for i in risk.size_columns(feats))
-    assert "log_shared_persons" in [feats[i] for i in risk.size_columns(feats)]
+    assert {"log_shared_persons", "log_shared_physicians"} <= {feats[i] for i in risk.size_columns(feats)}
+    assert {"shared_physician_share", "shared_physician_visit_share"} <= set(risk.RATES) & set(risk.RISKY)
