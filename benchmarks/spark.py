@@ -120,7 +120,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from pipelines.screen.engines import DuckDBEngine
-    from pipelines.screen.plan import parse_memory
+    from pipelines.config import parse_memory
 
     # a stopped benchmark (SIGTERM) still ends the cluster it started: `standalone_cluster` ends it on exit
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

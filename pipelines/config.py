@@ -90,3 +90,18 @@ def pii_key(conf: dict | None = None, env: str | None = None) -> str:
 def load(topic: str = "fundguard", env: str | None = None) -> dict:
     """The merged configuration of one topic for the current environment (a fresh copy)."""
     return deepcopy(_load(topic, env or env_name(), str(conf_dir())))
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str | int | None) -> int | None:
+    """`4GB`, `512MB`, `1.5G`, `8GiB` or a byte count -> bytes; None/'' -> None (no budget)."""
+    if text is None or text == "" or text == 0:
+        return None
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (e.g. 4GB, 512MB)")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper()))

@@ -49,7 +49,7 @@ def select_rules(lake: Lake, period: str | None, institutions: list[str] | None,
 
 def screen_memory(value, conf: dict) -> int | None:
     """The screening memory budget in bytes: `--memory` when given, else conf `screen.memory` (none: whole lake)."""
-    from pipelines.screen.plan import parse_memory
+    from pipelines.config import parse_memory
     try:
         return parse_memory(value or (conf.get("screen") or {}).get("memory"))
     except ValueError as exc:

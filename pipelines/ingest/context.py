@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import config
 from pipelines.ingest.report import LoadReport
 from pipelines.storage import Lake
 
@@ -31,6 +32,19 @@ def trace(msg: str) -> None:
 
 def memory_limit() -> str:
     return os.environ.get("FUNDGUARD_INGEST_MEMORY", INGEST_MEMORY)
+
+
+def limit_bytes(limit: str) -> int:
+    """The load's memory limit (`3GB`, `1536MiB`) in bytes."""
+    from pipelines.ingest.inspection import IngestError
+
+    try:
+        size = config.parse_memory(limit)
+    except ValueError:
+        size = None
+    if not size:
+        raise IngestError(f"memory limit {limit!r} is not a size like 3GB / 内存上限格式错误")
+    return size
 
 
 def staging_connection(tmp: Path) -> duckdb.DuckDBPyConnection:

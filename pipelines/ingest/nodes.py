@@ -187,10 +187,20 @@ def _key_join(keys: Sequence[str], a: str, b: str) -> str:
     return " AND ".join(f"{a}.{sql_ident(k)} IS NOT DISTINCT FROM {b}.{sql_ident(k)}" for k in keys)
 
 
-def dup_keys_sql(entity: str, keys: str) -> str:
-    """The keys that `keys` (a SELECT of an entity's key columns) holds more than once."""
+def dup_keys_sql(entity: str, keys: str, part: str = "TRUE") -> str:
+    """The keys that `keys` (a SELECT of an entity's key columns) holds more than once, among those of `part`
+    (`key_part`)."""
     kc = ", ".join(sql_ident(k) for k in contract.ENTITIES[entity].key)
-    return f"SELECT {kc} FROM ({keys}) GROUP BY {kc} HAVING count(*) > 1"
+    return f"SELECT {kc} FROM ({keys}) WHERE {part} GROUP BY {kc} HAVING count(*) > 1"
+
+
+def key_parts(entity: str, passes: int) -> list[str]:
+    """Predicates splitting an entity's rows by a hash of the key into `passes` parts: every copy of a key is
+    in the same part, so keys sent twice are found part by part."""
+    if passes <= 1:
+        return ["TRUE"]
+    kc = ", ".join(sql_ident(k) for k in contract.ENTITIES[entity].key)
+    return [f"hash({kc}) % {passes} = {i}" for i in range(passes)]
 
 
 def dedup_sql(entity: str, staged: str) -> dict[str, str]:

@@ -5,14 +5,12 @@ null-safe upsert on the entity's key (the newest version of a key wins).
 """
 from __future__ import annotations
 
-import re
 
 import pyarrow as pa
 
 from pipelines import contract
 from pipelines.ingest import nodes
-from pipelines.ingest.context import LoadContext, memory_limit, trace
-from pipelines.ingest.inspection import IngestError
+from pipelines.ingest.context import LoadContext, limit_bytes, memory_limit, trace
 from pipelines.ingest.staging import Staging
 from pipelines.storage import CopiedFiles, Lake
 
@@ -53,12 +51,8 @@ def write(ctx: LoadContext, staging: Staging, entity: str, repeated: bool) -> No
 
 def chunk_rows(entity: str, memory_limit: str) -> int:
     """Rows per COPY of a fresh silver table (see CHUNK_MEMORY_SHARE)."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(i?B)?\s*", memory_limit, re.IGNORECASE)
-    if not m:
-        raise IngestError(f"memory limit {memory_limit!r} is not a size like 3GB / 内存上限格式错误")
-    unit = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[m.group(2).upper()]
     width = BUFFERED_BYTES_PER_COLUMN * len(nodes.silver_columns(entity))
-    return max(100_000, int(float(m.group(1)) * unit * CHUNK_MEMORY_SHARE / width))
+    return max(100_000, int(limit_bytes(memory_limit) * CHUNK_MEMORY_SHARE / width))
 
 
 def write_chunks(ctx: LoadContext, staging: Staging, entity: str) -> CopiedFiles:

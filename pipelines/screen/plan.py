@@ -12,7 +12,6 @@ naming the institution, its partitions and the budget it would need.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 from pipelines.contract import UsageError
@@ -40,23 +39,8 @@ SHARED = ("silver/psn", "silver/diag", "silver/fixmedins", "silver/kb_hilist", "
 #: which incremental screening relies on); a person job screens a set of buckets that fits the budget
 BUCKETS = 64
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
-
-
 class BudgetError(UsageError):
     """The memory budget cannot hold one partition (or the shared tables): a usage error (exit 2)."""
-
-
-def parse_memory(text: str | int | None) -> int | None:
-    """`4GB`, `512MB`, `1.5G`, `8GiB` or a byte count -> bytes; None/'' -> None (no budget)."""
-    if text is None or text == "" or text == 0:
-        return None
-    if isinstance(text, int):
-        return text
-    m = _SIZE.match(str(text))
-    if not m:
-        raise ValueError(f"not a memory size: {text!r} (e.g. 4GB, 512MB)")
-    return int(float(m.group(1)) * 1024 ** " KMGT".index((m.group(2) or " ").upper()))
 
 
 def human(nbytes: float) -> str:

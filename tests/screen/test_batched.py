@@ -166,7 +166,7 @@ def test_budget_too_small_for_one_institution_names_it_and_the_budget_needed(sam
     msg = str(err.value)
     first = sorted(k for k in sizes.by_institution if k)[0]
     assert f"institution {first}" in msg and "fixmedins_code=" in msg and "use --memory" in msg
-    needed = planning.parse_memory(msg.split("use --memory ")[1].split()[0])
+    needed = config.parse_memory(msg.split("use --memory ")[1].split()[0])
     planning.plan(sizes, needed)            # the budget the message names is enough for that institution
     with pytest.raises(planning.BudgetError, match="every batch shares"):
         planning.plan(sizes, p.shared_bytes // 2)
@@ -178,15 +178,6 @@ def test_screen_command_refuses_a_budget_too_small(sample_lake, capsys):
     assert rc == 2
     assert "use --memory" in capsys.readouterr().err
     assert main(["screen", "--lake", str(sample_lake.root), "--memory", "lots", "--quiet"]) == 2
-
-
-def test_parse_memory():
-    assert planning.parse_memory("4GB") == 4 * 2**30
-    assert planning.parse_memory("512mb") == 512 * 2**20
-    assert planning.parse_memory("1.5G") == int(1.5 * 2**30)
-    assert planning.parse_memory(None) is None
-    with pytest.raises(ValueError):
-        planning.parse_memory("four gigs")
 
 
 class _Tty(io.StringIO):
