@@ -225,6 +225,7 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
     register_shared(engine, lake, layout, referenced_columns(catalog, rules))
     meta = {kind: (rs, tables_read(catalog, rs), referenced_columns(catalog, rs)) for kind, rs in groups.items() if rs}
     copies: list[CopiedFiles] = []
+    kept: list[pa.Table | None] = []
     timings: dict[str, float] = {r.id: 0.0 for r in rules}
     bar = Progress(len(jobs), progress)
     scratch = None
@@ -238,8 +239,9 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
             rs, reads, cols = meta[job.kind]
             queries = {r.id: scoped_query(catalog, r, run_id=run_id, fingerprint=fingerprint, versions_json=vjson,
                                           period=period, institutions=institutions) for r in rs}
-            copied, spent = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
+            copied, spent, rows = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
             copies.append(copied)
+            kept.append(rows)
             for k, (secs, _) in spent.items():
                 timings[k] += secs
             bar.step(job.describe())
@@ -251,7 +253,10 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
-    suspects, staging_version = _finish(lake, combined, write_staging)
+    if hasattr(engine, "end_run"):
+        engine.end_run()
+    rows = None if any(r is None for r in kept) else kept
+    suspects, staging_version = _finish(lake, combined, write_staging, rows)
     rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}
     result = ScreenResult(run_id, engine.name, fingerprint, dict(layout.versions), rules, suspects, staging_version,
                           timings, rows_in)
@@ -292,10 +297,18 @@ def _run_job(engine, lake, catalog, layout, job, rules, reads, columns, queries,
                 engine.release()
 
 
-def _finish(lake: Lake, combined: CopiedFiles, write_staging: bool) -> tuple[pa.Table, int | None]:
-    """Commit the batches' files as the new staging/suspects (one commit), or read them and drop them."""
+def _finish(lake: Lake, combined: CopiedFiles, write_staging: bool,
+            rows: list[pa.Table] | None = None) -> tuple[pa.Table, int | None]:
+    """Commit the batches' files as the new staging/suspects (one commit), or drop them; the list is `rows`
+    (what each batch wrote, when its engine kept it) or else read back from the files."""
+    version = lake.commit_copied(combined, mode="overwrite") if write_staging else None
+    if rows is not None:
+        if not write_staging:
+            lake.discard_copied(combined)
+        table = pa.concat_tables([r.select(contract.SUSPECT_SCHEMA.names).cast(contract.SUSPECT_SCHEMA) for r in rows]) \
+            if rows else contract.SUSPECT_SCHEMA.empty_table()
+        return sort_suspects(table), version
     if write_staging:
-        version = lake.commit_copied(combined, mode="overwrite")
         return sort_suspects(lake.read(STAGING).select(contract.SUSPECT_SCHEMA.names).cast(contract.SUSPECT_SCHEMA)), version
     try:
         parts = [_read_copied(f, combined.partition_by) for f in combined.files]

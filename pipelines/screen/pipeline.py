@@ -68,22 +68,27 @@ class ScreenResult:
 
 
 def register_inputs(engine, lake: Lake, versions: dict[str, int] | None,
-                    columns: set[str] | None = None) -> dict[str, int]:
+                    columns: set[str] | None = None, *, only: tuple[str, ...] | None = None,
+                    materialize: bool = True) -> dict[str, int]:
     """Register every input table at its version and return the versions used.
 
     Without `versions`, each table is read at its current version. With recorded `versions` (reproduce),
     inputs are pinned exactly: a table the recorded run did not have is registered empty, as it was then.
     Tables the lake does not have are empty tables of the contract schema. With `columns` (the names the
-    rules and views use, `sql.referenced_columns`), a table is read with those of its columns only."""
+    rules and views use, `sql.referenced_columns`), a table is read with those of its columns only. `only`
+    registers just those views; `materialize=False` leaves every input a view over its files (one streaming
+    scan per query: what a count needs, where a temp table of the whole district would not fit)."""
     used: dict[str, int] = {}
     for view, table in INPUT_TABLES.items():
+        if only is not None and view not in only:
+            continue
         pinned_absent = versions is not None and table not in versions
         if lake.exists(table) and not pinned_absent:
             version = versions.get(table) if versions is not None else lake.version(table)
             keep = None
             if columns is not None:
                 keep = [c for c in lake.delta(table, version).schema().to_arrow().names if c.lower() in columns]
-            engine.register_table(view, lake, table, version, materialize=view not in VIEWED_INPUTS,
+            engine.register_table(view, lake, table, version, materialize=materialize and view not in VIEWED_INPUTS,
                                   columns=keep or None)
             used[table] = version
         else:
@@ -197,8 +202,12 @@ def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | No
     from pipelines.screen.engines import DuckDBEngine
 
     counter = DuckDBEngine()
+    budget = getattr(getattr(result, "plan", None), "budget", None)
+    if budget:
+        counter.set_memory(budget)
     try:
-        register_inputs(counter, lake, result.input_versions, {"fixmedins_code", "period"})
+        register_inputs(counter, lake, result.input_versions, {"fixmedins_code", "period"}, only=SCOPE_INPUTS,
+                        materialize=False)
         pairs = screened_pairs(counter, result.suspects, period=period, institutions=institutions)
     finally:
         counter.close()
