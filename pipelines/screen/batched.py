@@ -253,8 +253,7 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
-    if hasattr(engine, "end_run"):
-        engine.end_run()
+    engine.end_run()
     rows = None if any(r is None for r in kept) else kept
     suspects, staging_version = _finish(lake, combined, write_staging, rows)
     rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}

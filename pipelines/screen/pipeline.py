@@ -202,9 +202,8 @@ def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | No
     from pipelines.screen.engines import DuckDBEngine
 
     counter = DuckDBEngine()
-    budget = getattr(getattr(result, "plan", None), "budget", None)
-    if budget:
-        counter.set_memory(budget)
+    if result.plan.budget:
+        counter.set_memory(result.plan.budget)
     try:
         register_inputs(counter, lake, result.input_versions, {"fixmedins_code", "period"}, only=SCOPE_INPUTS,
                         materialize=False)
