@@ -224,6 +224,27 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
     vjson = input_versions_json(layout.versions)
     register_shared(engine, lake, layout, referenced_columns(catalog, rules))
     meta = {kind: (rs, tables_read(catalog, rs), referenced_columns(catalog, rs)) for kind, rs in groups.items() if rs}
+    copies, kept, timings = _run_jobs(engine, lake, catalog, layout, jobs, meta, rules, budget, progress,
+                                      lambda r: scoped_query(catalog, r, run_id=run_id, fingerprint=fingerprint,
+                                                             versions_json=vjson, period=period,
+                                                             institutions=institutions))
+    combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
+    engine.end_run()
+    rows = None if any(r is None for r in kept) else kept
+    suspects, staging_version = _finish(lake, combined, write_staging, rows)
+    rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}
+    result = ScreenResult(run_id, engine.name, fingerprint, dict(layout.versions), rules, suspects, staging_version,
+                          timings, rows_in)
+    result.plan = p
+    result.jobs = len(jobs)
+    return result
+
+
+def _run_jobs(engine, lake: Lake, catalog: Catalog, layout: Layout, jobs: list[Job], meta: dict, rules: list[Rule],
+              budget: int | None, progress: bool, query_of
+              ) -> tuple[list[CopiedFiles], list[pa.Table | None], dict[str, float]]:
+    """Run every job in turn (person buckets first copied when there are enough of them); on failure the
+    files already staged are discarded. Returns each job's staged files and rows and the seconds per rule."""
     copies: list[CopiedFiles] = []
     kept: list[pa.Table | None] = []
     timings: dict[str, float] = {r.id: 0.0 for r in rules}
@@ -237,8 +258,7 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
             bucketed = person_layout(engine, lake, layout, meta["person"][1], meta["person"][2], Path(scratch), budget)
         for job in jobs:
             rs, reads, cols = meta[job.kind]
-            queries = {r.id: scoped_query(catalog, r, run_id=run_id, fingerprint=fingerprint, versions_json=vjson,
-                                          period=period, institutions=institutions) for r in rs}
+            queries = {r.id: query_of(r) for r in rs}
             copied, spent, rows = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
             copies.append(copied)
             kept.append(rows)
@@ -252,16 +272,7 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
-    engine.end_run()
-    rows = None if any(r is None for r in kept) else kept
-    suspects, staging_version = _finish(lake, combined, write_staging, rows)
-    rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}
-    result = ScreenResult(run_id, engine.name, fingerprint, dict(layout.versions), rules, suspects, staging_version,
-                          timings, rows_in)
-    result.plan = p
-    result.jobs = len(jobs)
-    return result
+    return copies, kept, timings
 
 
 def person_layout(engine, lake: Lake, layout: Layout, reads: set[str], columns: set[str], folder: Path,
