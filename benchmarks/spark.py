@@ -88,6 +88,8 @@ def run_screen(lake_dir: Path, engine, memory: int | None, baseline: tuple | Non
     if baseline is not None:       # printed at once: a run stopped later keeps this engine's comparison
         line += f"; {secs / baseline[0]:.1f}× duckdb; same list as duckdb: {'yes' if same(found, baseline[2]) else 'NO'}"
     print(line, flush=True)
+    slow = sorted(res.seconds_per_rule.items(), key=lambda kv: -kv[1])[:8]
+    print("    slowest rules (s, summed over batches): " + ", ".join(f"{k} {v:.1f}" for k, v in slow), flush=True)
     return secs, rss.peak / 2**30, found
 
 

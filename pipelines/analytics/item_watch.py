@@ -56,32 +56,46 @@ def _base_year(months: pd.Series, year: str) -> str:
     return prev if (months.str[:4] == prev).any() else year
 
 
-def _flags(s: pd.DataFrame, p: WatchParams) -> pd.DataFrame:
-    """Growth figures of one series (one item in one scope), months in order, every month present."""
-    s = s.sort_values("month").reset_index(drop=True)
-    sh, ln = s["share"].to_numpy(), s["lines"].to_numpy()
-    base, z, ratio = np.full(len(s), np.nan), np.full(len(s), np.nan), np.full(len(s), np.nan)
-    for t in range(len(s)):
-        hist = sh[max(0, t - p.window):t]
-        if len(hist) < p.min_history:
+def _flags(top: pd.DataFrame, keys: list[str], months: int, p: WatchParams) -> pd.DataFrame:
+    """Growth figures of every series (one item in one scope), each with all `months` months (`_complete`):
+    the series are rows of a matrix and each month a column, so every figure is computed for all at once."""
+    top = top.sort_values([*keys, "hilist_code", "month"]).reset_index(drop=True)
+    n = len(top) // months
+    sh, ln = top["share"].to_numpy(float).reshape(n, months), top["lines"].to_numpy(float).reshape(n, months)
+    amt = top["amt"].to_numpy(float).reshape(n, months)
+    base, z, ratio = (np.full((n, months), np.nan) for _ in range(3))
+    for t in range(months):
+        lo = max(0, t - p.window)
+        if t - lo < p.min_history:
             continue
-        b = float(np.median(hist))
-        poisson = 1 / np.sqrt(max(float(np.median(ln[max(0, t - p.window):t])), 1.0))
-        scale = max(1.4826 * float(np.median(np.abs(hist - b))), max(p.min_rel_scale, poisson) * b, 1e-12)
-        base[t], z[t] = b, (sh[t] - b) / scale
-        ratio[t] = sh[t] / b if b > 0 else np.inf
-    amt = s["amt"].to_numpy()
-    prev = np.r_[np.nan, amt[:-1]]
-    s["mom_growth"] = np.where(prev > 0, amt / np.where(prev > 0, prev, 1) - 1, np.nan)
-    ly = s["share"].shift(12)
-    s["yoy_growth"] = np.where(s["amt"].shift(12) > 0, s["amt"] / s["amt"].shift(12) - 1, np.nan)
-    seasonal_ok = ly.isna() | (s["share"] >= p.growth_min * ly)
-    s["baseline_share"], s["growth_ratio"], s["growth_z"] = base, ratio, z
-    rise = (ratio >= p.growth_min) & (z >= p.z_min) & seasonal_ok.to_numpy()
-    s["abnormal"] = rise & (np.r_[False, rise[:-1]] | (z >= p.spike_z))
-    s["note"] = np.where(ly.isna(), "无上年同期：按近期基线判断 / no same month last year: recent baseline only",
-                         "已对照上年同期 / checked against the same month last year")
-    return s
+        hist = sh[:, lo:t]
+        b = np.median(hist, axis=1)
+        poisson = 1 / np.sqrt(np.maximum(np.median(ln[:, lo:t], axis=1), 1.0))
+        mad = 1.4826 * np.median(np.abs(hist - b[:, None]), axis=1)
+        scale = np.maximum(np.maximum(mad, np.maximum(p.min_rel_scale, poisson) * b), 1e-12)
+        base[:, t], z[:, t] = b, (sh[:, t] - b) / scale
+        ratio[:, t] = np.where(b > 0, sh[:, t] / np.where(b > 0, b, 1.0), np.inf)
+
+    def shifted(a: np.ndarray, k: int) -> np.ndarray:     # each series' value k months earlier (NaN before)
+        out = np.full_like(a, np.nan)
+        if k < months:
+            out[:, k:] = a[:, :-k]
+        return out
+
+    prev, ly_amt, ly = shifted(amt, 1), shifted(amt, 12), shifted(sh, 12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mom = np.where(prev > 0, amt / np.where(prev > 0, prev, 1.0) - 1, np.nan)
+        yoy = np.where(ly_amt > 0, amt / np.where(ly_amt > 0, ly_amt, 1.0) - 1, np.nan)
+        seasonal_ok = np.isnan(ly) | (sh >= p.growth_min * ly)
+        rise = (ratio >= p.growth_min) & (z >= p.z_min) & seasonal_ok
+    rose_before = np.zeros_like(rise)
+    rose_before[:, 1:] = rise[:, :-1]
+    top["mom_growth"], top["yoy_growth"] = mom.ravel(), yoy.ravel()
+    top["baseline_share"], top["growth_ratio"], top["growth_z"] = base.ravel(), ratio.ravel(), z.ravel()
+    top["abnormal"] = (rise & (rose_before | (z >= p.spike_z))).ravel()
+    top["note"] = np.where(np.isnan(ly).ravel(), "无上年同期：按近期基线判断 / no same month last year: recent baseline only",
+                           "已对照上年同期 / checked against the same month last year")
+    return top
 
 
 def _complete(df: pd.DataFrame, keys: list[str], months: list[str]) -> pd.DataFrame:
@@ -104,8 +118,7 @@ def _scope(im: pd.DataFrame, keys: list[str], n: int, base_year: str, months: li
     top = top.merge(total, on=[*keys, "month"], how="left")
     top["share"] = top["amt"] / top["scope_amt"].where(top["scope_amt"] > 0)
     top["share"] = top["share"].fillna(0.0)
-    parts = [_flags(g, p) for _, g in top.groupby([*keys, "hilist_code"], sort=True)]
-    out = pd.concat(parts, ignore_index=True) if parts else top
+    out = _flags(top, keys, len(months), p) if len(top) else top
     return out.merge(base, on=[*keys, "hilist_code"], how="left")
 
 
