@@ -167,8 +167,10 @@ def spark_session(master: str | None = None, env: str | None = None):
 
 def fit_to_cores(spark, conf: dict) -> int:
     """Shuffle partitions from the cores the session has (`parallelism.shuffle_partitions_per_core` per core, at
-    least 2), unless `conf:` sets `spark.sql.shuffle.partitions` itself; adaptive execution then coalesces small
-    partitions and splits skewed ones (`spark.sql.adaptive.*` in spark.yml). Returns the cores: on a standalone
+    least 2), unless `conf:` sets `spark.sql.shuffle.partitions` itself; adaptive execution (which coalesces small
+    partitions and splits skewed ones) from the cores too: on from `parallelism.adaptive_min_cores` cores, off
+    below, where re-planning every stage costs more than it saves (docs/decisions.md §33), unless `conf:` sets
+    `spark.sql.adaptive.enabled` itself. Returns the cores: on a standalone
     cluster, the executors' cores once they have registered (waiting up to `parallelism.wait_executors_s`)."""
     import time
 
@@ -184,6 +186,9 @@ def fit_to_cores(spark, conf: dict) -> int:
     if "spark.sql.shuffle.partitions" not in (conf.get("conf") or {}):
         per = int(par.get("shuffle_partitions_per_core", 2))
         spark.conf.set("spark.sql.shuffle.partitions", str(max(2, cores * per)))
+    if "spark.sql.adaptive.enabled" not in (conf.get("conf") or {}):
+        adaptive = cores >= int(par.get("adaptive_min_cores", 8))
+        spark.conf.set("spark.sql.adaptive.enabled", "true" if adaptive else "false")
     spark.conf.set("fundguard.cores", str(cores))
     return cores
 

@@ -134,3 +134,35 @@ def test_duckdb_clustered_view_is_stored_in_that_order(tmp_path):
     stored = duck.con.sql("SELECT k FROM t ORDER BY rowid").fetchall()
     assert [r[0] for r in stored] == [1, 1, 2, 3]
     assert duck.query("SELECT count(*) AS n FROM t").column("n")[0].as_py() == 4
+
+
+class _FakeSession:
+    """What `fit_to_cores` reads of a Spark session: its master, its cores and its runtime conf."""
+
+    def __init__(self, cores: int):
+        self.conf = self
+        self.values: dict[str, str] = {}
+        self.sparkContext = type("SC", (), {"defaultParallelism": cores, "master": f"local[{cores}]"})()
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+
+@pytest.mark.parametrize("cores, adaptive, partitions", [(2, "false", "4"), (8, "true", "16"), (32, "true", "64")])
+def test_shuffle_partitions_and_adaptive_execution_follow_the_cores(cores, adaptive, partitions):
+    from pipelines.screen.engines import fit_to_cores
+
+    session = _FakeSession(cores)
+    conf = {"conf": {}, "parallelism": {"shuffle_partitions_per_core": 2, "adaptive_min_cores": 8}}
+    assert fit_to_cores(session, conf) == cores
+    assert session.values["spark.sql.adaptive.enabled"] == adaptive
+    assert session.values["spark.sql.shuffle.partitions"] == partitions
+
+
+def test_settings_given_in_the_conf_are_left_alone():
+    from pipelines.screen.engines import fit_to_cores
+
+    session = _FakeSession(2)
+    fit_to_cores(session, {"conf": {"spark.sql.adaptive.enabled": "true", "spark.sql.shuffle.partitions": "200"},
+                           "parallelism": {}})
+    assert "spark.sql.adaptive.enabled" not in session.values and "spark.sql.shuffle.partitions" not in session.values
