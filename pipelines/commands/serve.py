@@ -44,6 +44,7 @@ def settings_from(conf: dict, insecure_local: bool):
                     max_lines=int(s.get("max_lines", 5000)), workers=int(s.get("workers", 2)),
                     threads=int(s.get("threads", 1)), max_pass=int(s.get("max_pass", 32)),
                     refresh_seconds=float(s.get("refresh_seconds", 30)), salt=config.pii_key(conf),
+                    max_wait_seconds=float(s.get("max_wait_ms", 2000)) / 1000,
                     memory_limit=s.get("memory_limit") or None)
 
 

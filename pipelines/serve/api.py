@@ -23,6 +23,7 @@ from pydantic import ConfigDict, Field, create_model
 
 from pipelines.serve import claim_time
 from pipelines.serve.claim import ClaimError, build_claim, claim_model
+from pipelines.serve.dispatch import Overloaded
 from pipelines.serve.service import ClaimService, NotReady, Settings, person_hash
 
 log = logging.getLogger("fundguard.serve")
@@ -142,6 +143,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotReady)
     async def _not_ready(request: Request, exc: NotReady):
         return _error(503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded):
+        request.scope["state"]["access"]["overloaded"] = True
+        return _error(503, str(exc), {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):

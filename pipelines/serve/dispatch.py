@@ -3,10 +3,17 @@
 Each worker owns one DuckDB session on the current warm lake. It takes the oldest waiting claim and, with it,
 up to `max_pass - 1` more waiting claims of other persons and visits, and checks them in one pass: under load
 the passes grow and the rules' fixed cost is shared; a lone claim goes through at once.
+
+A claim is checked at settlement time, while a cashier waits: one that waited more than `max_wait` seconds
+for a pass is not checked but answered `Overloaded` (the caller settles now and retries, or leaves the claim
+to the after-the-fact screening), so that when more claims come than the service can check, the waiting time
+stays bounded instead of growing with the queue. A claim whose caller gave up (its future cancelled) is
+skipped.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 
@@ -15,10 +22,16 @@ from pipelines.serve.evaluate import Outcome, RuleProgram, Session
 from pipelines.serve.history import WarmHolder
 
 
+class Overloaded(RuntimeError):
+    """A claim not checked in time: it waited too long for a pass (answered 503 with Retry-After)."""
+
+
 class Dispatcher:
-    def __init__(self, holder: WarmHolder, program: RuleProgram, workers: int, max_pass: int):
+    def __init__(self, holder: WarmHolder, program: RuleProgram, workers: int, max_pass: int,
+                 max_wait: float | None = None):
         self.holder, self.program, self.max_pass = holder, program, max(1, max_pass)
-        self._queue: deque[tuple[Claim, Future]] = deque()
+        self.max_wait = max_wait if max_wait and max_wait > 0 else None
+        self._queue: deque[tuple[Claim, Future, float]] = deque()
         self._cv = threading.Condition()
         self._stopping = False
         self._threads = [threading.Thread(target=self._work, daemon=True, name=f"serve-worker-{i}")
@@ -31,7 +44,8 @@ class Dispatcher:
         with self._cv:
             if self._stopping:
                 raise RuntimeError("the service is shutting down")
-            self._queue.extend(zip(claims, futures))
+            now = time.monotonic()
+            self._queue.extend((c, f, now) for c, f in zip(claims, futures))
             self._cv.notify(len(claims))
         return futures
 
@@ -42,14 +56,25 @@ class Dispatcher:
             if not self._queue:
                 return None
             batch, people, visits, rest = [], set(), set(), deque()
+            late = time.monotonic() - self.max_wait if self.max_wait else None
             while self._queue and len(batch) < self.max_pass:
-                claim, fut = item = self._queue.popleft()
+                claim, fut, since = item = self._queue.popleft()
+                if fut.cancelled():
+                    continue
+                if late is not None and since < late:
+                    if fut.set_running_or_notify_cancel():
+                        fut.set_exception(Overloaded(
+                            f"not checked: waited over {self.max_wait:g} s for a pass; retry later "
+                            f"/ 系统繁忙，等待超过 {self.max_wait:g} 秒，请稍后重试"))
+                    continue
                 if claim.psn_no in people or claim.mdtrt_id in visits:
                     rest.append(item)
                     continue
+                if not fut.set_running_or_notify_cancel():
+                    continue
                 people.add(claim.psn_no)
                 visits.add(claim.mdtrt_id)
-                batch.append(item)
+                batch.append(item[:2])
             self._queue.extendleft(reversed(rest))
             return batch
 
@@ -59,6 +84,8 @@ class Dispatcher:
             batch = self._take()
             if batch is None:
                 return
+            if not batch:
+                continue
             try:
                 warm = self.holder.acquire()
             except RuntimeError as exc:
@@ -90,4 +117,4 @@ class Dispatcher:
             t.join(timeout=timeout)
 
 
-__all__ = ["Dispatcher", "Outcome"]
+__all__ = ["Dispatcher", "Outcome", "Overloaded"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from pipelines.catalog import CATEGORY_EN, Catalog
 from pipelines.contract import SEVERITY_LABELS
 from pipelines.serve import claim_time
 from pipelines.serve.claim import Claim, ClaimError
-from pipelines.serve.dispatch import Dispatcher
+from pipelines.serve.dispatch import Dispatcher, Overloaded
 from pipelines.serve.evaluate import RuleProgram
 from pipelines.serve.history import SOURCES, WarmHolder, WarmLake, lake_versions, load_warm_lake
 from pipelines.storage import Lake
@@ -30,7 +31,8 @@ class Settings:
     threads: int = 1                      # DuckDB threads
     memory_limit: str | None = None
     refresh_seconds: float = 30.0         # how often the lake's versions are compared (0: never)
-    check_timeout_seconds: float = 30.0
+    max_wait_seconds: float = 2.0         # a claim waiting longer for a pass is answered Overloaded (0: no limit)
+    check_timeout_seconds: float = 30.0   # a claim in a pass longer than this is answered Overloaded
     salt: str = ""                        # the silver PII salt: what log lines carry instead of psn_no
     background_load: bool = True          # load the lake after start-up (readyz says when ready)
 
@@ -55,7 +57,8 @@ class ClaimService:
         return load_warm_lake(lake, wanted, threads=self.settings.threads, memory_limit=self.settings.memory_limit)
 
     def start(self) -> None:
-        self.dispatcher = Dispatcher(self.holder, self.program, self.settings.workers, self.settings.max_pass)
+        self.dispatcher = Dispatcher(self.holder, self.program, self.settings.workers, self.settings.max_pass,
+                                     max_wait=self.settings.max_wait_seconds)
         if self.settings.background_load:
             self._spawn(self._initial_load)
         else:
@@ -112,15 +115,26 @@ class ClaimService:
         return result
 
     def check_many(self, claims: list[Claim]) -> list[dict | ClaimError]:
-        """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded)."""
+        """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded;
+        Overloaded when one of them was not checked in time: the claims of the request not yet in a pass are
+        then withdrawn)."""
         if self.holder.current is None or self.dispatcher is None:
             raise NotReady("the lake is not loaded yet / 数据湖尚未加载完成")
         futures = self.dispatcher.submit(claims)
         out = []
-        for claim, fut in zip(claims, futures):
-            outcome = fut.result(timeout=self.settings.check_timeout_seconds)
-            out.append(outcome.error if outcome.error is not None
-                       else self._answer(claim, outcome.suspects, outcome.claim_time, outcome.warm))
+        try:
+            for claim, fut in zip(claims, futures):
+                try:
+                    outcome = fut.result(timeout=self.settings.check_timeout_seconds)
+                except FutureTimeout:
+                    raise Overloaded(f"not checked within {self.settings.check_timeout_seconds:g} s / "
+                                     f"审核超时，请稍后重试") from None
+                out.append(outcome.error if outcome.error is not None
+                           else self._answer(claim, outcome.suspects, outcome.claim_time, outcome.warm))
+        except Overloaded:
+            for fut in futures:
+                fut.cancel()
+            raise
         return out
 
     def _answer(self, claim: Claim, suspects: pa.Table, t, warm: WarmLake) -> dict:

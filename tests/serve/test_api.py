@@ -3,6 +3,7 @@ on), the token, limits, request ids, logs without personal data, readiness and t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 
@@ -233,3 +234,34 @@ def test_not_ready_until_loaded_and_refreshed_on_new_versions(sample_drop, tmp_p
         cold.state.service.holder.current = None          # as if still loading
         assert c.get("/readyz").status_code == 503
         assert c.post("/v1/check", json=claim, headers=AUTH).status_code == 503
+
+
+def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(client, claims, monkeypatch):
+    """More claims than the service can check: 503 + Retry-After, never a 500 or an unbounded wait; the
+    request's claims still waiting are withdrawn; the service keeps serving."""
+    from concurrent.futures import Future
+
+    from pipelines.serve.dispatch import Overloaded
+
+    service = client.app.state.service
+    handed: list[Future] = []
+
+    def shed(batch):                    # the first claim waited too long; the others are still waiting
+        futures = [Future() for _ in batch]
+        futures[0].set_exception(Overloaded("not checked: waited over 2 s for a pass"))
+        handed.extend(futures)
+        return futures
+    monkeypatch.setattr(service.dispatcher, "submit", shed)
+    r = client.post("/v1/check:batch", json={"claims": claims[:3]}, headers=AUTH)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert "waited over" in r.json()["detail"] and r.json()["request_id"]
+    assert all(f.cancelled() for f in handed[1:])
+
+    handed.clear()
+    monkeypatch.setattr(service.dispatcher, "submit", lambda batch: handed.extend(Future() for _ in batch) or handed)
+    monkeypatch.setattr(service, "settings", dataclasses.replace(service.settings, check_timeout_seconds=0.05))
+    r = client.post("/v1/check", json=claims[0], headers=AUTH)
+    assert r.status_code == 503 and "审核超时" in r.json()["detail"] and handed[0].cancelled()
+
+    monkeypatch.undo()
+    assert_still_serving(client, claims[0])

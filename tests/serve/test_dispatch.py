@@ -1,0 +1,95 @@
+"""The dispatcher under more claims than it can check: a claim that waited past `max_wait` is answered
+Overloaded without being checked, a withdrawn claim is skipped, and the workers keep serving. The passes are a
+stand-in that takes a fixed time, so that what is checked, and what is not, can be seen."""
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from pipelines.serve import dispatch
+from pipelines.serve.claim import Claim
+from pipelines.serve.dispatch import Dispatcher, Overloaded
+
+PASS_SECONDS = 0.4
+
+
+class SlowSession:
+    """A pass that takes PASS_SECONDS and records the claims it was given."""
+    seen: list[str] = []
+    gate: threading.Event | None = None
+
+    def __init__(self, warm, program):
+        pass
+
+    def check_many(self, claims):
+        if SlowSession.gate is not None:
+            SlowSession.gate.wait(5)
+        time.sleep(PASS_SECONDS)
+        SlowSession.seen.extend(c.mdtrt_id for c in claims)
+        return [SimpleNamespace(mdtrt_id=c.mdtrt_id) for c in claims]
+
+
+class Holder:
+    def __init__(self):
+        self.warm = SimpleNamespace(sessions=[])
+
+    def acquire(self):
+        return self.warm
+
+    def release(self, warm):
+        pass
+
+
+@pytest.fixture
+def dispatcher(monkeypatch):
+    monkeypatch.setattr(dispatch, "Session", SlowSession)
+    SlowSession.seen, SlowSession.gate = [], None
+    made = []
+
+    def make(max_wait):
+        d = Dispatcher(Holder(), program=None, workers=1, max_pass=1, max_wait=max_wait)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.stop(timeout=5)
+
+
+def claim(i: int) -> Claim:
+    return Claim(mdtrt_id=f"v{i}", psn_no=f"p{i}", fixmedins_code="H1")
+
+
+def test_claims_that_waited_too_long_are_answered_overloaded_and_not_checked(dispatcher):
+    d = dispatcher(max_wait=PASS_SECONDS / 4)
+    futures = d.submit([claim(1), claim(2), claim(3)])      # one pass at a time, one claim each
+    assert futures[0].result(timeout=5).mdtrt_id == "v1"
+    for f in futures[1:]:
+        with pytest.raises(Overloaded, match="waited over"):
+            f.result(timeout=5)
+    assert SlowSession.seen == ["v1"]
+    # and the worker goes on serving what comes next
+    assert d.submit([claim(4)])[0].result(timeout=5).mdtrt_id == "v4"
+    assert SlowSession.seen == ["v1", "v4"]
+
+
+def test_without_a_limit_every_claim_waits_its_turn(dispatcher):
+    d = dispatcher(max_wait=0)
+    futures = d.submit([claim(1), claim(2), claim(3)])
+    assert [f.result(timeout=10).mdtrt_id for f in futures] == ["v1", "v2", "v3"]
+    assert SlowSession.seen == ["v1", "v2", "v3"]
+
+
+def test_a_withdrawn_claim_is_not_checked(dispatcher):
+    d = dispatcher(max_wait=None)
+    SlowSession.gate = threading.Event()
+    first = d.submit([claim(1)])[0]
+    time.sleep(0.1)                                         # the worker holds v1 (waiting at the gate)
+    second, third = d.submit([claim(2), claim(3)])
+    assert second.cancel()                                  # its caller gave up before a pass took it
+    assert not first.cancel()                               # already in a pass: cannot be withdrawn
+    SlowSession.gate.set()
+    assert first.result(timeout=5).mdtrt_id == "v1" and third.result(timeout=5).mdtrt_id == "v3"
+    assert SlowSession.seen == ["v1", "v3"]
