@@ -69,10 +69,12 @@ def wait_ready(base: str, server: subprocess.Popen, limit: float = 1800) -> floa
 
 
 async def load(base: str, token: str, claims: list[dict], rate: float, count: int, seconds: float,
-               timeout: float = 30) -> dict:
+               timeout: float = 30, in_flight: int = 64) -> dict:
     latencies, checked, statuses, violations = [], [], {}, 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    gate = asyncio.Semaphore(64)      # requests in flight (httpx's pool slows down with thousands of waiters)
+    # requests in flight: the callers a real service faces each wait on their own, so the backlog should be the
+    # server's to bound (it sheds past serve.max_wait_ms); httpx's pool slows down with thousands of waiters
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    gate = asyncio.Semaphore(in_flight)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
                                  timeout=timeout) as client:
         async def one(i: int, due: float):
@@ -126,6 +128,7 @@ def main() -> int:
     ap.add_argument("--claims", type=int, default=2000, help="distinct visits sampled from the lake")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
+    ap.add_argument("--in-flight", type=int, default=64, help="requests the load generator keeps open at most")
     args = ap.parse_args()
     lake = Lake(Path(args.lake)) if args.lake else build_lake(Path(args.data), args.scale, args.seed)
     lines = lake.read("silver/fee_list_net", columns=["mdtrt_id"]).num_rows
@@ -147,7 +150,8 @@ def main() -> int:
         async def measured():
             sampler = asyncio.create_task(sample_load())
             try:
-                return await load(base, token, claims, args.rate, args.count, args.seconds, args.timeout)
+                return await load(base, token, claims, args.rate, args.count, args.seconds, args.timeout,
+                                  args.in_flight)
             finally:
                 sampling.set()
                 await sampler

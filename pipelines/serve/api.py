@@ -60,6 +60,7 @@ class BodyLimit:
         rid = headers.get("x-request-id", "")
         token = request_id_var.set(rid if _RID_RE.match(rid) else uuid.uuid4().hex)
         scope.setdefault("state", {})["access"] = access = {}
+        scope["state"]["arrived"] = time.monotonic()      # a claim's wait for a pass counts from here
         t0, status = time.perf_counter(), [500]
 
         async def send_logged(message):
@@ -164,7 +165,7 @@ def _checked(service: ClaimService, settings: Settings, request: Request, bodies
         except ClaimError as exc:
             claims.append(exc)
     todo = [c for c in claims if not isinstance(c, ClaimError)]
-    answers = iter(service.check_many(todo) if todo else [])
+    answers = iter(service.check_many(todo, arrived=request.scope["state"].get("arrived")) if todo else [])
     for c in claims:
         results.append(c if isinstance(c, ClaimError) else next(answers))
     access = request.scope["state"]["access"]

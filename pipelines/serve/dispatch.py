@@ -39,13 +39,19 @@ class Dispatcher:
         for t in self._threads:
             t.start()
 
-    def submit(self, claims: list[Claim]) -> list[Future]:
+    def submit(self, claims: list[Claim], since: float | None = None) -> list[Future]:
+        """Queue `claims` for a pass; `since` (time.monotonic()) is when their request arrived, so that time
+        spent before the queue (the HTTP server's own) counts towards `max_wait` too. A request that has
+        already waited that long is refused at once."""
+        now = time.monotonic()
+        since = now if since is None else since
+        if self.max_wait and now - since > self.max_wait:
+            raise self._overloaded()
         futures = [Future() for _ in claims]
         with self._cv:
             if self._stopping:
                 raise RuntimeError("the service is shutting down")
-            now = time.monotonic()
-            self._queue.extend((c, f, now) for c, f in zip(claims, futures))
+            self._queue.extend((c, f, since) for c, f in zip(claims, futures))
             self._cv.notify(len(claims))
         return futures
 
@@ -63,9 +69,7 @@ class Dispatcher:
                     continue
                 if late is not None and since < late:
                     if fut.set_running_or_notify_cancel():
-                        fut.set_exception(Overloaded(
-                            f"not checked: waited over {self.max_wait:g} s for a pass; retry later "
-                            f"/ 系统繁忙，等待超过 {self.max_wait:g} 秒，请稍后重试"))
+                        fut.set_exception(self._overloaded())
                     continue
                 if claim.psn_no in people or claim.mdtrt_id in visits:
                     rest.append(item)
@@ -77,6 +81,10 @@ class Dispatcher:
                 batch.append(item[:2])
             self._queue.extendleft(reversed(rest))
             return batch
+
+    def _overloaded(self) -> Overloaded:
+        return Overloaded(f"not checked: waited over {self.max_wait:g} s for a pass; retry later "
+                          f"/ 系统繁忙，等待超过 {self.max_wait:g} 秒，请稍后重试")
 
     def _work(self) -> None:
         mine: tuple | None = None          # (warm lake, this worker's session on it)

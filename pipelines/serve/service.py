@@ -114,13 +114,13 @@ class ClaimService:
             raise result
         return result
 
-    def check_many(self, claims: list[Claim]) -> list[dict | ClaimError]:
+    def check_many(self, claims: list[Claim], arrived: float | None = None) -> list[dict | ClaimError]:
         """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded;
         Overloaded when one of them was not checked in time: the claims of the request not yet in a pass are
-        then withdrawn)."""
+        then withdrawn). `arrived` (time.monotonic()) is when the request came in."""
         if self.holder.current is None or self.dispatcher is None:
             raise NotReady("the lake is not loaded yet / 数据湖尚未加载完成")
-        futures = self.dispatcher.submit(claims)
+        futures = self.dispatcher.submit(claims, since=arrived)
         out = []
         try:
             for claim, fut in zip(claims, futures):

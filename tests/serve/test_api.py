@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import logging
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -245,8 +246,10 @@ def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(c
 
     service = client.app.state.service
     handed: list[Future] = []
+    arrivals: list[float] = []
 
-    def shed(batch):                    # the first claim waited too long; the others are still waiting
+    def shed(batch, since=None):        # the first claim waited too long; the others are still waiting
+        arrivals.append(since)
         futures = [Future() for _ in batch]
         futures[0].set_exception(Overloaded("not checked: waited over 2 s for a pass"))
         handed.extend(futures)
@@ -256,9 +259,10 @@ def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(c
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert "waited over" in r.json()["detail"] and r.json()["request_id"]
     assert all(f.cancelled() for f in handed[1:])
+    assert arrivals[0] is not None and arrivals[0] <= time.monotonic()   # the wait counts from the request's arrival
 
     handed.clear()
-    monkeypatch.setattr(service.dispatcher, "submit", lambda batch: handed.extend(Future() for _ in batch) or handed)
+    monkeypatch.setattr(service.dispatcher, "submit", lambda batch, since=None: handed.extend(Future() for _ in batch) or handed)
     monkeypatch.setattr(service, "settings", dataclasses.replace(service.settings, check_timeout_seconds=0.05))
     r = client.post("/v1/check", json=claims[0], headers=AUTH)
     assert r.status_code == 503 and "审核超时" in r.json()["detail"] and handed[0].cancelled()

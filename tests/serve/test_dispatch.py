@@ -93,3 +93,12 @@ def test_a_withdrawn_claim_is_not_checked(dispatcher):
     SlowSession.gate.set()
     assert first.result(timeout=5).mdtrt_id == "v1" and third.result(timeout=5).mdtrt_id == "v3"
     assert SlowSession.seen == ["v1", "v3"]
+
+
+def test_a_request_that_already_waited_too_long_is_refused_at_once(dispatcher):
+    """Time spent before the queue (the HTTP server's threads) counts: the wait runs from the request's arrival."""
+    d = dispatcher(max_wait=PASS_SECONDS / 4)
+    with pytest.raises(Overloaded):
+        d.submit([claim(1)], since=time.monotonic() - PASS_SECONDS)
+    assert d.submit([claim(2)], since=time.monotonic())[0].result(timeout=5).mdtrt_id == "v2"
+    assert SlowSession.seen == ["v2"]
