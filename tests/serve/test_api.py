@@ -237,7 +237,7 @@ def test_not_ready_until_loaded_and_refreshed_on_new_versions(sample_drop, tmp_p
         assert c.post("/v1/check", json=claim, headers=AUTH).status_code == 503
 
 
-def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(client, claims, monkeypatch):
+def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(client, claims, monkeypatch, caplog):
     """More claims than the service can check: 503 + Retry-After, never a 500 or an unbounded wait; the
     request's claims still waiting are withdrawn; the service keeps serving."""
     from concurrent.futures import Future
@@ -255,8 +255,13 @@ def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(c
         handed.extend(futures)
         return futures
     monkeypatch.setattr(service.dispatcher, "submit", shed)
+    caplog.set_level(logging.INFO, logger="fundguard.serve")
+    caplog.clear()
     r = client.post("/v1/check:batch", json={"claims": claims[:3]}, headers=AUTH)
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    access = [x for x in (json.loads(m.getMessage()) for m in caplog.records if m.name == "fundguard.serve")
+              if x["event"] == "access"]
+    assert [(x["status"], x.get("overloaded")) for x in access] == [(503, True)]     # operators can count them
     assert "waited over" in r.json()["detail"] and r.json()["request_id"]
     assert all(f.cancelled() for f in handed[1:])
     assert arrivals[0] is not None and arrivals[0] <= time.monotonic()   # the wait counts from the request's arrival
