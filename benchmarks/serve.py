@@ -71,8 +71,8 @@ def wait_ready(base: str, server: subprocess.Popen, limit: float = 1800) -> floa
 async def load(base: str, token: str, claims: list[dict], rate: float, count: int, seconds: float,
                timeout: float = 30, in_flight: int = 64) -> dict:
     latencies, checked, statuses, violations = [], [], {}, 0
-    # requests in flight: the callers a real service faces each wait on their own, so the backlog should be the
-    # server's to bound (it sheds past serve.max_wait_ms); httpx's pool slows down with thousands of waiters
+    # requests in flight: beyond `in_flight` the backlog waits here, in the load generator; a higher limit leaves
+    # more of it to the server, which sheds past serve.max_wait_ms (httpx's pool slows down with thousands)
     limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     gate = asyncio.Semaphore(in_flight)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,

@@ -60,8 +60,9 @@ class BodyLimit:
         rid = headers.get("x-request-id", "")
         token = request_id_var.set(rid if _RID_RE.match(rid) else uuid.uuid4().hex)
         scope.setdefault("state", {})["access"] = access = {}
-        scope["state"]["arrived"] = time.monotonic()      # a claim's wait for a pass counts from here
-        t0, status = time.perf_counter(), [500]
+        # the request's arrival: its access-log time, and where a claim's wait for a pass counts from
+        t0, status = time.monotonic(), [500]
+        scope["state"]["arrived"] = t0
 
         async def send_logged(message):
             if message["type"] == "http.response.start":
@@ -87,7 +88,7 @@ class BodyLimit:
                 await _error(exc.status, exc.detail)(scope, receive, send_logged)
         finally:
             log_event("access", method=scope.get("method"), path=scope.get("path"), status=status[0],
-                      ms=round((time.perf_counter() - t0) * 1000, 2), **access)
+                      ms=round((time.monotonic() - t0) * 1000, 2), **access)
             request_id_var.reset(token)
 
 

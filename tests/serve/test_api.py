@@ -266,8 +266,10 @@ def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(c
     assert all(f.cancelled() for f in handed[1:])
     assert arrivals[0] is not None and arrivals[0] <= time.monotonic()   # the wait counts from the request's arrival
 
-    handed.clear()
-    monkeypatch.setattr(service.dispatcher, "submit", lambda batch, since=None: handed.extend(Future() for _ in batch) or handed)
+    def stuck(batch, since=None):       # a pass that does not end
+        handed[:] = [Future() for _ in batch]
+        return handed
+    monkeypatch.setattr(service.dispatcher, "submit", stuck)
     monkeypatch.setattr(service, "settings", dataclasses.replace(service.settings, check_timeout_seconds=0.05))
     r = client.post("/v1/check", json=claims[0], headers=AUTH)
     assert r.status_code == 503 and "审核超时" in r.json()["detail"] and handed[0].cancelled()
