@@ -120,7 +120,7 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
 def _authorisation(settings: Settings):
     bearer = HTTPBearer(auto_error=False)
 
-    def authorised(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+    async def authorised(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
         if not settings.token:
             return
         if cred is None or not hmac.compare_digest(cred.credentials.encode(), settings.token.encode()):
@@ -157,7 +157,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error / 内部错误")
 
 
-def _checked(service: ClaimService, settings: Settings, request: Request, bodies: list) -> list:
+async def _checked(service: ClaimService, settings: Settings, request: Request, bodies: list) -> list:
     """Each body's answer or ClaimError, in order; the access log gets counts, person hashes, bad fields."""
     claims, results = [], []
     for b in bodies:
@@ -166,7 +166,7 @@ def _checked(service: ClaimService, settings: Settings, request: Request, bodies
         except ClaimError as exc:
             claims.append(exc)
     todo = [c for c in claims if not isinstance(c, ClaimError)]
-    answers = iter(service.check_many(todo, arrived=request.scope["state"].get("arrived")) if todo else [])
+    answers = iter(await service.check_many(todo, arrived=request.scope["state"].get("arrived")) if todo else [])
     for c in claims:
         results.append(c if isinstance(c, ClaimError) else next(answers))
     access = request.scope["state"]["access"]
@@ -184,16 +184,17 @@ def _add_check_routes(app: FastAPI, service: ClaimService, settings: Settings) -
                            claims=(list[ClaimIn], Field(..., min_length=1, max_length=settings.max_batch)))
     auth = _authorisation(settings)
 
+    # async: a request waiting for its pass holds no thread (see ClaimService.check_many)
     @app.post("/v1/check", dependencies=[auth], summary="check one claim 审核一次结算")
-    def check(body: ClaimIn, request: Request):
-        result = _checked(service, settings, request, [body])[0]
+    async def check(body: ClaimIn, request: Request):
+        result = (await _checked(service, settings, request, [body]))[0]
         if isinstance(result, ClaimError):
             raise ApiError(422, [p.as_dict() for p in result.problems])
         return {**result, "request_id": request_id_var.get()}
 
     @app.post("/v1/check:batch", dependencies=[auth], summary=f"check up to {settings.max_batch} claims 批量审核")
-    def check_batch(body: BatchIn, request: Request):
-        results = _checked(service, settings, request, body.claims)
+    async def check_batch(body: BatchIn, request: Request):
+        results = await _checked(service, settings, request, body.claims)
         return {"results": [{"index": i, "error": [p.as_dict() for p in r.problems]} if isinstance(r, ClaimError)
                             else {"index": i, **r} for i, r in enumerate(results)],
                 "request_id": request_id_var.get()}

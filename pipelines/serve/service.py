@@ -1,8 +1,8 @@
 """The claim checker behind the HTTP layer: the warm lake, its sessions, refreshes and the answer's shape."""
 from __future__ import annotations
 
+import asyncio
 import threading
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +27,7 @@ class Settings:
     max_batch: int = 50
     max_lines: int = 5_000
     workers: int = 2                      # DuckDB sessions checking claims at once
-    max_pass: int = 32                    # claims (of different persons) checked together in one pass
+    max_pass: int = 128                   # claims (of different persons) checked together in one pass
     threads: int = 1                      # DuckDB threads
     memory_limit: str | None = None
     refresh_seconds: float = 30.0         # how often the lake's versions are compared (0: never)
@@ -107,35 +107,25 @@ class ClaimService:
         }
 
     # ---- checking
-    def check(self, claim: Claim) -> dict:
-        """The answer for one claim (ClaimError for a claim that cannot be checked)."""
-        result = self.check_many([claim])[0]
-        if isinstance(result, ClaimError):
-            raise result
-        return result
-
-    def check_many(self, claims: list[Claim], arrived: float | None = None) -> list[dict | ClaimError]:
+    async def check_many(self, claims: list[Claim], arrived: float | None = None) -> list[dict | ClaimError]:
         """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded;
         Overloaded when one of them was not checked in time: the claims of the request not yet in a pass are
-        then withdrawn). `arrived` (time.monotonic()) is when the request came in."""
+        then withdrawn). `arrived` (time.monotonic()) is when the request came in. Awaited on the event loop:
+        no thread waits for a pass, so every claim in flight is in the dispatcher's queue and a pass takes as
+        many as `max_pass` allows (a thread per waiting request capped the queue at the thread pool's size)."""
         if self.holder.current is None or self.dispatcher is None:
             raise NotReady("the lake is not loaded yet / 数据湖尚未加载完成")
-        futures = self.dispatcher.submit(claims, since=arrived)
-        out = []
+        waiting = [asyncio.wrap_future(f) for f in self.dispatcher.submit(claims, since=arrived)]
         try:
-            for claim, fut in zip(claims, futures):
-                try:
-                    outcome = fut.result(timeout=self.settings.check_timeout_seconds)
-                except FutureTimeout:
-                    raise Overloaded(f"not checked within {self.settings.check_timeout_seconds:g} s / "
-                                     f"审核超时，请稍后重试") from None
-                out.append(outcome.error if outcome.error is not None
-                           else self._answer(claim, outcome.suspects, outcome.claim_time, outcome.warm))
-        except Overloaded:
-            for fut in futures:
-                fut.cancel()
-            raise
-        return out
+            outcomes = await asyncio.wait_for(asyncio.gather(*waiting), self.settings.check_timeout_seconds)
+        except TimeoutError:
+            raise Overloaded(f"not checked within {self.settings.check_timeout_seconds:g} s / "
+                             f"审核超时，请稍后重试") from None
+        finally:
+            for w in waiting:          # a claim not yet in a pass is withdrawn (cancelling it cancels its claim)
+                w.cancel()
+        return [o.error if o.error is not None else self._answer(c, o.suspects, o.claim_time, o.warm)
+                for c, o in zip(claims, outcomes)]
 
     def _answer(self, claim: Claim, suspects: pa.Table, t, warm: WarmLake) -> dict:
         undecidable = claim_time.undecidable_families()

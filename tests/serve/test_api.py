@@ -276,3 +276,50 @@ def test_claims_not_checked_in_time_get_503_with_retry_after_and_are_withdrawn(c
 
     monkeypatch.undo()
     assert_still_serving(client, claims[0])
+
+
+def test_concurrent_requests_are_checked_in_one_pass_without_a_thread_each(sample_lake, claims, monkeypatch):
+    """A request waiting for its pass holds no thread: with two threads for the whole application, six
+    concurrent single-claim requests all reach the queue and are checked together in one pass."""
+    import asyncio
+
+    import anyio.to_thread
+    import httpx
+
+    from pipelines.serve.dispatch import Dispatcher
+
+    six, people = [], set()
+    for c in claims:
+        if c["mdtrt"]["psn_no"] not in people and len(c["fee_list"]) <= 40:
+            people.add(c["mdtrt"]["psn_no"])
+            six.append(c)
+        if len(six) == 6:
+            break
+    passes: list[int] = []
+    take = Dispatcher._take
+
+    def take_when_all_queued(self):       # the pass starts once six claims wait (or after 20 s)
+        deadline = time.monotonic() + 20
+        while len(self._queue) < len(six) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        batch = take(self)
+        passes.append(len(batch or ()))
+        return batch
+    monkeypatch.setattr(Dispatcher, "_take", take_when_all_queued)
+    settings = Settings(token=TOKEN, refresh_seconds=0, background_load=False, workers=1, max_pass=8,
+                        max_wait_seconds=0)
+    app = create_app(sample_lake, settings)
+
+    async def run():
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        app.state.service.start()
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                return await asyncio.gather(*(client.post("/v1/check", json=c, headers=AUTH, timeout=60)
+                                              for c in six))
+        finally:
+            app.state.service.stop()
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [200] * 6
+    assert [r.json()["mdtrt_id"] for r in answers] == [c["mdtrt"]["mdtrt_id"] for c in six]
+    assert passes[0] == 6
