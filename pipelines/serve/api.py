@@ -166,10 +166,11 @@ async def _checked(service: ClaimService, settings: Settings, request: Request, 
         except ClaimError as exc:
             claims.append(exc)
     todo = [c for c in claims if not isinstance(c, ClaimError)]
-    answers = iter(await service.check_many(todo, arrived=request.scope["state"].get("arrived")) if todo else [])
+    access = request.scope["state"]["access"]
+    answers = iter(await service.check_many(todo, arrived=request.scope["state"].get("arrived"), stats=access)
+                   if todo else [])
     for c in claims:
         results.append(c if isinstance(c, ClaimError) else next(answers))
-    access = request.scope["state"]["access"]
     access["claims"] = len(claims)
     access["psn_hash"] = sorted({person_hash(settings.salt, c.psn_no) for c in todo})[:20]
     access["violations"] = sum(len(r["violations"]) for r in results if isinstance(r, dict))

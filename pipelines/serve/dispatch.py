@@ -106,7 +106,7 @@ class Dispatcher:
                     warm.sessions.append(mine[1])
                 outcomes = mine[1].check_many([c for c, _ in batch])
                 for o in outcomes:
-                    o.warm = warm
+                    o.warm, o.pass_claims = warm, len(batch)
             except Exception as exc:       # a failure of the pass: every claim in it gets the error
                 outcomes = None
                 for _, fut in batch:

@@ -65,6 +65,7 @@ class Outcome:
     claim_time: dt.datetime | None = None
     error: ClaimError | None = None
     warm: WarmLake | None = None          # the warm lake (versions, kb release) the claim was checked on
+    pass_claims: int = 0                  # the claims checked in the same pass (the access log shows it)
 
 
 class Session:

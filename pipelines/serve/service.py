@@ -107,12 +107,14 @@ class ClaimService:
         }
 
     # ---- checking
-    async def check_many(self, claims: list[Claim], arrived: float | None = None) -> list[dict | ClaimError]:
+    async def check_many(self, claims: list[Claim], arrived: float | None = None,
+                         stats: dict | None = None) -> list[dict | ClaimError]:
         """Each claim's answer, or the ClaimError that stopped it, in order (NotReady before the lake is loaded;
         Overloaded when one of them was not checked in time: the claims of the request not yet in a pass are
         then withdrawn). `arrived` (time.monotonic()) is when the request came in. Awaited on the event loop:
         no thread waits for a pass, so every claim in flight is in the dispatcher's queue and a pass takes as
-        many as `max_pass` allows (a thread per waiting request capped the queue at the thread pool's size)."""
+        many as `max_pass` allows (a thread per waiting request capped the queue at the thread pool's size).
+        `stats` (the access log's fields) gets `pass_claims`: the largest pass the request's claims were in."""
         if self.holder.current is None or self.dispatcher is None:
             raise NotReady("the lake is not loaded yet / 数据湖尚未加载完成")
         waiting = [asyncio.wrap_future(f) for f in self.dispatcher.submit(claims, since=arrived)]
@@ -124,6 +126,8 @@ class ClaimService:
         finally:
             for w in waiting:          # a claim not yet in a pass is withdrawn (cancelling it cancels its claim)
                 w.cancel()
+        if stats is not None:
+            stats["pass_claims"] = max(o.pass_claims for o in outcomes)
         return [o.error if o.error is not None else self._answer(c, o.suspects, o.claim_time, o.warm)
                 for c, o in zip(claims, outcomes)]
 

@@ -185,6 +185,7 @@ def test_logs_carry_request_ids_and_no_personal_data(client, flagged, caplog):
     access = [x for x in lines if x["event"] == "access"]
     assert len(access) == 2 and access[0]["request_id"] == "trace-42" and access[0]["status"] == 200
     assert access[0]["violations"] >= 1 and len(access[0]["psn_hash"][0]) == 16
+    assert access[0]["pass_claims"] == 1                    # the claims checked in its pass: it came alone
     assert access[1]["status"] == 422 and access[1]["bad_fields"] == ["fee_list.0.cnt"]
     text = caplog.text
     assert claim["mdtrt"]["psn_no"] not in text and "secret-value" not in text
