@@ -4,10 +4,11 @@ the columns the rule library reads, each history table clustered by the key a cl
 This is the stage's I/O module: it reads the lake only through `pipelines.storage`. Everything a request
 does runs on a `Session` (a DuckDB cursor with its own temporary tables), see `pipelines.serve.evaluate`.
 
-- the person-keyed history (`fee_list`, `mdtrt`, `diag` with the visit's psn_no, `psn`): Arrow tables sorted
-  by psn_no with an index of each person's rows (`PersonRows`), so a look-up is a binary search and a slice
-  (a DuckDB statement per person cost ~1 ms of binding each: 90–220 ms a pass of 16–64 claims at 10 M lines);
-  their `h_<input>` DuckDB tables are left empty, as the shape of the pass tables;
+- the person-keyed history (`fee_list`, `mdtrt`, `diag` with the visit's psn_no, `psn`): Arrow tables streamed
+  from the snapshot and held compact (`compact`: repeated text as dictionaries, decimals in 64 bits) with an
+  index of each person's rows (`PersonRows`), so a look-up is a binary search and a `take` (a DuckDB statement
+  per person cost ~1 ms of binding each: 90–220 ms a pass of 16–64 claims at 10 M lines); their `h_<input>`
+  DuckDB tables are empty, the shape of the pass tables;
 - `h_fixmedins`: master data; `h_inv_movement`: sorted by institution and item;
 - `kb_hilist`, `kb_item_pair`, `kb_param`: the knowledge base, under the names the rules read.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.storage import Lake, native_select, sql_ident
@@ -50,24 +52,30 @@ PERSON_KEYED = ("fee_list", "mdtrt", "diag", "psn")
 
 @dataclass(frozen=True)
 class PersonRows:
-    """One history table sorted by psn_no, with each person's first row and row count: `of(persons)` is every
-    row of those persons, found by binary search (no query to plan)."""
+    """One history table with each person's rows found by binary search (no query to plan): `order` lists the
+    rows sorted by psn_no (then the table's sort columns), `keys` the distinct psn_no (UTF-8 bytes, sorted),
+    `starts`/`counts` each person's run in `order`. The table is held compact (`compact`); `of(persons)` gives
+    those persons' rows with plain text columns, as DuckDB reads them fastest."""
     table: pa.Table
-    keys: np.ndarray          # the distinct psn_no, UTF-8 bytes, sorted
+    order: np.ndarray
+    keys: np.ndarray
     starts: np.ndarray
     counts: np.ndarray
 
     @classmethod
-    def from_duckdb(cls, con: duckdb.DuckDBPyConnection, name: str) -> "PersonRows":
-        """From a DuckDB table already sorted by psn_no: DuckDB keeps insertion order (`preserve_insertion_order`,
-        on by default), so a table's rowids are the positions of its rows in the scan."""
-        table = con.table(name).to_arrow_table().combine_chunks()
-        runs = con.sql(f"SELECT psn_no, min(rowid) AS s, count(*) AS n FROM {name} "
-                       "WHERE psn_no IS NOT NULL GROUP BY psn_no").to_arrow_table()
-        keys = np.array([k.encode() for k in runs.column("psn_no").to_pylist()], dtype=object)
-        order = np.argsort(keys, kind="stable")
-        return cls(table, keys[order], runs.column("s").to_numpy()[order].astype(np.int64),
-                   runs.column("n").to_numpy()[order].astype(np.int64))
+    def build(cls, table: pa.Table, then: tuple[str, ...] = ()) -> "PersonRows":
+        """Index `table` by psn_no, rows of one person ordered by the columns `then`; rows without a psn_no
+        are never found."""
+        rank, values = _ranks(table.column("psn_no"))
+        keys = [rank] + [_sort_key(table.column(c)) for c in then]
+        order = np.lexsort(keys[::-1]).astype(np.int64)
+        order = order[rank[order] >= 0]
+        sorted_rank = rank[order]
+        edges = np.flatnonzero(np.diff(sorted_rank)) + 1
+        starts = np.r_[0, edges].astype(np.int64) if len(order) else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[starts, len(order)]).astype(np.int64)
+        names = np.array([values[r].encode() for r in sorted_rank[starts]], dtype=object)
+        return cls(table, order, names, starts, counts)
 
     def _find(self, person: str) -> int | None:
         key = person.encode()
@@ -79,8 +87,80 @@ class PersonRows:
 
     def of(self, persons: list[str]) -> pa.Table:
         found = [i for i in map(self._find, persons) if i is not None]
-        parts = [self.table.slice(int(self.starts[i]), int(self.counts[i])) for i in found]
-        return pa.concat_tables(parts) if parts else self.table.schema.empty_table()
+        rows = (np.concatenate([self.order[self.starts[i]:self.starts[i] + self.counts[i]] for i in found])
+                if found else np.zeros(0, np.int64))
+        return plain(self.table.take(pa.array(rows)))
+
+
+def _ranks(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each row's rank among the column's distinct values in text order (-1 for null), and those values."""
+    encoded = (column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)).unify_dictionaries()
+    if not encoded.num_chunks:
+        return np.zeros(0, np.int64), []
+    values = encoded.chunk(0).dictionary
+    by_text = pc.sort_indices(values)
+    rank_of = np.full(len(values) + 1, -1, np.int64)         # the last entry: a null's rank
+    rank_of[by_text.to_numpy()] = np.arange(len(values))
+    index = np.concatenate([pc.fill_null(c.indices.cast(pa.int64()), -1).to_numpy() for c in encoded.chunks])
+    return rank_of[index], values.take(by_text).to_pylist()
+
+
+def _sort_key(column: pa.ChunkedArray) -> np.ndarray:
+    """A numpy key that orders like the column (nulls first), for lexsort."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        column = column.cast(pa.int64())
+    if pa.types.is_integer(column.type):
+        return pc.fill_null(column, np.iinfo(np.int64).min).to_numpy().astype(np.int64)
+    return _ranks(column.cast(pa.string()))[0]
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type))
+
+
+def compact(table: pa.Table, share: float = 0.5) -> pa.Table:
+    """The same values in less memory, one chunk per column in Arrow's own pool: text whose distinct values are
+    at most `share` of the rows as a dictionary with the narrowest index (other text as plain text), a decimal
+    of up to 18 digits in 64 bits. DuckDB reads both as its VARCHAR and DECIMAL; `plain` decodes dictionaries."""
+    for i, f in enumerate(table.schema):
+        col = table.column(i)
+        if pa.types.is_decimal128(f.type) and f.type.precision <= 18:
+            col = col.cast(pa.decimal64(f.type.precision, f.type.scale))
+        elif _is_text(f.type) and col.num_chunks:
+            enc = (col if pa.types.is_dictionary(f.type) else pc.dictionary_encode(col)).unify_dictionaries()
+            size = len(enc.chunk(0).dictionary)
+            if size <= share * len(col):
+                index = pa.int8() if size < 2 ** 7 else pa.int16() if size < 2 ** 15 else pa.int32()
+                col = enc.cast(pa.dictionary(index, pa.string()))
+            else:
+                col = pa.chunked_array([c.dictionary_decode() for c in enc.chunks], pa.string())
+        if col.num_chunks:
+            col = pa.chunked_array([pa.concat_arrays(col.chunks)], col.type)
+        table = table.set_column(i, f.name, col)
+    return table
+
+
+def _own_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch exported by DuckDB made again in Arrow's pool, text dictionary-encoded and narrow decimals in 64
+    bits (`compact` settles each column): one column kept from DuckDB's batch keeps the whole batch alive."""
+    cols = []
+    for col in batch.columns:
+        if pa.types.is_decimal128(col.type) and col.type.precision <= 18:
+            cols.append(col.cast(pa.decimal64(col.type.precision, col.type.scale)))
+        elif pa.types.is_string(col.type):
+            cols.append(pc.dictionary_encode(col))
+        else:
+            cols.append(pa.concat_arrays([col]))
+    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+
+
+def plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded to their values (DuckDB converts a whole dictionary at every scan)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            col = table.column(i).combine_chunks()
+            table = table.set_column(i, pa.field(f.name, f.type.value_type), col.dictionary_decode())
+    return table
 
 
 def table_name(source: str) -> str:
@@ -129,26 +209,40 @@ def load_warm_lake(lake: Lake, wanted: dict[str, set[str]], *, threads: int = 2,
     con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-    versions, columns, rows = {}, {}, {}
+    versions, columns, rows, people = {}, {}, {}, {}
     for source, (table, order) in SOURCES.items():
         keep = {c.lower() for c in wanted.get(source, set())} | LOOKUP_COLUMNS.get(source, set())
         version = lake.version(table) if lake.exists(table) else None
         versions[table] = version
         select = _snapshot_select(con, lake, table, version, keep, source)
         if source == "diag":      # the visit's person, so that a person's diagnoses are found by psn_no
-            select = (f"SELECT d.*, m.psn_no FROM ({select}) d "
-                      f"JOIN (SELECT mdtrt_id, any_value(psn_no) AS psn_no FROM h_mdtrt GROUP BY 1) m USING (mdtrt_id)")
-            order = ("psn_no",)
-        sort = f" ORDER BY {', '.join(sql_ident(c) for c in order)}" if order else ""
-        con.execute(f"CREATE TABLE {table_name(source)} AS SELECT * FROM ({select}){sort}")
-        columns[source] = [r[0] for r in con.execute(
-            f"SELECT column_name FROM (DESCRIBE {table_name(source)})").fetchall()]
-        rows[source] = con.execute(f"SELECT count(*) FROM {table_name(source)}").fetchall()[0][0]
-    people = {}
-    for source in PERSON_KEYED:     # into Arrow; the DuckDB table kept only as the empty shape of the pass table
-        people[source] = PersonRows.from_duckdb(con, table_name(source))
-        con.execute(f"CREATE OR REPLACE TABLE {table_name(source)} AS SELECT * FROM {table_name(source)} LIMIT 0")
+            select = (f"SELECT d.*, m.psn_no FROM ({select}) d JOIN (SELECT mdtrt_id, any_value(psn_no) AS psn_no "
+                      "FROM __visit_person GROUP BY 1) m USING (mdtrt_id)")
+        name = table_name(source)
+        if source in PERSON_KEYED:    # into Arrow by person; the DuckDB table is only the empty shape of the pass's
+            people[source] = PersonRows.build(_fetch(con, select), tuple(c for c in order if c != "psn_no"))
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({select}) LIMIT 0")
+            rows[source] = people[source].table.num_rows
+            if source == "mdtrt":
+                con.register("__visit_person", people[source].table.select(["mdtrt_id", "psn_no"]))
+            elif source == "diag":
+                con.unregister("__visit_person")
+        else:
+            sort = f" ORDER BY {', '.join(sql_ident(c) for c in order)}" if order else ""
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({select}){sort}")
+            rows[source] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        columns[source] = [r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {name})").fetchall()]
     return WarmLake(con, versions, columns, rows, people)
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, select: str, batch_rows: int = 1 << 20) -> pa.Table:
+    """A SELECT's rows as a compact Arrow table, streamed in batches so that the whole result is never held as
+    plain text nor by DuckDB as well (the load's peak is the compact table and one batch)."""
+    reader = con.sql(select).to_arrow_reader(batch_rows)
+    batches = [_own_batch(b) for b in reader]
+    if not batches:
+        return compact(reader.schema.empty_table())
+    return compact(pa.Table.from_batches(batches))
 
 
 def _snapshot_select(con, lake: Lake, table: str, version: int | None, keep: set[str], source: str) -> str:
