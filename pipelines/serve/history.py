@@ -68,13 +68,15 @@ class PersonRows:
         are never found."""
         rank, values = _ranks(table.column("psn_no"))
         keys = [rank] + [_sort_key(table.column(c)) for c in then]
-        order = np.lexsort(keys[::-1]).astype(np.int64)
-        order = order[rank[order] >= 0]
+        order = np.lexsort(keys[::-1])
+        del keys
+        order = order[rank[order] >= 0].astype(np.int32 if len(rank) < 2 ** 31 else np.int64)
         sorted_rank = rank[order]
         edges = np.flatnonzero(np.diff(sorted_rank)) + 1
         starts = np.r_[0, edges].astype(np.int64) if len(order) else np.zeros(0, np.int64)
         counts = np.diff(np.r_[starts, len(order)]).astype(np.int64)
         names = np.array([values[r].encode() for r in sorted_rank[starts]], dtype=object)
+        pa.default_memory_pool().release_unused()
         return cls(table, order, names, starts, counts)
 
     def _find(self, person: str) -> int | None:
@@ -110,7 +112,7 @@ def _sort_key(column: pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
         column = column.cast(pa.int64())
     if pa.types.is_integer(column.type):
-        return pc.fill_null(column, np.iinfo(np.int64).min).to_numpy().astype(np.int64)
+        return pc.fill_null(column.cast(pa.int64()), np.iinfo(np.int64).min).to_numpy()
     return _ranks(column.cast(pa.string()))[0]
 
 
@@ -121,37 +123,56 @@ def _is_text(t: pa.DataType) -> bool:
 def compact(table: pa.Table, share: float = 0.5) -> pa.Table:
     """The same values in less memory, one chunk per column in Arrow's own pool: text whose distinct values are
     at most `share` of the rows as a dictionary with the narrowest index (other text as plain text), a decimal
-    of up to 18 digits in 64 bits. DuckDB reads both as its VARCHAR and DECIMAL; `plain` decodes dictionaries."""
+    of up to 18 digits in 64 bits. DuckDB reads both as its VARCHAR and DECIMAL; `plain` decodes dictionaries.
+    Columns are settled one at a time, so holding the only reference to `table` bounds the extra memory."""
     for i, f in enumerate(table.schema):
-        col = table.column(i)
-        if pa.types.is_decimal128(f.type) and f.type.precision <= 18:
-            col = col.cast(pa.decimal64(f.type.precision, f.type.scale))
-        elif _is_text(f.type) and col.num_chunks:
-            enc = (col if pa.types.is_dictionary(f.type) else pc.dictionary_encode(col)).unify_dictionaries()
-            size = len(enc.chunk(0).dictionary)
-            if size <= share * len(col):
-                index = pa.int8() if size < 2 ** 7 else pa.int16() if size < 2 ** 15 else pa.int32()
-                col = enc.cast(pa.dictionary(index, pa.string()))
-            else:
-                col = pa.chunked_array([c.dictionary_decode() for c in enc.chunks], pa.string())
-        if col.num_chunks:
-            col = pa.chunked_array([pa.concat_arrays(col.chunks)], col.type)
-        table = table.set_column(i, f.name, col)
+        table = table.set_column(i, f.name, _settle(table.column(i), share))
+        pa.default_memory_pool().release_unused()     # mimalloc keeps freed pages unless asked
     return table
 
 
-def _own_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A batch exported by DuckDB made again in Arrow's pool, text dictionary-encoded and narrow decimals in 64
-    bits (`compact` settles each column): one column kept from DuckDB's batch keeps the whole batch alive."""
-    cols = []
-    for col in batch.columns:
-        if pa.types.is_decimal128(col.type) and col.type.precision <= 18:
-            cols.append(col.cast(pa.decimal64(col.type.precision, col.type.scale)))
-        elif pa.types.is_string(col.type):
-            cols.append(pc.dictionary_encode(col))
-        else:
-            cols.append(pa.concat_arrays([col]))
-    return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+def _settle(col: pa.ChunkedArray, share: float) -> pa.ChunkedArray:
+    t = col.type
+    if pa.types.is_decimal128(t) and t.precision <= 18:
+        col = col.cast(pa.decimal64(t.precision, t.scale))
+    elif _is_text(t) and col.num_chunks and (pa.types.is_dictionary(t) or _repeats(col.slice(0, 1 << 20), share)):
+        enc = (col if pa.types.is_dictionary(t) else pc.dictionary_encode(col)).unify_dictionaries()
+        size = len(enc.chunk(0).dictionary)
+        if size <= share * len(col):
+            index = pa.int8() if size < 2 ** 7 else pa.int16() if size < 2 ** 15 else pa.int32()
+            return pa.chunked_array([pa.concat_arrays(enc.chunks).cast(pa.dictionary(index, pa.string()))])
+        if pa.types.is_dictionary(t):
+            col = pa.chunked_array([c.dictionary_decode() for c in enc.chunks], pa.string())
+    return pa.chunked_array([pa.concat_arrays(col.chunks)], col.type) if col.num_chunks else col
+
+
+def _repeats(col, share: float) -> bool:
+    """Whether a text column's distinct values are at most `share` of its rows (judged on the rows given: a
+    column of unique values is never hashed whole)."""
+    return pc.count_distinct(col).as_py() <= share * len(col)
+
+
+def _own_table(reader: pa.RecordBatchReader, share: float = 0.5) -> pa.Table:
+    """The reader's batches re-made in Arrow's pool (a column left in a batch DuckDB exported keeps that whole
+    batch alive): narrow decimals in 64 bits, and the text columns that repeat in the first batch
+    dictionary-encoded batch by batch (`compact` settles each column)."""
+    batches, encode = [], None
+    for batch in reader:
+        if encode is None:
+            encode = {f.name for f, c in zip(batch.schema, batch.columns)
+                      if pa.types.is_string(f.type) and _repeats(c, share)}
+        cols = []
+        for f, c in zip(batch.schema, batch.columns):
+            if pa.types.is_decimal128(f.type) and f.type.precision <= 18:
+                cols.append(c.cast(pa.decimal64(f.type.precision, f.type.scale)))
+            else:
+                cols.append(pc.dictionary_encode(c) if f.name in encode else pa.concat_arrays([c]))
+        batches.append(pa.RecordBatch.from_arrays(cols, names=batch.schema.names))
+    if not batches:
+        return reader.schema.empty_table()
+    table = pa.Table.from_batches(batches)
+    batches.clear()
+    return table
 
 
 def plain(table: pa.Table) -> pa.Table:
@@ -237,12 +258,9 @@ def load_warm_lake(lake: Lake, wanted: dict[str, set[str]], *, threads: int = 2,
 
 def _fetch(con: duckdb.DuckDBPyConnection, select: str, batch_rows: int = 1 << 20) -> pa.Table:
     """A SELECT's rows as a compact Arrow table, streamed in batches so that the whole result is never held as
-    plain text nor by DuckDB as well (the load's peak is the compact table and one batch)."""
-    reader = con.sql(select).to_arrow_reader(batch_rows)
-    batches = [_own_batch(b) for b in reader]
-    if not batches:
-        return compact(reader.schema.empty_table())
-    return compact(pa.Table.from_batches(batches))
+    plain text nor by DuckDB as well (the load's peak is about the table re-made batch by batch, and then one
+    column settled at a time by `compact`, which gets the only reference to it)."""
+    return compact(_own_table(con.sql(select).to_arrow_reader(batch_rows)))
 
 
 def _snapshot_select(con, lake: Lake, table: str, version: int | None, keep: set[str], source: str) -> str:
