@@ -135,7 +135,7 @@ def _settle(col: pa.ChunkedArray, share: float) -> pa.ChunkedArray:
     t = col.type
     if pa.types.is_decimal128(t) and t.precision <= 18:
         col = col.cast(pa.decimal64(t.precision, t.scale))
-    elif _is_text(t) and col.num_chunks and (pa.types.is_dictionary(t) or _repeats(col.slice(0, 1 << 20), share)):
+    elif _is_text(t) and len(col) and (pa.types.is_dictionary(t) or _repeats(col.slice(0, 1 << 20), share)):
         enc = (col if pa.types.is_dictionary(t) else pc.dictionary_encode(col)).unify_dictionaries()
         size = len(enc.chunk(0).dictionary)
         if size <= share * len(col):

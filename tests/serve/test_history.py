@@ -79,3 +79,32 @@ def test_rows_fetched_from_duckdb_are_held_in_arrows_own_pool():
     assert table.num_rows == 300_000
     assert pa.total_allocated_bytes() - before >= table.nbytes
     assert plain(table).to_pylist()[:3] == con.sql(select + " LIMIT 3").to_arrow_table().to_pylist()
+
+
+def test_an_absent_table_is_an_empty_index():
+    empty = compact(_fee_like().schema.empty_table())
+    rows = PersonRows.build(empty, ("fee_ocur_time",))
+    assert not rows.holds("P007")
+    assert rows.of(["P007"]).num_rows == 0
+    assert rows.of(["P007"]).schema.field("amt").type == pa.decimal64(16, 2)
+    con = duckdb.connect()
+    assert _fetch(con, "SELECT 'x' AS psn_no, 1.5::DECIMAL(16,2) AS amt WHERE false").num_rows == 0
+
+
+def test_a_lake_without_persons_loads_with_an_empty_person_history(sample_lake, tmp_path):
+    import shutil
+
+    from pipelines.serve.history import load_warm_lake
+    from pipelines.storage import Lake
+
+    shutil.copytree(sample_lake.root, tmp_path / "lake")
+    shutil.rmtree(tmp_path / "lake" / "silver" / "psn")
+    warm = load_warm_lake(Lake(tmp_path / "lake"), {"psn": {"gend", "brdy"}, "fee_list": {"cnt"}})
+    try:
+        assert warm.rows["psn"] == 0 and warm.rows["fee_list"] > 0
+        person = warm.people["fee_list"].keys[0].decode()
+        assert warm.people["fee_list"].of([person]).num_rows > 0
+        assert warm.people["psn"].of([person]).num_rows == 0
+        assert {"gend", "brdy"} <= set(warm.columns["psn"])
+    finally:
+        warm.close()
