@@ -205,6 +205,12 @@ class WarmLake:
         """The knowledge base's identity: the Delta version of each kb table (`kb_hilist@3,...`)."""
         return ",".join(f"{s}@{self.versions.get(SOURCES[s][0])}" for s in KB_INPUTS)
 
+    @property
+    def history_bytes(self) -> dict[str, int]:
+        """Bytes held by each person-keyed history (its compact Arrow table and index), for /readyz."""
+        return {s: p.table.nbytes + p.order.nbytes + p.starts.nbytes + p.counts.nbytes
+                for s, p in self.people.items()}
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
 

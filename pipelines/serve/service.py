@@ -100,6 +100,7 @@ class ClaimService:
             "ready": warm is not None,
             "input_versions": warm.versions if warm else None,
             "rows": warm.rows if warm else None,
+            "history_bytes": warm.history_bytes if warm else None,
             "lake_versions_now": lake_versions(self.lake) if warm else None,
             "kb_release": warm.kb_release if warm else None,
             "load_error": self.load_error,

@@ -195,6 +195,9 @@ def test_health_readiness_rules_and_openapi(client):
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] and ready.json()["rows"]["fee_list"] > 1000
+    held = ready.json()["history_bytes"]
+    assert set(held) == {"fee_list", "mdtrt", "diag", "psn"}
+    assert 20 * ready.json()["rows"]["fee_list"] < held["fee_list"] < 400 * ready.json()["rows"]["fee_list"]
     rules = client.get("/v1/rules", headers=AUTH).json()
     fams = {f["family"]: f for f in rules["families"]}
     assert set(fams) == set(claim_time.FAMILIES) and not fams["inventory_shortfall"]["decidable"]
