@@ -133,8 +133,8 @@ def compact(table: pa.Table, share: float = 0.5) -> pa.Table:
 
 def _settle(col: pa.ChunkedArray, share: float) -> pa.ChunkedArray:
     t = col.type
-    if pa.types.is_decimal128(t) and t.precision <= 18:
-        col = col.cast(pa.decimal64(t.precision, t.scale))
+    if _narrow_decimal(t):
+        col = col.cast(_narrow_decimal(t))
     elif _is_text(t) and len(col) and (pa.types.is_dictionary(t) or _repeats(col.slice(0, 1 << 20), share)):
         enc = (col if pa.types.is_dictionary(t) else pc.dictionary_encode(col)).unify_dictionaries()
         size = len(enc.chunk(0).dictionary)
@@ -144,6 +144,11 @@ def _settle(col: pa.ChunkedArray, share: float) -> pa.ChunkedArray:
         if pa.types.is_dictionary(t):
             col = pa.chunked_array([c.dictionary_decode() for c in enc.chunks], pa.string())
     return pa.chunked_array([pa.concat_arrays(col.chunks)], col.type) if col.num_chunks else col
+
+
+def _narrow_decimal(t: pa.DataType) -> pa.DataType | None:
+    """The 64-bit decimal a 128-bit one of up to 18 digits fits in (None for any other type)."""
+    return pa.decimal64(t.precision, t.scale) if pa.types.is_decimal128(t) and t.precision <= 18 else None
 
 
 def _repeats(col, share: float) -> bool:
@@ -163,8 +168,8 @@ def _own_table(reader: pa.RecordBatchReader, share: float = 0.5) -> pa.Table:
                       if pa.types.is_string(f.type) and _repeats(c, share)}
         cols = []
         for f, c in zip(batch.schema, batch.columns):
-            if pa.types.is_decimal128(f.type) and f.type.precision <= 18:
-                cols.append(c.cast(pa.decimal64(f.type.precision, f.type.scale)))
+            if _narrow_decimal(f.type):
+                cols.append(c.cast(_narrow_decimal(f.type)))
             else:
                 cols.append(pc.dictionary_encode(c) if f.name in encode else pa.concat_arrays([c]))
         batches.append(pa.RecordBatch.from_arrays(cols, names=batch.schema.names))
