@@ -12,6 +12,9 @@ Candidates (scikit-learn, `class_weight="balanced"`, every step fitted inside th
   value cannot dominate), L2 logistic regression;
 - `hgb_shallow`: a small, strongly regularised HistGradientBoosting (4 leaves, 100 trees).
 
+Every HistGradientBoosting is preceded by `stack.QuantileBins`: its bin edges are the ones it draws without
+weights, so class weights do not make it sort every column 254 times.
+
 `select_model` runs `cv_repeats` × stratified group k-fold (by institution) for each candidate (the stack's
 second stage is cross-validated on the first stage's out-of-fold scores) and keeps the default (the first)
 unless another's ROC-AUC is higher by more than `min_gain`. The out-of-fold scores it returns (the mean over
@@ -54,12 +57,15 @@ def _logistic(p: ModelParams):
 
 def _hgb(p: ModelParams, n: int, shallow: bool = False):
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
 
-    return HistGradientBoostingClassifier(
+    from pipelines.analytics.stack import QuantileBins
+
+    return make_pipeline(QuantileBins(), HistGradientBoostingClassifier(
         max_iter=100 if shallow else p.max_iter, learning_rate=p.learning_rate,
         max_leaf_nodes=4 if shallow else p.max_leaf_nodes, min_samples_leaf=max(3, min(20, n // 15)),
         l2_regularization=5.0 if shallow else 1.0, class_weight="balanced", early_stopping=False,
-        random_state=p.seed)
+        random_state=p.seed))
 
 
 def _vote(p: ModelParams, n: int):

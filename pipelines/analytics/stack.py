@@ -1,12 +1,12 @@
-"""The size stack (`models.py`'s default candidate) and the cross-validation helpers it shares with the
-model choice: a second stage blending the out-of-fold scores of a model on every feature and of a model on
-the size features alone, with the non-negative weight that ranks the labelled institutions best. Its own
-module because an estimator class needs scikit-learn at import (`models.py` imports it lazily, so loading
-the analytics does not load scikit-learn)."""
+"""The size stack (`models.py`'s default candidate), the gradient boosting's bin step and the cross-validation
+helpers they share with the model choice: a second stage blending the out-of-fold scores of a model on every
+feature and of a model on the size features alone, with the non-negative weight that ranks the labelled
+institutions best. Its own module because an estimator class needs scikit-learn at import (`models.py`
+imports it lazily, so loading the analytics does not load scikit-learn)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 
 
 def logit(s: np.ndarray) -> np.ndarray:
@@ -30,6 +30,42 @@ def oof(make, X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, cv_r
     for tr, te in splits(y, groups, folds, cv_repeats, seed):
         out[te] += make(len(tr)).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
     return out / max(1, cv_repeats)
+
+
+class QuantileBins(TransformerMixin, BaseEstimator):
+    """Each column as the number of its bin, with the edges HistGradientBoosting draws without sample weights:
+    the midpoints of the distinct values when there are at most `max_bins`, else the data's quantiles
+    (`averaged_inverted_cdf`); NaN stays NaN (the booster's missing-value branch). The booster then sees at
+    most `max_bins` distinct values per column and splits exactly where it would have split the raw column.
+
+    Why: with class weights (`class_weight="balanced"`), scikit-learn ≥ 1.6 places the bin edges by weighted
+    percentiles, one full sort per edge and column (254 sorts per column and fit): on 5,410 institutions × 12
+    months that was 81 % of an analysis (see docs/decisions.md §37). The weights still drive the gradients."""
+
+    def __init__(self, max_bins: int = 255):
+        self.max_bins = max_bins
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        q = np.linspace(0, 100, self.max_bins + 1)[1:-1]
+        self.edges_ = []
+        for col in X.T:
+            v = np.unique(col[~np.isnan(col)])
+            if len(v) <= self.max_bins:
+                e = (v[:-1] + v[1:]) / 2
+            else:
+                e = np.unique(np.percentile(col[~np.isnan(col)], q, method="averaged_inverted_cdf"))
+            self.edges_.append(e)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=float)
+        out = np.full(X.shape, np.nan)
+        for j, e in enumerate(self.edges_):
+            have = ~np.isnan(X[:, j])
+            out[have, j] = np.searchsorted(e, X[have, j], side="left")
+        return out
 
 
 #: the size weights tried by the second stage

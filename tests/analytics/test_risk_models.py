@@ -70,3 +70,26 @@ def test_feature_frame_derives_size_counts():
     assert all(feats[i].startswith(("log_", "rel_")) for i in risk.size_columns(feats))
     assert {"log_shared_persons", "log_shared_physicians"} <= {feats[i] for i in risk.size_columns(feats)}
     assert {"shared_physician_share", "shared_physician_visit_share"} <= set(risk.RATES) & set(risk.RISKY)
+
+
+def test_quantile_bins_split_where_the_booster_splits_unweighted():
+    """The bin step gives the booster the partition it draws itself without weights: the same predictions on
+    columns with many distinct values, few distinct values and missing values."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from pipelines.analytics.stack import QuantileBins
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    X = np.c_[rng.lognormal(0, 1, n), rng.integers(0, 7, n).astype(float), rng.normal(0, 1, n)]
+    X[rng.random(n) < 0.1, 2] = np.nan
+    y = (rng.random(n) < 1 / (1 + np.exp(-(np.log(X[:, 0]) + 0.3 * X[:, 1] - 1)))).astype(int)
+    kw = dict(max_iter=30, max_leaf_nodes=8, early_stopping=False, random_state=0)
+    raw = HistGradientBoostingClassifier(**kw).fit(X, y).predict_proba(X)[:, 1]
+    binned = make_pipeline(QuantileBins(), HistGradientBoostingClassifier(**kw)).fit(X, y).predict_proba(X)[:, 1]
+    np.testing.assert_allclose(binned, raw, rtol=1e-9, atol=1e-12)
+    bins = QuantileBins(max_bins=16).fit(X)
+    out = bins.transform(X)
+    assert np.isnan(out[:, 2]).sum() == np.isnan(X[:, 2]).sum()
+    assert len(np.unique(out[:, 0])) == 16 and set(np.unique(out[:, 1])) == set(range(7))
