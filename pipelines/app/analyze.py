@@ -25,7 +25,8 @@ from pipelines.tracking import Tracker, metric_key
 
 #: types of our own fitted models (skops refuses unknown types)
 TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "numpy.clip", "numpy.dtype",
-           "sklearn.utils._bunch.Bunch", "pipelines.analytics.stack.SizeStack"]
+           "sklearn.utils._bunch.Bunch", "pipelines.analytics.stack.SizeStack",
+           "pipelines.analytics.stack.QuantileBins"]
 RISK_COLUMNS = ("fixmedins_code", "period", "peer_group", "risk_score", "risk_rank", "model_name", "model_version",
                 "drivers", "run_id")
 
