@@ -55,6 +55,7 @@ class RiskParams:
     candidates: tuple[str, ...] = models.CANDIDATES
     min_gain: float = 0.03
     threads: int = 1      # OpenMP threads of the booster: on a shared machine more threads spin and crawl
+    importance_rows: int = 2000   # permutation importances on at most this many labelled rows (a seeded draw)
 
 
 @dataclass
@@ -147,7 +148,10 @@ def _supervised(f, y, feats, p):
                "cv_folds": mp.folds, "cv_repeats": mp.cv_repeats, "labelled_rows": int(lab.sum()),
                "positive_rate": float(yl.mean()), **{f"cv_roc_auc.{k}": v for k, v in aucs.items()},
                **{f"stack_weight.{k}": v for k, v in (model.weights if name == "size_stack" else {}).items()}}
-    pi = permutation_importance(model, Xl, yl, scoring="roc_auc", n_repeats=5, random_state=p.seed)
+    # the importances weigh the drivers; on the month grain (an institution's 12 months) every repeat of every
+    # feature predicted all labelled rows: 83 % of an analysis of 5,410 institutions (docs/decisions.md §38)
+    pi = permutation_importance(model, Xl, yl, scoring="roc_auc", n_repeats=5, random_state=p.seed,
+                                max_samples=min(len(yl), p.importance_rows))
     imp = {n: float(v) for n, v in sorted(zip(feats, pi.importances_mean), key=lambda t: -t[1])}
     return scores, lab, model, name, metrics, imp
 

@@ -93,3 +93,21 @@ def test_quantile_bins_split_where_the_booster_splits_unweighted():
     out = bins.transform(X)
     assert np.isnan(out[:, 2]).sum() == np.isnan(X[:, 2]).sum()
     assert len(np.unique(out[:, 0])) == 16 and set(np.unique(out[:, 1])) == set(range(7))
+
+
+def test_importances_on_a_capped_draw_leave_the_scores_alone():
+    """`importance_rows` caps the rows the permutation importances predict (they weigh the drivers only): the
+    scores stay the same, the informative feature still ranks first, and the figures come from fewer rows."""
+    X, y = _size_only(300, 6, noise=4)
+    codes = [f"H{i:04d}" for i in range(len(y))]
+    f = pd.DataFrame(X, columns=["log_visits", "rel_visits", *(f"noise_{i}" for i in range(4))]).assign(
+        fixmedins_code=codes)
+    labels = pd.Series(y, index=codes).iloc[:250]          # the last 50 unlabelled
+    feats = [c for c in f.columns if c != "fixmedins_code"]
+    runs = {cap: risk.supervised_scores(f, labels, feats, risk.RiskParams(candidates=("logistic",), cv_repeats=1,
+                                                                         importance_rows=cap))
+            for cap in (2000, 60)}
+    (s_all, lab, *_, imp_all), (s_cap, _, *_, imp_cap) = runs[2000], runs[60]
+    assert np.array_equal(s_all, s_cap) and lab.sum() == 250
+    assert list(imp_cap)[0] in {"log_visits", "rel_visits"} and set(imp_cap) == set(imp_all)
+    assert imp_cap != imp_all
