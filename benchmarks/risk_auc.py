@@ -6,7 +6,8 @@ outcomes, next to sorting by fund paid (issue #16).
 For each size and seed: generates (or reuses) a labelled drop (`pipelines.synth.labelled`: visits,
 settlements, diagnoses, persons, inspection outcomes for half of the institutions), loads it, computes every
 analysis for 2023 as `fundguard analyze` does (nothing written, no MLflow) and prints, for the year model:
-the ROC-AUC on the unlabelled half, the money baseline, the cross-validated ROC-AUC of each candidate on the
+the ROC-AUC on the unlabelled half, the same for the month model (an institution's monthly scores averaged),
+the money baseline, the cross-validated ROC-AUC of each candidate on the
 labelled half, the candidate chosen, the seconds the computation took and the process's peak RSS so far.
 The size of the public provider-fraud claims set: `--sizes 5410 --seeds 1 --fraud-rate 0.094`.
 """
@@ -46,7 +47,11 @@ def measure(data: Path, n: int, seed: int, fraud_rate: float = DEFAULT_RATE) -> 
     ind = comp.indicators[comp.indicators["period"] == "2023"].set_index("fixmedins_code")
     hidden = [c for c in score.index if truth.loc[c, "labelled"] == "0"]
     y = truth.loc[hidden, "fraud"].astype(int)
+    month = comp.risk.get("month")
+    month_auc = (roc_auc_score(y, month.scores.groupby("fixmedins_code")["risk_score"].mean().reindex(hidden))
+                 if month is not None and month.supervised else float("nan"))
     return {"auc": roc_auc_score(y, score.loc[hidden]), "money": roc_auc_score(y, ind.loc[hidden, "fund_total"]),
+            "month_auc": month_auc,
             "chosen": rr.model_kind, "seconds": time.perf_counter() - t0,
             "cv": {k.split(".", 1)[1]: v for k, v in rr.metrics.items() if k.startswith("cv_roc_auc.")}}
 
@@ -58,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fraud-rate", type=float, default=DEFAULT_RATE)
     ap.add_argument("--data", type=Path, default=Path("data/bench-risk"))
     args = ap.parse_args(argv)
-    print("institutions seed  ROC-AUC  money  chosen        cv ROC-AUC per candidate (labelled half)")
+    print("institutions seed  ROC-AUC  month  money  chosen        cv ROC-AUC per candidate (labelled half)")
     for n in args.sizes:
         for seed in args.seeds:
             m = measure(args.data, n, seed, args.fraud_rate)
             cv = ", ".join(f"{k} {v:.3f}" for k, v in m["cv"].items())
-            print(f"{n:>12} {seed:>4}  {m['auc']:.3f}   {m['money']:.3f}  {m['chosen']:<12}  {cv}  "
+            print(f"{n:>12} {seed:>4}  {m['auc']:.3f}   {m['month_auc']:.3f}  {m['money']:.3f}  {m['chosen']:<12}  {cv}  "
                   f"({m['seconds']:.0f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB)",
                   flush=True)
     return 0
