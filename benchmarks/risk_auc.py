@@ -1,15 +1,15 @@
 """Institution risk on labelled drops: ROC-AUC of the ranking of the unlabelled half against their true
 outcomes, next to sorting by fund paid (issue #16).
 
-    python -m benchmarks.risk_auc [--sizes 400 1000] [--seeds 1 2 3] [--fraud-rate 0.15] [--data data/bench-risk]
+    python -m benchmarks.risk_auc [--sizes 400 1000] [--seeds 1 2 3] [--fraud-rate R] [--data data/bench-risk]
 
 For each size and seed: generates (or reuses) a labelled drop (`pipelines.synth.labelled`: visits,
 settlements, diagnoses, persons, inspection outcomes for half of the institutions), loads it, computes every
 analysis for 2023 as `fundguard analyze` does (nothing written, no MLflow) and prints, for the year model:
 the ROC-AUC on the unlabelled half, the same for the month model (an institution's monthly scores averaged),
-the money baseline, the cross-validated ROC-AUC of each candidate on the
-labelled half, the candidate chosen, the seconds the computation took and the process's peak RSS so far.
-The size of the public provider-fraud claims set: `--sizes 5410 --seeds 1 --fraud-rate 0.094`.
+the money baseline, the cross-validated ROC-AUC of each candidate on the labelled half, the candidate chosen,
+the seconds the computation took and the process's peak RSS so far. Without `--fraud-rate` the generator's own
+rate is used. The size of the public provider-fraud claims set: `--sizes 5410 --seeds 1 --fraud-rate 0.094`.
 """
 from __future__ import annotations
 
@@ -18,10 +18,8 @@ import resource
 import time
 from pathlib import Path
 
-DEFAULT_RATE = 0.15    # pipelines.synth.labelled.generate_labelled's
 
-
-def measure(data: Path, n: int, seed: int, fraud_rate: float = DEFAULT_RATE) -> dict:
+def measure(data: Path, n: int, seed: int, fraud_rate: float | None = None) -> dict:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
@@ -32,10 +30,11 @@ def measure(data: Path, n: int, seed: int, fraud_rate: float = DEFAULT_RATE) -> 
     from pipelines.storage import Lake
     from pipelines.synth.labelled import generate_labelled, labels_path
 
-    root = data / (f"n{n}_seed{seed}" + ("" if fraud_rate == DEFAULT_RATE else f"_rate{fraud_rate}"))
+    root = data / (f"n{n}_seed{seed}" + ("" if fraud_rate is None else f"_rate{fraud_rate}"))
     lake = Lake(root / "lake")
     if not lake.exists("silver/setl"):
-        generate_labelled(root / "landing", n_institutions=n, seed=seed, fraud_rate=fraud_rate)
+        rate = {} if fraud_rate is None else {"fraud_rate": fraud_rate}
+        generate_labelled(root / "landing", n_institutions=n, seed=seed, **rate)
         load_drop(root / "landing", lake, config.load(), progress=False)
     truth = pd.read_csv(labels_path(root / "landing"), dtype=str).set_index("fixmedins_code")
     con = io.connect()
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[400, 1000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--fraud-rate", type=float, default=DEFAULT_RATE)
+    ap.add_argument("--fraud-rate", type=float, help="the share of fraudulent institutions (default: the generator's)")
     ap.add_argument("--data", type=Path, default=Path("data/bench-risk"))
     args = ap.parse_args(argv)
     print("institutions seed  ROC-AUC  month  money  chosen        cv ROC-AUC per candidate (labelled half)")
@@ -68,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             m = measure(args.data, n, seed, args.fraud_rate)
             cv = ", ".join(f"{k} {v:.3f}" for k, v in m["cv"].items())
-            print(f"{n:>12} {seed:>4}  {m['auc']:.3f}   {m['month_auc']:.3f}  {m['money']:.3f}  {m['chosen']:<12}  {cv}  "
-                  f"({m['seconds']:.0f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB)",
-                  flush=True)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            print(f"{n:>12} {seed:>4}  {m['auc']:.3f}   {m['month_auc']:.3f}  {m['money']:.3f}  {m['chosen']:<12}  "
+                  f"{cv}  ({m['seconds']:.0f} s, peak RSS {rss:.2f} GB)", flush=True)
     return 0
 
 
