@@ -2,6 +2,7 @@
 exactly that scope of gold/suspects is replaced; gold is left as it was otherwise."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +39,38 @@ def report_dir_for(lake: Lake, run_id: str | None) -> Path:
     return lake.folder("reports", "gate", safe)
 
 
-def gate_settings(conf: dict, scope: pa.Table | None, staging_version: int | None, accept_drop: bool):
+def gate_settings(conf: dict, scope: pa.Table | None, staging_version: int | None, accept_drop: bool,
+                  only_rules: list[str] | None = None):
     """The gate's scope and settings (conf `gate`, `pii_key`) for a list."""
     from pipelines.quality.gate import GateScope
 
     g = conf.get("gate") or {}
     return GateScope(scope, staging_version, accept_drop=accept_drop, drop_ratio=float(g.get("drop_ratio", 0.5)),
-                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_key=config.pii_key(conf))
+                     drop_min_rows=int(g.get("drop_min_rows", 10)), pii_key=config.pii_key(conf),
+                     only_rules=only_rules)
+
+
+def replaced_rules(catalog, rules) -> list[str] | None:
+    """The rules whose findings a list of `rules` replaces: None (every rule's, retired ones included) when
+    they are the whole active library, else their ids (a `--family`/`--rule`/`--tags` screening must not
+    remove the other rules' published findings)."""
+    ran = {r.id for r in rules}
+    return None if {r.id for r in catalog.select()} <= ran else sorted(ran)
+
+
+def recorded_rules(catalog, scope: pa.Table | None, include_draft: bool):
+    """The rules the screening of a staging list ran, as its scope recorded them (the library's selection when
+    the scope records none); UsageError when one is no longer in the catalog."""
+    recorded = scope.column("rule_ids").drop_null().unique().to_pylist() \
+        if scope is not None and "rule_ids" in scope.column_names else []
+    if len(recorded) != 1:
+        return catalog.select(include_draft=include_draft)
+    ids = json.loads(recorded[0])
+    unknown = sorted(set(ids) - set(catalog.by_id))
+    if unknown:
+        raise UsageError(f"暂存区的疑点清单由规则库中已没有的规则筛出 / the staging list was screened with rules the "
+                         f"library no longer has ({', '.join(unknown[:5])}): screen again before publishing")
+    return [catalog.by_id[i] for i in ids]
 
 
 def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, staging_version: int | None,
@@ -61,13 +87,13 @@ def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, 
     run_id = lineage.get("run_id") or (runs[0] if len(runs) == 1 else None)
     result = run_gate(lake, suspects, catalog=catalog, rules=rules,
                       report_dir=report_dir or report_dir_for(lake, run_id),
-                      scope=gate_settings(conf, scope, staging_version, accept_drop),
+                      scope=gate_settings(conf, scope, staging_version, accept_drop, replaced_rules(catalog, rules)),
                       band=float(gate_conf.get("hit_rate_band", 10.0)),
                       min_hits=int(gate_conf.get("hit_rate_min_hits", 20)))
     if not result.success or not publish_when_passed:
         return Outcome(result, None, scope)
     version = publish(lake, suspects, scope=scope, published_at=published_at or utcnow(),
-                      rule_ids=[r.id for r in rules], **lineage)
+                      rule_ids=[r.id for r in rules], only_rules=replaced_rules(catalog, rules), **lineage)
     return Outcome(result, version, scope)
 
 
@@ -110,7 +136,7 @@ def gate_staging(lake: Lake, *, conf: dict, periods: list[str] | None = None, in
     check_selection(scope, periods, institutions)
     rules_dir = conf.get("rules_dir")
     catalog = load_catalog(Path(rules_dir) if rules_dir and Path(rules_dir).is_absolute() else None)
-    rules = catalog.select(include_draft=include_draft)
+    rules = recorded_rules(catalog, scope, include_draft)
     return suspects, gate_and_publish(lake, suspects, scope=scope, staging_version=staging_version,
                                       catalog=catalog, rules=rules, conf=conf, accept_drop=accept_drop,
                                       publish_when_passed=publish)

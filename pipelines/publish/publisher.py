@@ -2,9 +2,11 @@
 
 A run replaces exactly the (institution, month) partitions its screening recorded as its scope
 (`staging/scope`, one row per pair; screen.pipeline.SCOPE_SCHEMA), in ONE Delta commit, and nothing else:
-a one-institution screening replaces that institution's months only. A finding that disappeared is
-removed; a re-run is idempotent (stable suspect ids, no duplicates). The commit records the run's lineage
-(run id, months, selected institutions, rule ids, fingerprint, input versions) for `fundguard reproduce`.
+a one-institution screening replaces that institution's months only; a screening of some of the library's
+rules (`--family`, `--rule`, `--tags`) replaces only those rules' findings there (`only_rules`). A finding
+that disappeared is removed; a re-run is idempotent (stable suspect ids, no duplicates). The commit records
+the run's lineage (run id, months, selected institutions, rule ids, fingerprint, input versions) for
+`fundguard reproduce`.
 """
 from __future__ import annotations
 
@@ -81,10 +83,10 @@ def _selection(scope: pa.Table, column: str):
 
 def publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table, published_at: dt.datetime,
             rule_ids: list[str] | None = None, run_id: str | None = None, fingerprint: str | None = None,
-            input_versions: dict[str, int] | None = None) -> int:
-    """Replace the (institution, month) partitions of gold/suspects that `scope` holds by `suspects`; returns
-    the new Delta version (the current one when the scope is empty: nothing to replace). Call only after the
-    gate passed."""
+            input_versions: dict[str, int] | None = None, only_rules: list[str] | None = None) -> int:
+    """Replace the (institution, month) partitions of gold/suspects that `scope` holds by `suspects` (with
+    `only_rules`: only the findings of those rules there; every other rule's stay); returns the new Delta
+    version (the current one when the scope is empty: nothing to replace). Call only after the gate passed."""
     data = suspects.select(list(SUSPECT_SCHEMA.names)).cast(SUSPECT_SCHEMA)
     stamp = pa.array([_utc(published_at)] * data.num_rows, SUSPECT_SCHEMA.field("published_at").type)
     data = data.set_column(data.schema.get_field_index("published_at"), "published_at", stamp)
@@ -94,6 +96,11 @@ def publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table, published_at: dt
         if n_out:
             raise PublishError(f"{n_out} suspects lie outside the recorded scope ({len(pairs)} institutions): "
                                "nothing published")
+        if only_rules is not None:
+            stray = sorted(set(data.column("rule_id").to_pylist()) - set(only_rules))
+            if stray:
+                raise PublishError(f"suspects of rules the screening did not run ({', '.join(stray[:5])}): "
+                                   "nothing published")
         data = data.sort_by([("fixmedins_code", "ascending"), ("period", "ascending"),
                              ("rule_id", "ascending"), ("suspect_id", "ascending")])
     selected = _selection(scope, "selected_institutions")
@@ -106,6 +113,7 @@ def publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table, published_at: dt
         "institutions": selected,
         "scope_pairs": str(sum(len(ms) for ms in pairs.values())),
         "rule_ids": json.dumps(sorted(set(rule_ids))) if rule_ids is not None else None,
+        "only_rules": json.dumps(sorted(set(only_rules))) if only_rules is not None else None,
         "rows": str(data.num_rows),
         "published_at": _utc(published_at).isoformat(),
     }
@@ -114,7 +122,11 @@ def publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table, published_at: dt
         if lake.exists(GOLD):
             return lake.version(GOLD)
         return lake.replace_where(GOLD, SUSPECT_SCHEMA.empty_table(), "", PARTITION_BY, meta)
-    return lake.replace_where(GOLD, data, scope_predicate(pairs), PARTITION_BY, meta)
+    predicate = scope_predicate(pairs)
+    if only_rules:
+        listed = ", ".join(sql_literal(r) for r in sorted(set(only_rules)))
+        predicate = f"({predicate}) AND rule_id IN ({listed})"
+    return lake.replace_where(GOLD, data, predicate, PARTITION_BY, meta)
 
 
 def publication(lake: Lake, run_id: str) -> tuple[int, dict] | None:

@@ -43,6 +43,7 @@ class GateScope:
     drop_ratio: float = 0.5
     drop_min_rows: int = 10
     pii_key: str = ""
+    only_rules: list[str] | None = None   # the list replaces only these rules' findings (None: every rule's)
 
 
 @dataclass
@@ -104,15 +105,19 @@ def _reference(lake: Lake, table: str, entity: str, columns: tuple[str, ...], ve
     return pa.schema([schema.field(c) for c in columns]).empty_table()
 
 
-def published_counts(lake: Lake) -> pa.Table:
-    """gold/suspects now: rows per (fixmedins_code, period)."""
+def published_counts(lake: Lake, only_rules: list[str] | None = None) -> pa.Table:
+    """gold/suspects now: rows per (fixmedins_code, period) (of `only_rules` only, when given: what a list of
+    some rules would replace)."""
     if not lake.exists(GOLD):
         return pa.table({"fixmedins_code": pa.array([], pa.string()), "period": pa.array([], pa.string()),
                          "n": pa.array([], pa.int64())})
     con = duckdb.connect()
     try:
         con.register("gold", lake.dataset(GOLD))
-        return con.sql("SELECT fixmedins_code, period, count(*)::BIGINT AS n FROM gold GROUP BY ALL").to_arrow_table()
+        where = "WHERE rule_id IN (SELECT unnest($rules))" if only_rules is not None else ""
+        params = {"rules": sorted(set(only_rules))} if only_rules is not None else None
+        return con.execute(f"SELECT fixmedins_code, period, count(*)::BIGINT AS n FROM gold {where} GROUP BY ALL",
+                           params).to_arrow_table()
     finally:
         con.close()
 
@@ -165,7 +170,7 @@ def run_gate(lake: Lake, suspects: pa.Table, *, catalog: Catalog, rules: list[Ru
     inputs = GateInputs(suspects, catalog, rules, read_references(lake, suspects),
                         previous_hits(lake, scope.scope) if previous is None else previous, band, min_hits,
                         scope=scope.scope, staging_version=scope.staging_version,
-                        published=published_counts(lake), persons=persons,
+                        published=published_counts(lake, scope.only_rules), persons=persons,
                         pii_key=scope.pii_key, drop_ratio=scope.drop_ratio, drop_min_rows=scope.drop_min_rows)
     frames = {kind: [qsuite.Frame(kind, kind, FRAMES[kind](inputs))] for kind in suite.frames}
     params = {"band": band, "min_hits": min_hits, "active_rules": inputs.active_ids or [""],

@@ -32,7 +32,8 @@ STAGING_SCOPE = "staging/scope"
 SCOPE_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("staging_version", pa.int64()), ("fixmedins_code", pa.string()),
     ("period", pa.string()), ("input_rows", pa.int64()), ("rule_set_fingerprint", pa.string()),
-    ("input_versions", pa.string()), ("selected_period", pa.string()), ("selected_institutions", pa.string())])
+    ("input_versions", pa.string()), ("selected_period", pa.string()), ("selected_institutions", pa.string()),
+    ("rule_ids", pa.string())])
 #: the inputs whose rows a scope counts (each has fixmedins_code and period)
 SCOPE_INPUTS = ("fee_list", "mdtrt", "setl", "inv_movement")
 #: the shared views every rule may read, materialised once per run
@@ -176,7 +177,7 @@ def screen(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, run_id: s
     suspects = sort_suspects(suspects)
     pairs = screened_pairs(engine, suspects, period=period, institutions=institutions)
     scope = scope_table(pairs, run_id=run_id, fingerprint=fingerprint, input_versions=vjson,
-                        period=period, institutions=institutions)
+                        period=period, institutions=institutions, rule_ids=[r.id for r in rules])
     staging_version = None
     if write_staging:
         staging_version, scope = write_staging_list(lake, engine, suspects, scope)
@@ -212,7 +213,8 @@ def _write_batched_scope(lake: Lake, result: "ScreenResult", *, period: str | No
         counter.close()
     scope = scope_table(pairs, run_id=result.run_id, fingerprint=result.fingerprint,
                         input_versions=input_versions_json(result.input_versions), period=period,
-                        institutions=institutions, staging_version=result.staging_version)
+                        institutions=institutions, staging_version=result.staging_version,
+                        rule_ids=[r.id for r in result.rules])
     lake.overwrite(STAGING_SCOPE, scope)
     return scope
 
@@ -243,13 +245,15 @@ def screened_pairs(engine, suspects: pa.Table, *, period: str | None,
 
 def scope_table(pairs: dict[tuple[str, str], int], *, run_id: str, fingerprint: str, input_versions: str,
                 period: str | None = None, institutions: list[str] | None = None,
-                staging_version: int | None = None) -> pa.Table:
+                staging_version: int | None = None, rule_ids: list[str] | None = None) -> pa.Table:
     """The scope of one screening in SCOPE_SCHEMA: one row per (institution, month) with its input rows, the
-    run's lineage and its selection (`--period`, `--institution`; null when not selected)."""
+    run's lineage, its selection (`--period`, `--institution`; null when not selected) and the rules it ran
+    (a JSON list; null when not recorded): publishing replaces those rules' findings in the scope."""
     selected = json.dumps(sorted(set(institutions))) if institutions else None
+    ran = json.dumps(sorted(set(rule_ids))) if rule_ids is not None else None
     rows = [{"run_id": run_id, "staging_version": staging_version, "fixmedins_code": i, "period": m,
              "input_rows": n, "rule_set_fingerprint": fingerprint, "input_versions": input_versions,
-             "selected_period": period, "selected_institutions": selected}
+             "selected_period": period, "selected_institutions": selected, "rule_ids": ran}
             for (i, m), n in sorted(pairs.items())]
     return pa.Table.from_pylist(rows, schema=SCOPE_SCHEMA)
 

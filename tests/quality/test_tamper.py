@@ -301,26 +301,58 @@ def test_an_empty_staging_does_not_wipe_gold_unless_accepted(lake, persons, caps
     assert lake.read(GOLD_SUSPECTS).num_rows == 0
 
 
-def test_a_screening_of_some_rules_only_cannot_silently_replace_the_others(lake, capsys):
-    """Publication replaces (institution, month) partitions: a list of a few rules would drop every other
-    rule's findings there. The drop check stops it; --accept-drop is the operator's explicit choice."""
+def _findings(t: pa.Table, keep) -> list[tuple]:
+    cols = ["suspect_id", "rule_id", "fixmedins_code", "period", "amount", "evidence"]
+    return sorted(tuple(r[c] for c in cols) for r in t.select(cols).to_pylist() if keep(r["rule_id"]))
+
+
+def test_a_screening_of_some_rules_replaces_only_their_findings(lake):
+    """Publication replaces (institution, month) partitions; a list of a few rules replaces only those rules'
+    findings there: every other rule's stay as published (they used to be deleted, or the drop check stopped
+    the publication)."""
+    version, before = gold(lake)
+    others = {r for r in before.column("rule_id").to_pylist() if r != "daily_cap_item"}
+    assert others and "daily_cap_item" in before.column("rule_id").to_pylist()
+    assert main(["screen", "--lake", str(lake.root), "--rule", "daily_cap_item", "--quiet"]) == 0
+    assert json.loads(lake.read(STAGING_SCOPE).column("rule_ids")[0].as_py()) == ["daily_cap_item"]
+    assert main(["publish", "--lake", str(lake.root)]) == 0
+    after_version, after = gold(lake)
+    assert after_version == version + 1
+    assert _findings(after, lambda r: r != "daily_cap_item") == _findings(before, lambda r: r != "daily_cap_item")
+    assert _findings(after, lambda r: r == "daily_cap_item") == _findings(before, lambda r: r == "daily_cap_item")
+    assert set(after.column("run_id").to_pylist()) == set(before.column("run_id").to_pylist()) | \
+        set(after.filter(pc.equal(after.column("rule_id"), "daily_cap_item")).column("run_id").to_pylist())
+    meta = lake.history(GOLD_SUSPECTS)[0]
+    assert json.loads(meta["fundguard.only_rules"]) == ["daily_cap_item"]
+    assert json.loads(meta["fundguard.rule_ids"]) == ["daily_cap_item"]
+
+
+def test_a_rule_that_now_finds_less_drops_only_its_own_findings(lake):
+    """The staged list of one rule with one of its findings gone (its institution's rule findings emptied:
+    published with --accept-drop): that finding is removed and nothing of any other rule."""
     version, before = gold(lake)
     assert main(["screen", "--lake", str(lake.root), "--rule", "daily_cap_item", "--quiet"]) == 0
-    assert main(["publish", "--lake", str(lake.root)]) == 1
-    assert "--accept-drop" in capsys.readouterr().out
-    assert gold(lake)[0] == version
+    staged = lake.read(STAGING_SUSPECTS)
+    gone = staged.column("suspect_id")[0].as_py()
+    restage(lake, staged.filter(pc.not_equal(staged.column("suspect_id"), gone)))
+    assert main(["publish", "--lake", str(lake.root), "--accept-drop"]) == 0
+    _, after = gold(lake)
+    assert gone not in after.column("suspect_id").to_pylist()
+    assert after.num_rows == before.num_rows - 1
+    assert _findings(after, lambda r: r != "daily_cap_item") == _findings(before, lambda r: r != "daily_cap_item")
 
 
-def test_run_needs_accept_drop_for_a_drop(lake, small_drop, capsys):
-    """`fundguard run` (the drop is already loaded: its files are skipped) with one rule: blocked, then
-    published with --accept-drop."""
+def test_run_with_tags_replaces_only_the_tagged_rules(lake, small_drop):
+    """`fundguard run` (the drop is already loaded: its files are skipped) with the rules of one tag: published
+    without --accept-drop, and the other rules' findings are as they were."""
     version, before = gold(lake)
     args = ["run", "--landing", str(small_drop), "--lake", str(lake.root), "--quiet", "--tags", "血液净化"]
-    assert main(args) == 1
-    assert "--accept-drop" in capsys.readouterr().err
-    assert gold(lake)[0] == version
-    assert main([*args, "--accept-drop"]) == 0
-    assert gold(lake)[0] == version + 1
+    assert main(args) == 0
+    after_version, after = gold(lake)
+    assert after_version == version + 1
+    tagged = set(json.loads(lake.history(GOLD_SUSPECTS)[0]["fundguard.only_rules"]))
+    assert tagged and set(before.column("rule_id").to_pylist()) - tagged
+    assert _findings(after, lambda r: r not in tagged) == _findings(before, lambda r: r not in tagged)
 
 
 def test_the_scope_records_the_input_rows_of_each_pair(published):
