@@ -6,8 +6,9 @@
     ymd(x)          a date or timestamp as 'yyyy-MM-dd'
     ymdhm(x)        a timestamp as 'yyyy-MM-dd HH:mm'
     month(x)        the period of a date or timestamp: 'yyyy-MM'
-    param(key)      kb_param's value of `key` as DECIMAL(16,6) (NULL when absent)
-    param_text(key) kb_param's value of `key` as text (NULL when absent)
+    param(key)      kb_param's value of `key` as DECIMAL(16,6); absent, the shipped knowledge base's value
+                    (rules/kb/kb_param.csv, `kb_defaults`: the contract's defaults and the project's own), else NULL
+    param_text(key) kb_param's value of `key` as text; absent, the shipped value, else NULL
     qty(x)          a quantity as text without trailing zeros: 2, 0.5, 12.8
     sn_key(x)       a sort key ordering digit strings numerically ('2' < '007' < '10'), ties by the text
     age_at(brdy, d) completed years at date d of a person born on brdy
@@ -18,8 +19,8 @@
 {%- macro ymd(x) -%}date_format({{ x }}, 'yyyy-MM-dd'){%- endmacro -%}
 {%- macro ymdhm(x) -%}date_format({{ x }}, 'yyyy-MM-dd HH:mm'){%- endmacro -%}
 {%- macro month(x) -%}date_format({{ x }}, 'yyyy-MM'){%- endmacro -%}
-{%- macro param(key) -%}(SELECT CAST(max(value) AS DECIMAL(16,6)) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
-{%- macro param_text(key) -%}(SELECT max(value) FROM kb_param WHERE key = '{{ key }}'){%- endmacro -%}
+{%- macro param(key) -%}{% if key in kb_defaults %}coalesce({% endif %}(SELECT CAST(max(value) AS DECIMAL(16,6)) FROM kb_param WHERE key = '{{ key }}'){% if key in kb_defaults %}, CAST({{ kb_defaults[key] }} AS DECIMAL(16,6))){% endif %}{%- endmacro -%}
+{%- macro param_text(key) -%}{% if key in kb_defaults %}coalesce({% endif %}(SELECT max(value) FROM kb_param WHERE key = '{{ key }}'){% if key in kb_defaults %}, {{ kb_defaults[key] }}){% endif %}{%- endmacro -%}
 {%- macro qty(x) -%}CASE WHEN CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) LIKE '%.%' THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING))) ELSE CAST(CAST({{ x }} AS DECIMAL(20,4)) AS STRING) END{%- endmacro -%}
 {%- macro sn_key(x) -%}concat(lpad(CAST(length(regexp_replace({{ x }}, '^0+', '')) AS STRING), 6, '0'), regexp_replace({{ x }}, '^0+', ''), '|', {{ x }}){%- endmacro -%}
 {%- macro age_at(brdy, d) -%}(year({{ d }}) - year({{ brdy }}) - CASE WHEN month({{ d }}) * 100 + day({{ d }}) < month({{ brdy }}) * 100 + day({{ brdy }}) THEN 1 ELSE 0 END){%- endmacro -%}

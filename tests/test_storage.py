@@ -36,11 +36,14 @@ def test_versions_time_travel_and_scoped_replace(tmp_path):
 
 
 def test_merge_upserts_on_keys(tmp_path):
+    import pyarrow.dataset as pads
+
     lake = Lake(tmp_path)
     lake.append("silver/x", pa.table({"k": [1, 2], "v": ["a", "b"]}))
     lake.merge("silver/x", pa.table({"k": [2, 3], "v": ["B", "c"]}), ["k"])
     assert sorted(lake.read("silver/x").to_pylist(), key=lambda r: r["k"]) == [
         {"k": 1, "v": "a"}, {"k": 2, "v": "B"}, {"k": 3, "v": "c"}]
+    assert lake.dataset("silver/x").to_table(filter=pads.field("v") == "B").column("k").to_pylist() == [2]
 
 
 def _files_by_partition(lake, name):
@@ -67,6 +70,31 @@ def test_merge_rewrites_only_the_partitions_holding_a_key(tmp_path):
     after = _files_by_partition(lake, "silver/x")
     assert before["A"] <= after["A"] and before["C"] <= after["C"]      # A and C were not rewritten
     assert not (before["B"] & after.get("B", set())) and not (before[None] & after[None])
+
+
+def test_merge_writes_plain_text_that_filtered_readers_can_read(tmp_path):
+    """An upsert rewrites the partitions holding a key (every combination of their values: H1/2023 holds one,
+    H2/2024 another, so H1/2024 and H2/2023 are rewritten too and keep their rows) in one commit, as plain
+    Parquet text: delta-rs's merge wrote `string_view`, and a filtered read of the table then failed."""
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    lake = Lake(tmp_path)
+    rows = {"k": ["a", "b", "c", "d", "e"], "inst": ["H1", "H2", "H1", "H2", "H3"],
+            "year": ["2023", "2024", "2024", "2023", "2023"], "v": ["1", "2", "3", "4", "5"]}
+    lake.append("silver/x", pa.table(rows), partition_by=["inst", "year"])
+    version = lake.version("silver/x")
+    lake.merge("silver/x", pa.table({"k": ["a", "b", "f"], "inst": ["H1", "H2", "H4"], "year": ["2023", "2024", "2023"],
+                                     "v": ["1'", "2'", "6"]}), ["k"])
+    assert lake.version("silver/x") == version + 1
+    got = sorted((r["k"], r["inst"], r["year"], r["v"]) for r in lake.read("silver/x").to_pylist())
+    assert got == [("a", "H1", "2023", "1'"), ("b", "H2", "2024", "2'"), ("c", "H1", "2024", "3"),
+                   ("d", "H2", "2023", "4"), ("e", "H3", "2023", "5"), ("f", "H4", "2023", "6")]
+    for f in lake.native_files("silver/x").files:
+        assert not any(pa.types.is_string_view(t) for t in pq.read_schema(f).types), f
+    ds = lake.dataset("silver/x")
+    assert ds.to_table(filter=pads.field("v") == "2'").column("k").to_pylist() == ["b"]
+    assert duckdb.sql(f"SELECT k FROM ({native_select(lake.native_files('silver/x'))}) WHERE v = '4'").fetchall() == [("d",)]
 
 
 def test_merge_of_new_keys_only_appends(tmp_path):

@@ -44,3 +44,21 @@ def require_inputs(lake: Lake, period: str | None = None, institutions: list[str
         unknown = sorted(set(institutions) - known)
         if unknown:
             raise UsageError(f"机构无就诊数据 / no claims of institution(s) {', '.join(unknown)} in the lake")
+
+
+def kb_param_gaps(lake: Lake, catalog, rules) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The kb_param keys the selected rules read that the lake's kb_param lacks: (key -> the shipped knowledge
+    base's value, which `param` then uses (rules/kb/kb_param.csv); key -> the rules that evaluate nothing
+    without it, when the shipped knowledge base has no value either, e.g. a national batch's own window)."""
+    from pipelines.screen.sql import kb_defaults, param_keys, rule_query
+
+    held = set()
+    if lake.exists("silver/kb_param"):
+        held = set(lake.read("silver/kb_param", columns=["key"]).column("key").drop_null().to_pylist())
+    needed: dict[str, list[str]] = {}
+    for rule in rules:
+        for key in param_keys(rule_query(catalog, rule)) - held:
+            needed.setdefault(key, []).append(rule.id)
+    shipped = kb_defaults()
+    return ({k: shipped[k] for k in sorted(needed) if k in shipped},
+            {k: sorted(ids) for k, ids in sorted(needed.items()) if k not in shipped})

@@ -16,11 +16,10 @@ def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
 
 @holds_lease("fundguard ingest", creates=True)
 def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, validate: bool = True,
-              drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None,
-              kb_tables_missing_only: bool = False):
+              drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None):
     """Ingest a landing drop (checked by the silver suite when `validate`), then the knowledge base of
-    `kb_dir` (default: conf `kb_dir`, the shipped sample): when silver has no kb_hilist, or, with
-    `kb_tables_missing_only`, for each kb table silver lacks. Returns (load report, kb report or None)."""
+    `kb_dir` (default: conf `kb_dir`, the shipped sample) for each kb table silver lacks (`ingest` and `run`
+    alike). Returns (load report, kb report or None)."""
     from pipelines.ingest import faults
     from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
     from pipelines.quality.silver import validate_silver
@@ -31,6 +30,6 @@ def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, v
     faults.point("load.drop_done")
     kb = None
     folder = kb_dir_of(conf, kb_dir)
-    if folder.is_dir() and (kb_tables_missing_only or not lake.exists("silver/kb_hilist")):
+    if folder.is_dir():
         kb = load_knowledge_base(folder, lake, salt=config.pii_key(conf), batch_rows=batch_rows, progress=False)
     return report, kb

@@ -3,6 +3,7 @@ and publish in one MLflow run (`screen_gate_publish`, what `fundguard run` and t
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import config
-from pipelines.app.checks import require_inputs
+from pipelines.app.checks import kb_param_gaps, require_inputs
 from pipelines.contract import UsageError, check_institutions, check_period
 from pipelines.storage import Lake
 from pipelines.storage.lock import holds_lease
@@ -44,6 +45,14 @@ def select_rules(lake: Lake, period: str | None, institutions: list[str] | None,
     rules = catalog.select(tags=tags, families=families, rule_ids=rule_ids)
     if not rules:
         raise UsageError("no active rule matches the selection")
+    fallbacks, unevaluated = kb_param_gaps(lake, catalog, rules)
+    log = logging.getLogger("fundguard.screen")
+    for key, value in fallbacks.items():
+        log.warning("知识库参数 %s 缺失，使用随附知识库的取值 %s / kb_param lacks %s: the shipped knowledge base's "
+                    "value %s is used", key, value, key, value)
+    for key, ids in unevaluated.items():
+        log.warning("知识库参数 %s 缺失，规则 %s 不评估 / kb_param lacks %s: %s evaluate nothing without it",
+                    key, ", ".join(ids), key, ", ".join(ids))
     return catalog, rules
 
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         progress = not args.no_progress and show_progress()
         report, kb = load_drop(args.landing, lake_of(args, conf), conf, progress=progress,
                                validate=False, drop_id=args.drop_id, batch_rows=args.batch_rows,
-                               kb_dir=args.kb_dir, kb_tables_missing_only=True)
+                               kb_dir=args.kb_dir)
     except IngestError as exc:
         return fail("ingest", str(exc), EXIT_BAD_INPUT)
     print(report.to_text())

@@ -60,7 +60,8 @@ def _bronze_batches(ctx: LoadContext, typist: Typist, info: FileInfo, ord_: int)
             fr.rows_read += n + len(rb.invalid)
             for inv in rb.invalid:
                 raw = (nodes.raw_json(entity, inv.raw, ctx.salt) if isinstance(inv.raw, dict) else
-                       nodes.raw_text_json(entity, inv.raw, ctx.salt, info.mapping, _delimiter(info)))
+                       nodes.raw_text_json(entity, inv.raw, ctx.salt, info.mapping, _delimiter(info),
+                                           info.headers))
                 ctx.quarantine.add(info.name, entity, inv.line, inv.field, inv.reason, raw)
             if n:
                 typist.put(info, sql, t)

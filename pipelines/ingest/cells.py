@@ -49,8 +49,23 @@ def array_to_str(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         return array_to_str(pc.cast(arr, t.value_type))
     if pa.types.is_null(t):
         return pa.nulls(len(arr), pa.string())
+    if pa.types.is_floating(t):
+        return _floats_to_str(arr)
     try:
         return pc.cast(arr, pa.string())
     except pa.ArrowNotImplementedError:
         return pa.array([cell_to_str(v) for v in arr.to_pylist()], pa.string())
 
+
+
+def _floats_to_str(arr) -> pa.Array:
+    """Floats as a clerk typed them: a whole number without a fraction or exponent (pandas writes a code column
+    with nulls, e.g. init_feedetl_sn, as float64: 100000044948.0 is `100000044948`, not Arrow's
+    `1.00000044948e+11`), NaN as null, any other value as Arrow's shortest text (`0.5`) (= cell_to_str)."""
+    arr = pc.cast(arr, pa.float64())
+    nan = pc.fill_null(pc.is_nan(arr), False)
+    whole = pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0 ** 53))
+    whole = pc.and_(pc.fill_null(whole, False), pc.invert(nan))
+    ints = pc.cast(pc.cast(pc.if_else(whole, arr, 0.0), pa.int64()), pa.string())
+    text = pc.if_else(whole, ints, pc.cast(arr, pa.string()))
+    return pc.if_else(nan, pa.scalar(None, pa.string()), text)

@@ -148,7 +148,8 @@ class _FastFile:
             reason = f"{what} {n} fields, expected {exp} / 字段数不符(应为{exp}, 实为{n})"
             self.ctx.report.file(info.name).rows_read += 1
             self.ctx.quarantine.add(info.name, info.entity, line, "*", reason,
-                                    nodes.raw_text_json(info.entity, text, self.ctx.salt, info.mapping, self.delim))
+                                    nodes.raw_text_json(info.entity, text, self.ctx.salt, info.mapping, self.delim,
+                                                        info.headers))
 
     def commit_and_stage(self, staging: Staging) -> None:
         """Bronze committed; the file staged from its bronze files."""

@@ -363,13 +363,16 @@ def quarantine_table(rows: Iterable[dict]) -> pa.Table:
 
 
 def raw_text_json(entity: str, text: str, salt: str, mapping: dict[int, str] | None = None,
-                  delimiter: str | None = None) -> str:
+                  delimiter: str | None = None, headers: list[str] | None = None) -> str:
     """A line the reader could not split into the entity's fields, for the quarantine, its personal data
-    keyed-hashed like silver: an entity without personal fields keeps the text; a delimited line whose
-    fields line up with the header (`mapping`: position -> field) keeps them by name, the personal ones
-    hashed; any other line of an entity with personal fields keeps only each field's hash."""
+    keyed-hashed like silver: an entity without personal fields, in a file whose every column (`headers`) is
+    one of the entity's, keeps the text; a delimited line whose fields line up with the header (`mapping`:
+    position -> field) keeps the entity's fields by name, the personal ones hashed (a column the contract does
+    not name, e.g. an agency's psn_name or certno beside a visit, is left out); any other line keeps only each
+    field's hash."""
     ent = contract.ENTITIES[entity]
-    if not any(f.pii for f in ent.fields):
+    extra = headers is not None and len(headers) > len(mapping or {})
+    if not any(f.pii for f in ent.fields) and not extra:
         return json.dumps({"_text": text}, ensure_ascii=False)
     import csv
     fields = next(csv.reader([text], delimiter=delimiter), []) if delimiter else [text]

@@ -84,14 +84,14 @@ def load_knowledge_base(kb_dir: Path, lake: Lake, *, salt: str, batch_rows: int 
                         validate: Validator | None = None) -> LoadReport | None:
     """Ingest a knowledge-base folder (e.g. the shipped rules/kb/*.csv) as a drop.
 
-    With `only_if_missing`, nothing happens (None) when silver already holds every kb table present in
-    the folder: a drop's own knowledge base is never replaced by the sample.
+    With `only_if_missing`, only the kb tables silver lacks are loaded (None when it holds every one the
+    folder has): a drop's own knowledge base is never replaced by the sample.
     """
     kb_dir = Path(kb_dir)
     files = [p for p in list_drop(kb_dir) if contract.entity_of(p.name) in contract.KB_ENTITIES]
+    if only_if_missing:
+        files = [p for p in files if not lake.exists(f"silver/{contract.entity_of(p.name)}")]
     if not files:
-        return None
-    if only_if_missing and all(lake.exists(f"silver/{contract.entity_of(p.name)}") for p in files):
         return None
     return ingest_drop(kb_dir, lake, drop_id=f"kb-{kb_dir.name}", salt=salt, batch_rows=batch_rows,
                        progress=progress, validate=validate, files=files)

@@ -34,9 +34,15 @@ def write(ctx: LoadContext, staging: Staging, entity: str, repeated: bool) -> No
     ent = contract.ENTITIES[entity]
     name = f"silver/{entity}"
     lake, con = ctx.lake, ctx.con
-    if ent.knowledge_base:
+    if ent.knowledge_base:     # a knowledge-base table is a whole release: the drop's replaces the lake's
+        before = lake.dataset(name).count_rows() if lake.exists(name) else 0
         reader = con.sql(f"SELECT * FROM out_{entity}").to_arrow_reader(MERGE_CHUNK)
         ctx.report.versions[name] = lake.overwrite(name, reader)
+        after = lake.dataset(name).count_rows()
+        if before and after < before:
+            ctx.report.warnings.append(
+                f"知识库 {entity} 已整表替换, {before} 行 → {after} 行 / the drop's {entity} replaced the lake's whole "
+                f"table ({before} rows → {after}): a knowledge-base file is a whole release, not an update of some keys")
     elif not has_rows(lake, name):
         copied = write_chunks(ctx, staging, entity)
         ctx.report.versions[name] = lake.commit_copied(copied)

@@ -1,7 +1,9 @@
 """Rendering rule templates (Spark SQL + Jinja) and carrying them to DuckDB with sqlglot. Pure functions."""
 from __future__ import annotations
 
+import csv
 import json
+import re
 from functools import lru_cache
 
 import jinja2
@@ -14,6 +16,10 @@ from pipelines.storage import sql_literal
 
 #: The macros every template and view may call (`month`, `num`, `ymd`, `param`, …): a Jinja macros file.
 MACROS_FILE = REPO_ROOT / "rules" / "macros.sql"
+#: The shipped knowledge base's parameters: what `param(key)` falls back to when a lake's kb_param lacks the key
+KB_DEFAULTS_FILE = REPO_ROOT / "rules" / "kb" / "kb_param.csv"
+#: the kb_param keys a rendered query reads (`param`, `param_text`)
+PARAM_KEY_RE = re.compile(r"FROM kb_param WHERE key = '([^']+)'")
 
 SUSPECT_SELECT = ("fixmedins_code", "psn_no", "mdtrt_id", "setl_id", "feedetl_sn", "hilist_code", "event_time",
                   "period", "amount", "evidence")
@@ -50,9 +56,23 @@ def _jinja() -> jinja2.Environment:
     """The template environment, with every macro of rules/macros.sql as a global."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(MACROS_FILE.parent), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True)
+    env.globals["kb_defaults"] = {k: spark_literal(v) for k, v in kb_defaults().items()}
     module = env.get_template(MACROS_FILE.name).module
     env.globals.update({k: v for k, v in vars(module).items() if isinstance(v, jinja2.runtime.Macro)})
     return env
+
+
+@lru_cache(maxsize=1)
+def kb_defaults() -> dict[str, str]:
+    """key -> value of the shipped knowledge base's kb_param (the contract's `readmit_days` 15, … and the project's
+    own keys)."""
+    with open(KB_DEFAULTS_FILE, encoding="utf-8", newline="") as f:
+        return {r["key"]: r["value"] for r in csv.DictReader(f)}
+
+
+def param_keys(sql: str) -> set[str]:
+    """The kb_param keys a rendered rule or view reads."""
+    return set(PARAM_KEY_RE.findall(sql))
 
 
 def macro_names() -> list[str]:

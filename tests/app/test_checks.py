@@ -63,3 +63,21 @@ def test_screen_of_a_period_without_data_exits_2_and_writes_nothing(tmp_path, ca
     assert main(["screen", "--lake", str(lake.root), "--period", "2024", "--quiet"]) == 2
     assert "no claims in period 2024" in capsys.readouterr().err
     assert not lake.exists("staging/suspects")
+
+
+def test_kb_param_gaps_name_the_fallbacks_and_the_rules_left_unevaluated(tmp_path):
+    """A lake whose kb_param lacks keys the rules read: the shipped value stands in for a key the shipped
+    knowledge base has (said, not silent); a key it lacks too names the rules that evaluate nothing."""
+    from pipelines.app.checks import kb_param_gaps
+    from pipelines.catalog import load_catalog
+
+    catalog = load_catalog()
+    rules = [catalog.by_id[i] for i in ("bed_hanging_stay", "split_admission_same_diag", "second_line_drug")]
+    lake = Lake(tmp_path / "lake")
+    lake.append("silver/kb_param", pa.table({"key": ["readmit_days"], "value": ["20"]}))
+    fallbacks, unevaluated = kb_param_gaps(lake, catalog, rules)
+    assert fallbacks == {"bed_hanging_min_days": "3"}
+    assert unevaluated == {"second_line_window_days": ["second_line_drug"]}
+    lake.append("silver/kb_param", pa.table({"key": ["bed_hanging_min_days", "second_line_window_days"],
+                                             "value": ["4", "30"]}))
+    assert kb_param_gaps(lake, catalog, rules) == ({}, {})

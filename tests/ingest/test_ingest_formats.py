@@ -98,3 +98,28 @@ def test_encodings_detected(tmp_path):
     gz.parent.mkdir()
     gz.write_bytes(gzip.compress(rows.encode("gbk")))
     assert inspect_file(gz).encoding == "gb18030"
+
+
+def test_a_float_typed_code_column_keeps_its_digits_and_its_refunds_net(tmp_path, lake, load):
+    """pandas writes a code column with nulls (init_feedetl_sn) as float64; its 100000000002.0 is the clerk's
+    `100000000002`, not Arrow's `1.00000000002e+11`: the refund still finds its line."""
+    import pyarrow.parquet as pq
+
+    head, rows = drops.FEE_LIST[0], [list(r) for r in drops.FEE_LIST[1:]]
+    sn, init = head.index("feedetl_sn"), head.index("init_feedetl_sn")
+    for r in rows:
+        r[sn] = str(100000000000 + int(r[sn][1:]))
+        r[init] = str(100000000000 + int(r[init][1:])) if r[init] else ""
+    cols = {h: pa.array([r[i] or None for r in rows], pa.string()) for i, h in enumerate(head)}
+    cols["init_feedetl_sn"] = pa.array([float(r[init]) if r[init] else None for r in rows], pa.float64())
+    for name, table in (("fixmedins", drops.FIXMEDINS), ("psn", drops.PSN), ("mdtrt", drops.MDTRT),
+                        ("setl", drops.SETL), ("diag", drops.DIAG)):
+        drops.write_csv(tmp_path / "d" / f"{name}.csv", table)
+    pq.write_table(pa.table(cols), tmp_path / "d" / "fee_list.parquet")
+    rep = load(tmp_path / "d")
+    assert rep.balanced and rep.rows_quarantined == 0
+    inits = {r["feedetl_sn"]: r["init_feedetl_sn"] for r in lake.read("silver/fee_list").to_pylist()}
+    assert inits["100000000003"] == "100000000002"
+    net = {r["feedetl_sn"]: r["cnt"] for r in lake.read("silver/fee_list_net").to_pylist()}
+    assert "100000000003" not in net and float(net["100000000002"]) == 2.0
+    assert not any("refund not netted" in w for w in rep.warnings)

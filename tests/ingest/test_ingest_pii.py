@@ -78,3 +78,20 @@ def test_jsonl_and_xlsx_quarantine_hash_personal_columns(tmp_path, lake, load):
     assert len(lake.read("quarantine")) == 2
     for clear in ("郑十", "钱一", "110101197001015555"):
         assert clear not in text, clear
+
+
+def test_an_unsplittable_line_of_a_file_with_columns_beyond_the_entity_is_hashed():
+    """mdtrt names no personal field, but an agency's export may carry psn_name and certno beside the visit: a
+    truncated line of such a file used to reach the quarantine in clear; a file of the entity's columns only
+    keeps its text."""
+    import json
+
+    from pipelines.ingest.nodes import raw_text_json
+
+    headers = ["mdtrt_id", "psn_no", "fixmedins_code", "psn_name", "certno"]
+    mapping = {0: "mdtrt_id", 1: "psn_no", 2: "fixmedins_code"}
+    text = "MD1,P1,H1,张三丰,330106194207215139"[:-3]
+    raw = raw_text_json("mdtrt", text, "salt", mapping, ",", headers)
+    assert "张三丰" not in raw and "3301061942072151" not in raw
+    assert len(json.loads(raw)["_fields_hash"]) == 5
+    assert json.loads(raw_text_json("mdtrt", "MD1,P1", "salt", mapping, ",", headers[:3])) == {"_text": "MD1,P1"}

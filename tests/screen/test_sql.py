@@ -1,6 +1,8 @@
 """Template macros render the same text on both engines (here: DuckDB through sqlglot, and the escape hatch)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
 import pytest
 
@@ -34,6 +36,22 @@ def test_param_text_macro():
     con.execute("CREATE TABLE kb_param AS SELECT * FROM (VALUES ('p', 'O|N70')) t(key, value)")
     assert con.execute(to_duckdb(render_template("SELECT {{ param_text('p') }} AS v", {}))).fetchone()[0] == "O|N70"
     assert con.execute(to_duckdb(render_template("SELECT {{ param_text('missing') }} AS v", {}))).fetchone()[0] is None
+
+
+def test_param_falls_back_to_the_shipped_knowledge_base_only_when_the_lake_lacks_the_key():
+    """A drop's kb_param without `bed_hanging_min_days` (the contract's default 3) used to disable 挂床 silently:
+    `param` now reads the shipped rules/kb/kb_param.csv for a key the lake lacks; a key given wins."""
+    from pipelines.screen.sql import kb_defaults, param_keys
+
+    assert kb_defaults()["bed_hanging_min_days"] == "3" and kb_defaults()["readmit_days"] == "15"
+    q = "SELECT {{ param('bed_hanging_min_days') }} AS v, {{ param_text('readmit_days') }} AS t, {{ param('nope') }} AS n"
+    sql = to_duckdb(render_template(q, {}))
+    assert param_keys(render_template(q, {})) == {"bed_hanging_min_days", "readmit_days", "nope"}
+    con = duckdb.connect()
+    con.execute("CREATE TABLE kb_param (key VARCHAR, value VARCHAR)")
+    assert con.execute(sql).fetchone() == (Decimal("3"), "15", None)
+    con.execute("INSERT INTO kb_param VALUES ('bed_hanging_min_days', '5'), ('readmit_days', '30')")
+    assert con.execute(sql).fetchone() == (Decimal("5"), "30", None)
 
 
 def test_referenced_columns_are_what_the_library_names():
