@@ -49,11 +49,13 @@ def _dx_sql(have: set[str]) -> str:
             "CASE WHEN maindiag_flag = '1' THEN 0 ELSE 1 END) AS dx FROM diag GROUP BY mdtrt_id")
 
 
-def _birth_sql(have: set[str]) -> str:
-    """Birth date per person (none without `psn`)."""
+def _birth_sql(have: set[str], con=None) -> str:
+    """Birth and death date per person (none without `psn`; no death date without its column)."""
     if "psn" not in have:
-        return "SELECT psn_no, CAST(NULL AS DATE) AS brdy FROM mdtrt WHERE false"
-    return "SELECT psn_no, min(CAST(brdy AS DATE)) AS brdy FROM psn GROUP BY psn_no"
+        return "SELECT psn_no, CAST(NULL AS DATE) AS brdy, CAST(NULL AS DATE) AS die_date FROM mdtrt WHERE false"
+    die = ("min(CAST(die_date AS DATE))" if con is None or "die_date" in _columns(con, "psn")
+           else "CAST(NULL AS DATE)")
+    return f"SELECT psn_no, min(CAST(brdy AS DATE)) AS brdy, {die} AS die_date FROM psn GROUP BY psn_no"
 
 
 def _columns(con, view: str) -> set[str]:
@@ -70,7 +72,7 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
     WITH s AS (SELECT mdtrt_id, sum(medfee_sumamt) AS medfee, sum(fund_pay_sumamt) AS fund,
                       sum(coalesce(fulamt_ownpay_amt, 0)) AS ownpay FROM setl GROUP BY mdtrt_id),
          d AS ({_dx_sql(have)}),
-         b AS ({_birth_sql(have)}),
+         b AS ({_birth_sql(have, con)}),
          m AS (
            SELECT mdtrt_id, psn_no, fixmedins_code, begntime, endtime, {atddr}, dscg_maindiag_code,
                   (substr(med_type, 1, 1) = '2' OR med_type = '52') AS inpatient, ipt_days,
@@ -79,6 +81,7 @@ def build_visits(con, have: set[str], years: list[str]) -> None:
          v AS (
            SELECT m.*, s.medfee, s.fund, s.ownpay,
                   floor(date_diff('day', b.brdy, begntime::DATE) / 365.25) AS age,
+                  CASE WHEN b.psn_no IS NOT NULL THEN coalesce(begntime::DATE > b.die_date, false) END AS after_death,
                   date_diff('day', lag(begntime::DATE) OVER (PARTITION BY psn_no, fixmedins_code
                             ORDER BY begntime, mdtrt_id), begntime::DATE) AS revisit_gap,
                   left(coalesce(d.dx, upper(replace(m.dscg_maindiag_code, '.', ''))), 3) AS dx3,
@@ -170,7 +173,8 @@ def _visit_agg_sql(grain: str) -> str:
       any_value(dxm.top_dx_share) AS top_dx_share,
       avg(CASE WHEN expected > 1.5 * kind_mean THEN 1.0 ELSE 0.0 END) FILTER (WHERE kind_mean > 0) AS heavy_dx_share,
       avg(CASE WHEN age >= 65 THEN 1.0 ELSE 0.0 END) FILTER (WHERE age IS NOT NULL) AS elderly_share,
-      avg(age) AS mean_age
+      avg(age) AS mean_age,
+      avg(CASE WHEN after_death THEN 1.0 ELSE 0.0 END) FILTER (WHERE after_death IS NOT NULL) AS after_death_share
     FROM (SELECT *, CASE WHEN medfee > 0 AND expected > 0 THEN ln(medfee / expected)::{EXACT} END AS lr
           FROM an_visit) v
       LEFT JOIN sp ON sp.psn_no = v.psn_no AND sp.period = v.{g}

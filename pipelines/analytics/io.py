@@ -23,7 +23,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "dscg_maindiag_code", "atddr_no"),
     "setl": ("mdtrt_id", "fixmedins_code", "medfee_sumamt", "fund_pay_sumamt", "fulamt_ownpay_amt", "period"),
     "diag": ("mdtrt_id", "diag_code", "maindiag_flag"),
-    "psn": ("psn_no", "brdy"),
+    "psn": ("psn_no", "brdy", "die_date"),
     "fee": ("fixmedins_code", "psn_no", "mdtrt_id", "hilist_code", "hilist_name", "med_chrgitm_type", "cnt",
             "det_item_fee_sumamt", "inscp_scp_amt", "chrgitm_lv", "fee_ocur_time", "period"),
     "suspects": ("fixmedins_code", "period", "amount"),

@@ -81,6 +81,9 @@ INDICATORS: tuple[Indicator, ...] = (
       floor=0.01),
     I("elderly_share", "老年患者人次占比", "visits by persons aged 65 or more", "psn", False, floor=0.01),
     I("mean_age", "患者平均年龄", "mean age at visit", "psn", False),
+    # a visit beginning after the person's death date (the death day itself is not one: contract §4 after_death)
+    I("after_death_share", "死亡后就诊人次占比", "visits beginning after the person's death date", "psn",
+      floor=0.005),
     I("covisit_share", "结伴就医人次占比", "visits in repeated co-visit pairs", "mdtrt", floor=0.005),
     I("suspect_amount_share", "疑点金额占比", "rule-hit amount per fund paid", "gold/suspects", floor=0.01),
     I("suspects_per_100_visits", "每百人次疑点数", "rule hits per 100 visits", "gold/suspects"),

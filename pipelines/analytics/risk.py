@@ -56,6 +56,7 @@ class RiskParams:
     min_gain: float = 0.03
     threads: int = 1      # OpenMP threads of the booster: on a shared machine more threads spin and crawl
     importance_rows: int = 2000   # permutation importances on at most this many labelled rows (a seeded draw)
+    min_cv_auc: float = 0.6   # a chosen model whose cv ROC-AUC is below this ranks no better than chance: unsupervised
 
 
 @dataclass
@@ -69,6 +70,7 @@ class RiskResult:
     importances: dict = field(default_factory=dict)
     n_labelled: int = 0
     n_positive: int = 0
+    reason: str = ""                # why the score is unsupervised (empty when supervised)
 
 
 def institution_labels(insp: pd.DataFrame | None) -> pd.Series:
@@ -196,7 +198,14 @@ def score_grain(f: pd.DataFrame, positions: pd.DataFrame, y: pd.Series, p: RiskP
         s, lab, res.model, res.model_kind, res.metrics, res.importances = supervised_scores(
             f, labelled, res.features, p)
         weights = res.importances
+        if res.metrics["cv_roc_auc"] < p.min_cv_auc:     # the labels teach nothing the model can use
+            res.supervised, res.model, weights = False, None, None
+            res.reason = (f"the best model ({res.model_kind}) ranked the labelled institutions out-of-fold no better "
+                          f"than chance: cv ROC-AUC {res.metrics['cv_roc_auc']:.3f} < {p.min_cv_auc}")
     else:
+        res.reason = (f"{res.n_labelled} labelled institutions, {res.n_positive} with a violation: a model needs "
+                      f"{p.min_labelled} labelled and {p.min_per_class} of each outcome")
+    if not res.supervised:
         s, lab = unsupervised_scores(f, p.top_k), np.zeros(len(f), dtype=bool)
     rows = f.merge(positions, on=["fixmedins_code", "period"], how="left")
     z_cols = [c for c in f.columns if c.startswith("z_")]

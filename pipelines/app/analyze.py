@@ -262,7 +262,7 @@ def summary(res: AnalyzeResult, top: int = 10) -> str:
         rr = c.risk[grain]
         how = (f"supervised {rr.model_kind}, {rr.n_labelled} labelled ({rr.n_positive} positive), cv ROC-AUC "
                f"{rr.metrics['cv_roc_auc']:.3f}" if rr.supervised else
-               f"unsupervised ({rr.n_labelled} labelled institutions: not enough for a model)")
+               f"unsupervised ({rr.reason})")
         lines.append(f"风险模型 risk model [{grain}]: {name} v{version} — {how}")
     rk = risk_table(res)
     years = sorted(p for p in rk["period"].unique() if len(p) == 4)

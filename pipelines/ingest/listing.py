@@ -6,6 +6,7 @@ ignored.
 - hidden and temporary files (`.x`, `.~lock.x#`, `~$x.xlsx`, `x.tmp`, `Thumbs.db`) are skipped and listed
   as skipped in the load report;
 - the drop's manifest (`manifest.yml`, see `manifest.py`) is read, not loaded;
+- an empty file (0 bytes: an export of no rows, not even a header) holds nothing to lose: skipped, said so;
 - a symlink leading outside the landing folder is refused without being opened: its error names the link,
   never its target or its content.
 """
@@ -80,6 +81,8 @@ def list_landing(landing: Path) -> DropListing:
                 out.skipped.append((rel, why))
             elif not p.is_file():
                 out.refused.append(f"{rel}: not a regular file / 不是普通文件")
+            elif p.stat().st_size == 0:
+                out.skipped.append((rel, "empty file, 0 bytes: no rows / 空文件, 无数据行"))
             else:
                 out.files.append((p, rel))
     out.files.sort(key=lambda x: x[1])

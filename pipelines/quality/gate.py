@@ -116,8 +116,8 @@ def published_counts(lake: Lake, only_rules: list[str] | None = None) -> pa.Tabl
         con.register("gold", lake.dataset(GOLD))
         where = "WHERE rule_id IN (SELECT unnest($rules))" if only_rules is not None else ""
         params = {"rules": sorted(set(only_rules))} if only_rules is not None else None
-        return con.execute(f"SELECT fixmedins_code, period, count(*)::BIGINT AS n FROM gold {where} GROUP BY ALL",
-                           params).to_arrow_table()
+        return con.sql(f"SELECT fixmedins_code, period, count(*)::BIGINT AS n FROM gold {where} GROUP BY ALL",
+                       params=params).to_arrow_table()
     finally:
         con.close()
 

@@ -86,8 +86,10 @@ def _field_problems(table_cols: set[str], entity: contract.Entity) -> dict[str, 
 def frame_sql(table_cols: set[str], entity: contract.Entity) -> tuple[str, dict[str, bool]]:
     """The rows at fault of a table `t` (one row per record: `_key`, then one column per kind of problem,
     NULL when the row is fine), and which kinds of problem the table's fields can have."""
-    key_parts = " || '|' || ".join(f"CAST({sql_ident(k)} AS VARCHAR)" for k in entity.key)
-    key_null = " OR ".join(f"{sql_ident(k)} IS NULL" for k in entity.key)
+    # an optional key part (inv_movement's batch_no) may be null: null matches null, as the upsert does
+    key_parts = " || '|' || ".join(f"CAST({sql_ident(k)} AS VARCHAR)" if entity.field(k).required
+                                   else f"coalesce(CAST({sql_ident(k)} AS VARCHAR), '')" for k in entity.key)
+    key_null = " OR ".join(f"{sql_ident(k)} IS NULL" for k in entity.key if entity.field(k).required) or "false"
     problems = _field_problems(table_cols, entity)
     rows = (f"SELECT CASE WHEN {key_null} THEN NULL ELSE {key_parts} END AS _key, "
             + ", ".join(f"{_problems(problems[k])} AS {k}" for k in PROBLEM_COLUMNS) + " FROM t")
@@ -152,11 +154,15 @@ SELECT f.mdtrt_id, f.feedetl_sn,
 FROM fee f LEFT JOIN (SELECT DISTINCT mdtrt_id FROM mdtrt) m USING (mdtrt_id)
 """
 
+#: a fee line without setl_id (optional) belongs to its visit's settlement when the visit has exactly one
 SETTLEMENT_SQL = f"""
-WITH net AS (SELECT setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n FROM net_lines
-             WHERE setl_id IS NOT NULL GROUP BY ALL),
-raw AS (SELECT setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n FROM raw_lines
-        WHERE setl_id IS NOT NULL GROUP BY ALL),
+WITH one AS (SELECT mdtrt_id, any_value(setl_id) AS only_setl FROM setl GROUP BY mdtrt_id HAVING count(*) = 1),
+net AS (SELECT coalesce(l.setl_id, o.only_setl) AS setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n
+        FROM net_lines l LEFT JOIN one o USING (mdtrt_id) WHERE coalesce(l.setl_id, o.only_setl) IS NOT NULL
+        GROUP BY ALL),
+raw AS (SELECT coalesce(l.setl_id, o.only_setl) AS setl_id, sum(det_item_fee_sumamt) AS total, count(*) AS n
+        FROM raw_lines l LEFT JOIN one o USING (mdtrt_id) WHERE coalesce(l.setl_id, o.only_setl) IS NOT NULL
+        GROUP BY ALL),
 s AS (
     SELECT s.setl_id, s.mdtrt_id, CAST(s.medfee_sumamt AS DOUBLE) AS medfee_sumamt,
            CAST(coalesce(net.total, 0) AS DOUBLE) AS lines_total, CAST(raw.total AS DOUBLE) AS raw_total,

@@ -111,3 +111,33 @@ def test_importances_on_a_capped_draw_leave_the_scores_alone():
     assert np.array_equal(s_all, s_cap) and lab.sum() == 250
     assert list(imp_cap)[0] in {"log_visits", "rel_visits"} and set(imp_cap) == set(imp_all)
     assert imp_cap != imp_all
+
+
+def _grain(n: int, seed: int):
+    """A year grain of `n` institutions: a peer z-score that carries the outcome, and one that does not."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(0, 1, n)
+    y = (signal + rng.normal(0, 0.5, n) > 1.0).astype(int)
+    codes = [f"H{i:04d}" for i in range(n)]
+    f = pd.DataFrame({"fixmedins_code": codes, "period": "2023", "peer_group": "g",
+                      "z_cost_per_visit": signal, "z_visits_per_person": rng.normal(0, 1, n),
+                      "log_visits": rng.normal(5, 1, n)})
+    positions = pd.DataFrame({"fixmedins_code": codes, "period": "2023"})
+    return f, positions, pd.Series(y, index=codes)
+
+
+def test_labels_that_teach_nothing_leave_the_ranking_unsupervised_and_say_why():
+    """Outcomes the model ranks no better than chance out-of-fold (shuffled labels) are not used: the risk is
+    the unsupervised composite and the reason names the cv ROC-AUC; informative labels are used."""
+    p = risk.RiskParams(candidates=("logistic",), cv_repeats=1)
+    f, positions, y = _grain(200, 3)
+    good = risk.score_grain(f, positions, y.iloc[:150], p)
+    assert good.supervised and good.metrics["cv_roc_auc"] >= p.min_cv_auc and good.reason == ""
+    noise = pd.Series(np.random.default_rng(9).permutation(y.to_numpy()), index=y.index)
+    bad = risk.score_grain(f, positions, noise.iloc[:150], p)
+    assert not bad.supervised and bad.model is None and bad.metrics["cv_roc_auc"] < p.min_cv_auc
+    assert "no better than chance" in bad.reason
+    assert np.allclose(bad.scores.sort_values("fixmedins_code")["risk_score"].to_numpy(),
+                       risk.unsupervised_scores(f, p.top_k))
+    few = risk.score_grain(f, positions, y.iloc[:12], p)
+    assert not few.supervised and "a model needs 20 labelled and 5 of each outcome" in few.reason

@@ -123,11 +123,13 @@ def test_subfolders_hidden_and_temporary_files(tmp_path, load, lake):
         (d / junk).write_text("junk")
     (d / ".hidden").mkdir()
     drops.write_csv(d / ".hidden" / "fee_list.csv", _fee_rows(1))
+    (d / "fee_list_part3.csv").write_bytes(b"")         # an export of no rows: nothing to lose, not a refusal
     rep = load(d)
     by = {f.file: f for f in rep.files}
     assert by["2022-03/fee_list.csv"].rows_loaded == 3 and by["2022-03/fee_list.csv"].status == "loaded"
     skipped = {n for n, f in by.items() if f.status == "skipped"}
-    assert skipped == {".~lock.psn.csv#", "~$fee_list.xlsx", ".DS_Store", "psn.csv.tmp", ".hidden/"}
+    assert skipped == {".~lock.psn.csv#", "~$fee_list.xlsx", ".DS_Store", "psn.csv.tmp", ".hidden/",
+                       "fee_list_part3.csv"}
     assert set(lake.read("bronze/fee_list", columns=["_file"]).column("_file").to_pylist()) == {"2022-03/fee_list.csv"}
     assert "~$fee_list.xlsx" in rep.to_text()
 

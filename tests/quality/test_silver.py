@@ -5,11 +5,13 @@ import datetime as dt
 import json
 from decimal import Decimal as D
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from fg_lakes import ts, typed
 
+from pipelines import contract
 from pipelines.quality.silver import validate_silver
 from pipelines.storage import Lake
 
@@ -120,7 +122,7 @@ def _null_key(rows):
     (_bad_code, "values outside their code table: med_chrgitm_type=99"),
     (_money, "out of range (money ±1e10, times 1990-01-01..2100-01-01): fund_pay_sumamt=20000000000.00"),
     (_time, "begntime=1980-01-01 00:00:00"),
-    (_unknown_visit, "mdtrt_id not in silver/mdtrt: M404"),
+    (_unknown_visit, "1 fee lines whose mdtrt_id is not in silver/mdtrt: M404"),
     (_total, "settlement S1: medfee_sumamt 90.00 vs netted lines 80.00"),
     (_null_key, "rows with a null key (mdtrt_id)"),
 ], ids=["duplicate_key", "code", "money", "time", "unknown_visit", "settlement_total", "null_key"])
@@ -128,6 +130,37 @@ def test_silver_failures(tmp_path, mutate, words):
     res = check(tmp_path, mutate)
     assert not res.success
     assert any(words in f for f in res.failures), res.failures
+
+
+def test_lines_without_setl_id_count_for_their_visits_only_settlement(tmp_path):
+    """setl_id is optional on a fee line: a line without it belongs to its visit's one settlement (S1's lines
+    split between a file with setl_id and one without used to fail the load as a total mismatch)."""
+    def drop_setl_id(rows):
+        rows["fee_list"][1]["setl_id"] = None
+    res = check(tmp_path, drop_setl_id)
+    assert res.success, res.failures
+
+    def and_lose_it(rows):            # a real gap is still a failure
+        drop_setl_id(rows)
+        rows["fee_list"][1]["det_item_fee_sumamt"] = D("30.00")
+    res = check(tmp_path / "b", and_lose_it)
+    assert any("settlement S1" in f for f in res.failures), res.failures
+
+
+def test_an_optional_key_part_may_be_null(tmp_path):
+    """inv_movement's key ends with batch_no, an optional field: movements without it are not a null key."""
+    from pipelines.quality.silver_frames import frame_sql
+
+    ent = contract.ENTITIES["inv_movement"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'H1' AS fixmedins_code, 'X1' AS hilist_code, 'purchase' AS mvmt_type, "
+                "TIMESTAMP '2023-03-01 08:00:00' AS occur_time, CAST(NULL AS VARCHAR) AS batch_no, 1.0 AS cnt "
+                "UNION ALL SELECT 'H1', 'X1', 'purchase', TIMESTAMP '2023-03-02 08:00:00', NULL, 2.0")
+    sql, _ = frame_sql(set(ent.names) & {"fixmedins_code", "hilist_code", "mvmt_type", "occur_time", "batch_no",
+                                         "cnt"}, ent)
+    assert con.execute(sql).fetchall() == []          # no row at fault
+    con.execute("INSERT INTO t SELECT * FROM t LIMIT 1")   # the same key twice (null batch_no matches null)
+    assert len(con.execute(sql).fetchall()) == 2
 
 
 def test_partly_quarantined_settlement_is_a_warning_not_a_failure(tmp_path):
