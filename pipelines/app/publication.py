@@ -20,6 +20,7 @@ class Outcome:
     gate: object                    # GateResult
     version: int | None             # gold version written, None when blocked
     scope: pa.Table | None = None   # the (institution, month) pairs gated (and replaced when published)
+    only_rules: list[str] | None = None   # the rules whose findings were replaced there (None: every rule's)
 
     def scope_text(self) -> str:
         return scope_text(self.scope)
@@ -92,9 +93,10 @@ def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, 
                       min_hits=int(gate_conf.get("hit_rate_min_hits", 20)))
     if not result.success or not publish_when_passed:
         return Outcome(result, None, scope)
+    only = replaced_rules(catalog, rules)
     version = publish(lake, suspects, scope=scope, published_at=published_at or utcnow(),
-                      rule_ids=[r.id for r in rules], only_rules=replaced_rules(catalog, rules), **lineage)
-    return Outcome(result, version, scope)
+                      rule_ids=[r.id for r in rules], only_rules=only, **lineage)
+    return Outcome(result, version, scope, only)
 
 
 def check_selection(scope: pa.Table | None, periods: list[str] | None, institutions: list[str] | None) -> None:

@@ -57,6 +57,8 @@ def run(args) -> int:
             print("未发布：gold/suspects 保持不变 / not published: gold/suspects left as it was")
         return EXIT_GATE_FAILED
     if publish_it:
+        only = (f"；仅替换所筛 {len(out.only_rules)} 条规则的疑点，其他规则的疑点不变 / only the findings of the "
+                f"{len(out.only_rules)} rules screened, every other rule's stay" if out.only_rules else "")
         print(f"已发布 published: gold/suspects version {out.version}，替换筛查范围 replaced the screened scope: "
-              f"{out.scope_text()}")
+              f"{out.scope_text()}{only}")
     return EXIT_OK

@@ -306,7 +306,7 @@ def _findings(t: pa.Table, keep) -> list[tuple]:
     return sorted(tuple(r[c] for c in cols) for r in t.select(cols).to_pylist() if keep(r["rule_id"]))
 
 
-def test_a_screening_of_some_rules_replaces_only_their_findings(lake):
+def test_a_screening_of_some_rules_replaces_only_their_findings(lake, capsys):
     """Publication replaces (institution, month) partitions; a list of a few rules replaces only those rules'
     findings there: every other rule's stay as published (they used to be deleted, or the drop check stopped
     the publication)."""
@@ -316,6 +316,7 @@ def test_a_screening_of_some_rules_replaces_only_their_findings(lake):
     assert main(["screen", "--lake", str(lake.root), "--rule", "daily_cap_item", "--quiet"]) == 0
     assert json.loads(lake.read(STAGING_SCOPE).column("rule_ids")[0].as_py()) == ["daily_cap_item"]
     assert main(["publish", "--lake", str(lake.root)]) == 0
+    assert "only the findings of the 1 rules screened" in capsys.readouterr().out
     after_version, after = gold(lake)
     assert after_version == version + 1
     assert _findings(after, lambda r: r != "daily_cap_item") == _findings(before, lambda r: r != "daily_cap_item")
