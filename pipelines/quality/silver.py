@@ -44,9 +44,9 @@ def silver_tables(lake: Lake) -> list[str]:
 
 def quarantined_ids(rows: list[tuple[str, str | None]]) -> dict[str, set[str]]:
     """Ids of records whose related rows were quarantined, from (entity, raw row JSON) pairs: setl_id and
-    mdtrt_id of fee lines, mdtrt_id of visits (any header the contract accepts)."""
-    out: dict[str, set[str]] = {"fee_setl": set(), "fee_mdtrt": set(), "mdtrt": set()}
-    maps = {e: contract.header_map(e) for e in ("fee_list", "mdtrt")}
+    mdtrt_id of fee lines, mdtrt_id of visits, psn_no of persons (any header the contract accepts)."""
+    out: dict[str, set[str]] = {"fee_setl": set(), "fee_mdtrt": set(), "mdtrt": set(), "psn": set()}
+    maps = {e: contract.header_map(e) for e in ("fee_list", "mdtrt", "psn")}
     for ent, raw in rows:
         try:
             row = json.loads(raw or "{}")
@@ -62,6 +62,9 @@ def quarantined_ids(rows: list[tuple[str, str | None]]) -> dict[str, set[str]]:
                 out["fee_setl"].add(canon["setl_id"])
             if canon.get("mdtrt_id"):
                 out["fee_mdtrt"].add(canon["mdtrt_id"])
+        elif ent == "psn":
+            if canon.get("psn_no"):
+                out["psn"].add(canon["psn_no"])
         elif canon.get("mdtrt_id"):
             out["mdtrt"].add(canon["mdtrt_id"])
     return out
@@ -73,7 +76,7 @@ def _quarantined(lake: Lake, load_id: str) -> dict[str, set[str]]:
         return quarantined_ids([])
     import pyarrow.dataset as pads
     q = lake.read(contract.QUARANTINE, columns=["entity", "raw_row"],
-                  filter=(pads.field("load_id") == load_id) & pads.field("entity").isin(["fee_list", "mdtrt"]))
+                  filter=(pads.field("load_id") == load_id) & pads.field("entity").isin(["fee_list", "mdtrt", "psn"]))
     return quarantined_ids(list(zip(q.column("entity").to_pylist(), q.column("raw_row").to_pylist())))
 
 

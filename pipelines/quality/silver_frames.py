@@ -25,6 +25,7 @@ from pipelines.quality.suite import Frame
 from pipelines.storage import sql_ident, sql_literal
 
 FEE, NET, MDTRT, SETL = "silver/fee_list", "silver/fee_list_net", "silver/mdtrt", "silver/setl"
+PSN = "silver/psn"
 MONEY_LIMIT = 1e10
 TIME_MIN, TIME_MAX = dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1)
 BIRTH_MIN = dt.datetime(1900, 1, 1)
@@ -133,6 +134,10 @@ def _visits_apply(changed, tables) -> bool:
     return bool({FEE, MDTRT} & set(changed)) and {FEE, MDTRT} <= set(tables)
 
 
+def _persons_apply(changed, tables) -> bool:
+    return MDTRT in changed and MDTRT in tables
+
+
 def _settlements_apply(changed, tables) -> bool:
     return bool({SETL, NET, FEE} & set(changed)) and {SETL, NET} <= set(tables)
 
@@ -142,6 +147,8 @@ def tables_read(changed: list[str], existing: set[str]) -> list[str]:
     out = list(changed)
     if _visits_apply(changed, existing):
         out += [FEE, MDTRT]
+    if _persons_apply(changed, existing):
+        out += [MDTRT] + ([PSN] if PSN in existing else [])
     if _settlements_apply(changed, existing):
         out += [SETL, NET] + ([FEE] if FEE in existing else [])
     return list(dict.fromkeys(out))
@@ -197,6 +204,26 @@ def visit_frames(inputs: SilverInputs) -> list[Frame]:
     return [Frame("fee_list_visits", "fee_list_visits", rows)]
 
 
+def person_frames(inputs: SilverInputs) -> list[Frame]:
+    """Visits whose person this load quarantined and silver/psn lacks (when the load changed visits): loaded,
+    reported as incomplete (contract §1)."""
+    if not _persons_apply(inputs.changed, inputs.tables):
+        return []
+    q = inputs.quarantined.get("psn") or set()
+    con = _connect()
+    try:
+        con.register("mdtrt", inputs.tables[MDTRT])
+        _ids(con, "q_psn", q)
+        known = "SELECT psn_no FROM psn" if PSN in inputs.tables else "SELECT NULL::VARCHAR AS psn_no WHERE false"
+        if PSN in inputs.tables:
+            con.register("psn", inputs.tables[PSN])
+        rows = con.sql(f"SELECT mdtrt_id, psn_no AS quarantined_person FROM mdtrt WHERE psn_no IN (SELECT id FROM q_psn) "
+                       f"AND psn_no NOT IN ({known}) ORDER BY mdtrt_id").to_arrow_table()
+    finally:
+        con.close()
+    return [Frame("visit_persons", "visit_persons", rows)]
+
+
 def settlement_frames(inputs: SilverInputs) -> list[Frame]:
     """Settlements at odds with their fee lines (when the load changed settlements or fee lines)."""
     if not _settlements_apply(inputs.changed, inputs.tables):
@@ -218,4 +245,5 @@ def settlement_frames(inputs: SilverInputs) -> list[Frame]:
 
 #: the frames the silver suite can name
 FRAMES: dict[str, Callable[[SilverInputs], list[Frame]]] = {
-    "entity": entity_frames, "fee_list_visits": visit_frames, "settlements": settlement_frames}
+    "entity": entity_frames, "fee_list_visits": visit_frames, "settlements": settlement_frames,
+    "visit_persons": person_frames}

@@ -205,3 +205,16 @@ def test_a_load_is_checked_in_the_institutions_it_changed(tmp_path):
     load(fee("5", "M9", None, "0.00", fixmedins_code="H2"))
     res = validate_silver(lake, before, "L3", report_dir=tmp_path / "r2")
     assert any("med_chrgitm_type=99" in f for f in res.failures), res.failures
+
+
+def test_visits_of_a_quarantined_person_are_loaded_and_reported_incomplete(tmp_path):
+    """Contract §1: a record whose related rows were quarantined stays loaded and is reported as incomplete —
+    the person of M1 and M2 was quarantined in this load (gend 9): a warning, not a failure; a person missing
+    without a quarantined row in this load is not reported so."""
+    def lose_person(rows):
+        rows["psn"] = []
+    res = check(tmp_path, lose_person, [q_row("L1", {"psn_no": "P1", "gend": "9"}, entity="psn")])
+    assert res.success, res.failures
+    assert any("incomplete visit" in w and "M1, M2" in w for w in res.warnings), res.warnings
+    res = check(tmp_path / "b", lose_person, [q_row("L0", {"psn_no": "P1", "gend": "9"}, entity="psn")])
+    assert not any("was quarantined" in w for w in res.warnings), res.warnings
