@@ -49,12 +49,11 @@ def _dx_sql(have: set[str]) -> str:
             "CASE WHEN maindiag_flag = '1' THEN 0 ELSE 1 END) AS dx FROM diag GROUP BY mdtrt_id")
 
 
-def _birth_sql(have: set[str], con=None) -> str:
+def _birth_sql(have: set[str], con) -> str:
     """Birth and death date per person (none without `psn`; no death date without its column)."""
     if "psn" not in have:
         return "SELECT psn_no, CAST(NULL AS DATE) AS brdy, CAST(NULL AS DATE) AS die_date FROM mdtrt WHERE false"
-    die = ("min(CAST(die_date AS DATE))" if con is None or "die_date" in _columns(con, "psn")
-           else "CAST(NULL AS DATE)")
+    die = "min(CAST(die_date AS DATE))" if "die_date" in _columns(con, "psn") else "CAST(NULL AS DATE)"
     return f"SELECT psn_no, min(CAST(brdy AS DATE)) AS brdy, {die} AS die_date FROM psn GROUP BY psn_no"
 
 

@@ -86,14 +86,14 @@ def gate_and_publish(lake: Lake, suspects: pa.Table, *, scope: pa.Table | None, 
     runs = suspects.column("run_id").drop_null().unique().to_pylist() \
         if suspects.num_rows and "run_id" in suspects.column_names else []
     run_id = lineage.get("run_id") or (runs[0] if len(runs) == 1 else None)
+    only = replaced_rules(catalog, rules)
     result = run_gate(lake, suspects, catalog=catalog, rules=rules,
                       report_dir=report_dir or report_dir_for(lake, run_id),
-                      scope=gate_settings(conf, scope, staging_version, accept_drop, replaced_rules(catalog, rules)),
+                      scope=gate_settings(conf, scope, staging_version, accept_drop, only),
                       band=float(gate_conf.get("hit_rate_band", 10.0)),
                       min_hits=int(gate_conf.get("hit_rate_min_hits", 20)))
     if not result.success or not publish_when_passed:
         return Outcome(result, None, scope)
-    only = replaced_rules(catalog, rules)
     version = publish(lake, suspects, scope=scope, published_at=published_at or utcnow(),
                       rule_ids=[r.id for r in rules], only_rules=only, **lineage)
     return Outcome(result, version, scope, only)

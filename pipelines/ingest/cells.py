@@ -57,7 +57,6 @@ def array_to_str(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         return pa.array([cell_to_str(v) for v in arr.to_pylist()], pa.string())
 
 
-
 def _floats_to_str(arr) -> pa.Array:
     """Floats as a clerk typed them: a whole number without a fraction or exponent (pandas writes a code column
     with nulls, e.g. init_feedetl_sn, as float64: 100000044948.0 is `100000044948`, not Arrow's

@@ -214,9 +214,10 @@ def person_frames(inputs: SilverInputs) -> list[Frame]:
     try:
         con.register("mdtrt", inputs.tables[MDTRT])
         _ids(con, "q_psn", q)
-        known = "SELECT psn_no FROM psn" if PSN in inputs.tables else "SELECT NULL::VARCHAR AS psn_no WHERE false"
+        known = "SELECT NULL::VARCHAR AS psn_no WHERE false"
         if PSN in inputs.tables:
             con.register("psn", inputs.tables[PSN])
+            known = "SELECT psn_no FROM psn"
         rows = con.sql(f"SELECT mdtrt_id, psn_no AS quarantined_person FROM mdtrt WHERE psn_no IN (SELECT id FROM q_psn) "
                        f"AND psn_no NOT IN ({known}) ORDER BY mdtrt_id").to_arrow_table()
     finally:
