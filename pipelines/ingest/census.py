@@ -5,6 +5,8 @@ itself, not against what the loader believed it read.
 - CSV/TSV (any encoding, gzipped or not): Python's `csv` module over the decoded stream, strict, counting
   records (a quoted field may span lines), not lines. A quoted field still open at the end of the file, or
   text after a closing quote, is an error naming the line where the record starts: the file is refused.
+  The same reading notes where the records spanning lines are (`LineMap`), so that the loader, which
+  numbers records, can name the physical line a record starts on without reading the file again.
 - JSON lines: the non-blank lines.
 - Parquet: the row count of the file's metadata.
 - xlsx: every sheet's rows (openpyxl, read-only), and the cells holding a formula (to tell a formula
@@ -14,12 +16,16 @@ A blank record (no field, or a single field of spaces, or every field empty) is 
 """
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import io
 import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 csv.field_size_limit(1 << 30)
 
@@ -38,26 +44,70 @@ class Sheet:
 
 
 @dataclass
+class LineMap:
+    """Record number (1-based, the header record 1, blank records counted, as pyarrow numbers them) to the
+    physical line (1-based) where the record starts, in a CSV/TSV some of whose quoted fields hold line
+    breaks. Stored sparsely: the records from which on the distance between the two grows (a record over k
+    lines pushes every later one k - 1 lines down), so a file of one-line records holds nothing and the
+    map's size is that of its multi-line records, never of the file's text."""
+    records: array = field(default_factory=lambda: array("q"))
+    starts: array = field(default_factory=lambda: array("q"))
+
+    @property
+    def spanning(self) -> bool:
+        """Whether some record spans more than one line."""
+        return bool(self.records)
+
+    @property
+    def drift(self) -> int:
+        """How many lines further down than its number the last record noted starts."""
+        return self.starts[-1] - self.records[-1] if self.records else 0
+
+    def note(self, record: int, line: int) -> None:
+        """Record `record` starts on `line`, and so do the records after it, one line each, until the next
+        note (noted in file order, only where the distance grows)."""
+        self.records.append(record)
+        self.starts.append(line)
+
+    def line(self, record: int) -> int:
+        """The physical line where record `record` starts."""
+        k = bisect.bisect_right(self.records, record) - 1
+        return record if k < 0 else record + self.starts[k] - self.records[k]
+
+    def lines(self, records: np.ndarray) -> np.ndarray:
+        """`line` of each of `records` (int64)."""
+        if not self.records:
+            return records
+        recs, starts = np.frombuffer(self.records, np.int64), np.frombuffer(self.starts, np.int64)
+        k = np.searchsorted(recs, records, side="right") - 1
+        return records + np.where(k >= 0, (starts - recs)[np.maximum(k, 0)], 0)
+
+
+@dataclass
 class Census:
     records: int
     method: str
     sheets: list[Sheet] = field(default_factory=list)
+    lines: LineMap = field(default_factory=LineMap)   # CSV/TSV: where the records spanning lines are
 
 
 def _blank(rec: list[str]) -> bool:
     return not rec or (len(rec) == 1 and not rec[0].strip()) or all(f == "" for f in rec)
 
 
-def csv_records(raw: io.BufferedIOBase, encoding: str, delimiter: str, name: str) -> int:
+def csv_records(raw: io.BufferedIOBase, encoding: str, delimiter: str, name: str,
+                lines: LineMap | None = None) -> int:
     """Data records (header excluded, blank records not counted) of a CSV byte stream in `encoding` (utf-8,
     utf-8-sig or gb18030: none of them uses the bytes of `"`, `,`, tab, CR or LF inside a character, so
     they can be looked for in the bytes). A chunk without a quote and without a lone CR is counted by its
-    line ends, as the csv module would split it; a chunk with one goes through the csv module (decoded),
-    a record left open at the chunk's end carried over to the next."""
+    line ends, as the csv module would split it (a record per line: nothing for `lines`); a chunk with one
+    goes through the csv module (decoded), which notes in `lines` where records span lines, a record left
+    open at the chunk's end carried over to the next."""
     if encoding == "utf-8-sig" and raw.read(3) != codecs.BOM_UTF8:
         raise CensusError(f"{name}: byte order mark expected")
     enc = "utf-8" if encoding == "utf-8-sig" else encoding
-    n, carry, line = 0, b"", 1            # `line`: physical line where `carry` starts
+    lines = LineMap() if lines is None else lines
+    n, carry, line, rec = 0, b"", 1, 1    # `line`, `rec`: physical line and record number where `carry` starts
     delim = delimiter.encode()
     while True:
         chunk = raw.read(CHUNK_BYTES)
@@ -68,14 +118,16 @@ def csv_records(raw: io.BufferedIOBase, encoding: str, delimiter: str, name: str
             carry = text
             continue
         body, rest = text[:cut], text[cut:]
+        if line - rec != lines.drift:         # the last record of the chunk before spanned lines
+            lines.note(rec, line)
         crs = body.count(b"\r")
         if b'"' not in body and (crs == 0 or crs == body.count(b"\r\n")):
             k = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
             n += k - _blank_lines(body, delim)
-            line, carry = line + k, rest
+            line, rec, carry = line + k, rec + k, rest
         else:
-            got, used, open_at = _csv_chunk(body.decode(enc), delimiter, name, line, final)
-            n, line = n + got, line + used
+            got, recs, used, open_at = _csv_chunk(body.decode(enc), delimiter, name, (line, rec, lines), final)
+            n, line, rec = n + got, line + used, rec + recs
             carry = body[len(body.decode(enc)[:open_at].encode(enc)):] + rest if open_at < len(body) else rest
         if final:
             break
@@ -94,24 +146,30 @@ def _blank_lines(body: bytes, delim: bytes) -> int:
     return len(re.findall(rb"(?m)^(?:[ \t\f\v]*|" + d + rb"+)\r?\n", body if body.endswith(b"\n") else body + b"\n"))
 
 
-def _csv_chunk(body: str, delimiter: str, name: str, line: int, final: bool) -> tuple[int, int, int]:
-    """Records of `body` by the csv module: (non-blank records, lines consumed, offset of a record left open
-    at the end of a non-final chunk, else len(body))."""
+def _csv_chunk(body: str, delimiter: str, name: str, at: tuple[int, int, LineMap],
+               final: bool) -> tuple[int, int, int, int]:
+    """Records of `body` by the csv module: (non-blank records, records, lines consumed, offset of a record
+    left open at the end of a non-final chunk, else len(body)). `at`: the physical line and record number
+    where `body` starts, and the map noting the records from which on the two drift further apart."""
+    line, first, lines = at
     reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter, quotechar='"', doublequote=True,
                         strict=True)
-    n, prev_end = 0, 0
+    n, i, prev_end, drift = 0, 0, 0, 0
     try:
-        for rec in reader:
+        for i, rec in enumerate(reader, start=1):
+            if prev_end - (i - 1) != drift:      # the record before this one spanned lines
+                drift = prev_end - (i - 1)
+                lines.note(first + i - 1, line + prev_end)
             prev_end = reader.line_num
             if not _blank(rec):
                 n += 1
     except csv.Error as exc:
         if "unexpected end of data" in str(exc) and not final:
-            return n, prev_end, _offset_of_line(body, prev_end)
+            return n, i, prev_end, _offset_of_line(body, prev_end)
         what = ("a quoted field opened in the record starting here is never closed / 引号未闭合"
                 if "unexpected end of data" in str(exc) else f"{exc} / 引号使用不规范")
         raise CensusError(f"{name}: line {line + prev_end}: {what}") from exc
-    return n, prev_end, len(body)
+    return n, i, prev_end, len(body)
 
 
 def _offset_of_line(body: str, lines: int) -> int:
@@ -176,8 +234,10 @@ def count_file(path: Path, fmt: str, encoding: str | None, name: str) -> Census:
     """The independent count of one landing file (see the module docstring); CensusError if ambiguous."""
     import gzip
     if fmt in ("csv", "csv.gz", "tsv"):
+        lines = LineMap()
         with (gzip.open(path, "rb") if fmt == "csv.gz" else open(path, "rb")) as raw:
-            return Census(csv_records(raw, encoding or "utf-8", "\t" if fmt == "tsv" else ",", name), "csv module")
+            records = csv_records(raw, encoding or "utf-8", "\t" if fmt == "tsv" else ",", name, lines)
+        return Census(records, "csv module", lines=lines)
     if fmt == "jsonl":
         with open(path, encoding=encoding or "utf-8", newline="") as t:
             return Census(jsonl_records(t), "non-blank lines")

@@ -6,7 +6,8 @@ writer (line = row number + 1) and keeps it only if every physical line became a
 width. Otherwise attempt 2 has DuckDB's CSV reader materialise the raw strings, place the rejected lines
 (short/long rows, quarantined) and number the rows around them. A file not plain enough for the line
 accounting to be exact (blank lines, lone CRs, quoted newlines, other parse errors) is left, with nothing
-written, to the batched reader (`bronze.load_batched`).
+written, to the batched reader (`bronze.load_batched`); one whose independent count saw a record spanning
+lines (`census.LineMap`) is left to it without trying, since both attempts number records as lines.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def stage_fast(ctx: LoadContext, staging: Staging, info: FileInfo, ord_: int) ->
     """Bronze of a plain UTF-8 CSV/TSV in one pass, its rejected lines quarantined, the file staged; False,
     having written nothing, when the file is not plain enough (see the module docstring)."""
     st = info.text_stats
-    if not st or st["blank"] or st["lone_cr"] or not info.mapping:
+    if not st or st["blank"] or st["lone_cr"] or not info.mapping or (info.census and info.census.lines.spanning):
         return False
     f = _FastFile(ctx, info, ord_)
     try:

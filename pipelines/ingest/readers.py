@@ -1,9 +1,10 @@
 """Streaming landing files as Arrow tables of *strings* with canonical column names.
 
 `read_batches` streams a file that `inspection.inspect_file` accepted: every field of the entity (absent
-ones null) plus `_line`, the 1-based row number a clerk sees (CSV/TSV/XLSX: the header is line 1;
-parquet/jsonl: row/line number). Rows the reader cannot split into fields come back as `InvalidRow`s to be
-quarantined.
+ones null) plus `_line`, where a clerk finds the row: CSV/TSV (gzipped or not, any encoding) and JSON lines
+the physical line (1-based, the header line 1) where the record starts, also after a quoted field holding
+line breaks; xlsx the sheet's row number (see `SHEET_LINES`); parquet the row number (there are no lines).
+Rows the reader cannot split into fields come back as `InvalidRow`s to be quarantined.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines import contract
+from pipelines.ingest.census import LineMap
 from pipelines.ingest.cells import array_to_str, cell_to_str
 from pipelines.ingest.inspection import SHEET_LINES, FileInfo, RefusedFile, delimiter, text_stream
 
@@ -60,11 +62,12 @@ def read_batches(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
 def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
     ncol = len(info.headers)
     names = [f"c{i}" for i in range(ncol)]
+    starts = info.census.lines if info.census else LineMap()     # record number -> physical line
     invalid: dict[int, InvalidRow] = {}
     pending: list[InvalidRow] = []
 
     def on_invalid(row) -> str:
-        number = row.number
+        number = row.number      # the record number, header 1: `starts` turns it into a line
         reason = (f"truncated row: {row.actual_columns} fields, expected {row.expected_columns} "
                   f"/ 字段数不符(应为{row.expected_columns}, 实为{row.actual_columns})")
         if row.actual_columns > row.expected_columns:
@@ -73,7 +76,7 @@ def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
         if row.actual_columns <= 1 and not row.text.strip():
             invalid[number] = None  # a blank line: not a row
         else:
-            inv = InvalidRow(number, "*", reason, row.text)
+            inv = InvalidRow(starts.line(number), "*", reason, row.text)
             invalid[number] = inv
             pending.append(inv)
         return "skip"
@@ -82,7 +85,7 @@ def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
     ropts = pacsv.ReadOptions(use_threads=False, block_size=block, skip_rows=1, column_names=names,
                               encoding="utf8" if info.encoding in ("utf-8", "utf-8-sig") else info.encoding)
     popts = pacsv.ParseOptions(delimiter=delimiter(info), invalid_row_handler=on_invalid,
-                               ignore_empty_lines=False, newlines_in_values=False)
+                               ignore_empty_lines=False, newlines_in_values=starts.spanning)
     keep = [names[i] for i in sorted(info.mapping)]
     copts = pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, include_columns=keep,
                                  strings_can_be_null=False, quoted_strings_can_be_null=False)
@@ -93,30 +96,36 @@ def _read_csv(info: FileInfo, batch_rows: int) -> Iterator[RawBatch]:
         if "Empty CSV file" in str(exc):
             return
         raise
-    next_line = 2  # physical row of the next data row not yet assigned
+    at = 2  # record number of the next data row not yet numbered
     with source:
         for batch in reader:
-            n = batch.num_rows
-            lines = np.empty(n, dtype=np.int64)
-            i = 0
-            while i < n:
-                if next_line in invalid:
-                    next_line += 1
-                    continue
-                # run of rows without invalid ones: the next invalid number bounds it
-                stop = next_line + (n - i)
-                nxt = min((k for k in invalid if next_line <= k < stop), default=stop)
-                run = nxt - next_line
-                lines[i:i + run] = np.arange(next_line, next_line + run)
-                i += run
-                next_line += run
+            numbers, at = _record_numbers(at, batch.num_rows, invalid)
             cols = {info.mapping[int(c[1:])]: batch.column(c) for c in batch.schema.names}
-            table = _assemble(info, cols, lines)
+            table = _assemble(info, cols, starts.lines(numbers))
             table = _drop_blank(table)
             out, pending[:] = list(pending), []
             yield RawBatch(table, out)
     if pending:
         yield RawBatch(_assemble(info, {}, np.empty(0, np.int64)), list(pending))
+
+
+def _record_numbers(first: int, n: int, skipped: dict[int, InvalidRow | None]) -> tuple[np.ndarray, int]:
+    """The record numbers (header 1) of the `n` rows of a batch, the first of them not before record `first`
+    (the records the reader `skipped`, handed to its invalid-row handler, have none), and the next number."""
+    numbers = np.empty(n, dtype=np.int64)
+    i, at = 0, first
+    while i < n:
+        if at in skipped:
+            at += 1
+            continue
+        # run of rows without skipped ones: the next skipped number bounds it
+        stop = at + (n - i)
+        nxt = min((k for k in skipped if at <= k < stop), default=stop)
+        run = nxt - at
+        numbers[i:i + run] = np.arange(at, at + run)
+        i += run
+        at += run
+    return numbers, at
 
 
 def _drop_blank(table: pa.Table) -> pa.Table:

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 
+import numpy as np
 import openpyxl
 import pytest
 
@@ -50,6 +51,36 @@ def test_csv_records_carries_a_record_across_chunks(monkeypatch):
     assert census.csv_records(io.BytesIO(text.encode("gb18030")), "gb18030", ",", "f") == 3
 
 
+@pytest.mark.parametrize("chunk", [5, 9, 1 << 20])
+@pytest.mark.parametrize("eol, encoding", [("\n", "utf-8"), ("\r\n", "utf-8"), ("\r\n", "gb18030")])
+def test_line_map_names_the_line_where_each_record_starts(monkeypatch, chunk, eol, encoding):
+    """Record numbers (header 1, blank records counted, as pyarrow numbers them) to physical lines, whether
+    the record spanning lines ends a chunk, starts one or lies inside one."""
+    monkeypatch.setattr(census, "CHUNK_BYTES", chunk)
+    text = eol.join(['a,b',            # record 1, line 1
+                     '1,"x',           # record 2, lines 2-3
+                     'y"',
+                     '2,3',            # record 3, line 4
+                     '',               # record 4, line 5: blank
+                     '4,"三',          # record 5, lines 6-8
+                     '',
+                     '行"',
+                     '5,6',            # record 6, line 9
+                     '7,8']) + eol     # record 7, line 10
+    lines = census.LineMap()
+    assert census.csv_records(io.BytesIO(text.encode(encoding)), encoding, ",", "f", lines) == 5
+    assert lines.spanning
+    assert [lines.line(r) for r in range(1, 8)] == [1, 2, 4, 5, 6, 9, 10]
+    assert lines.lines(np.arange(1, 8, dtype=np.int64)).tolist() == [1, 2, 4, 5, 6, 9, 10]
+
+
+def test_one_line_records_need_no_line_map():
+    """A file without a record spanning lines (the usual one) holds nothing: its records are its lines."""
+    lines = census.LineMap()
+    census.csv_records(io.BytesIO(b'a,b\n1,"x,y"\n\n2,3\n'), "utf-8", ",", "f", lines)
+    assert not lines.spanning and lines.line(4) == 4
+
+
 def test_text_after_a_closing_quote_is_refused():
     with pytest.raises(census.CensusError, match="line 3"):
         census.csv_records(io.BytesIO(b'a,b\n1,2\n3,"x"y\n'), "utf-8", ",", "f")
@@ -70,6 +101,22 @@ def test_a_reader_that_drops_a_row_is_caught_at_the_line(tmp_path, load, lake, m
     with pytest.raises(IngestError, match=r"read 9 records .* finds 10; the readings part at line 5"):
         load(tmp_path / "d")
     assert not lake.exists("bronze/fee_list") and not lake.exists("silver/fee_list")
+
+
+def test_the_readings_part_at_a_physical_line(tmp_path, load, lake, monkeypatch):
+    """After a record spanning lines, the refusal names the line where the lost record starts."""
+    rows = _fee_rows(10)
+    rows[2][7] = "二甲双胍\n片"                     # record 3 spans lines 3-4: record 5 starts on line 6
+    drops.write_csv(tmp_path / "d" / "fee_list.csv", rows)
+    real = readers._read_csv
+
+    def lossy(info, batch_rows):
+        for rb in real(info, batch_rows):
+            yield readers.RawBatch(rb.table.filter([line != 6 for line in rb.table.column("_line").to_pylist()]),
+                                   rb.invalid)
+    monkeypatch.setattr(readers, "_read_csv", lossy)
+    with pytest.raises(IngestError, match=r"read 9 records .* finds 10; the readings part at line 6"):
+        load(tmp_path / "d")
 
 
 def _xlsx(path, sheets: dict[str, list[list]]):

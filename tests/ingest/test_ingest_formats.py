@@ -84,6 +84,21 @@ def test_csv_line_numbers_skip_blank_and_bad_rows(tmp_path):
     assert bad == [(4, "b"), (6, "d,4,x")]
 
 
+def test_records_spanning_lines_across_read_blocks(tmp_path):
+    """A file whose quoted fields hold line breaks is read whole even where a read block (1 MB at least) ends
+    inside one, each row at the line it starts on."""
+    p = tmp_path / "kb_param.csv"
+    n = 40_000
+    p.write_text("key,value\n" + "".join(f'k{i},"{"v" * 20}\n{i}"\n' for i in range(n)), encoding="utf-8")
+    info = inspect_file(p)
+    assert info.size > 1 << 20
+    lines = []
+    for rb in read_batches(info, 2):
+        assert not rb.invalid
+        lines += rb.table.column("_line").to_pylist()
+    assert lines == list(range(2, 2 * n + 2, 2))
+
+
 def test_encodings_detected(tmp_path):
     rows = "psn_no,psn_name,gend,brdy\nP1,张三,1,1980-01-01\n"
     for enc, expect in (("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030")):

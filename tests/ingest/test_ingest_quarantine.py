@@ -1,7 +1,9 @@
 """(2) Bad rows land in quarantine with their file, line, field and reason; refused files load nothing."""
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 
 import pytest
@@ -110,3 +112,40 @@ def test_conflicting_copies_are_named_in_the_drop_order(tmp_path, lake, load):
     assert f"mdtrt mdtrt_id=M1: fee_list rows quarantined 被隔离: {where}" in rep.incomplete
     assert {r["feedetl_sn"] for r in lake.read("silver/fee_list").to_pylist()} == {"G1", "G2", "G3"}
     assert rep.balanced and rep.rows_quarantined == 3
+
+
+#: a quoted field over two lines early on, one over three later: every later row starts further down
+SPANNING = [
+    H,
+    fee("G1", hilist_name="床位\n费"),               # lines 2-3: a name with a line break
+    fee("G2"),                                     # line 4
+    fee("B1", cnt="abc"),                          # line 5: cnt not a number
+    fee("G3", hilist_name="a\nb\nc"),              # lines 6-8
+    fee("D1", pric="50"),                          # line 9: key D1 sent with two different prices...
+    fee("D1", pric="51"),                          # line 10: ...both copies quarantined
+    fee(""),                                       # line 11: key feedetl_sn missing
+]
+
+
+@pytest.mark.parametrize("name, encoding, eol", [
+    ("fee_list.csv", "utf-8", "\n"),               # the fast path's format, left to the batched reader
+    ("fee_list.csv.gz", "utf-8", "\r\n"),          # gzipped, CR LF
+    ("fee_list.csv", "gbk", "\r\n"),               # GBK, as the messy twin writes it
+])
+def test_quarantine_names_the_physical_line_after_a_quoted_newline(tmp_path, lake, load, name, encoding, eol):
+    """A row is quarantined at the line an editor shows it on, not at its record number (contract §1)."""
+    d = drops.write_canonical_drop(tmp_path / "d", {"setl": drops.SETL, "mdtrt": drops.MDTRT})
+    text = io.StringIO()
+    csv.writer(text, lineterminator=eol).writerows([[v.replace("\n", eol) for v in r] for r in SPANNING])
+    data = text.getvalue().encode(encoding)
+    (d / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    rep = load(d)
+    q = {r["line"]: r for r in lake.read("quarantine").to_pylist() if r["file"] == name}
+    assert {line: r["field"] for line, r in q.items()} == {5: "cnt", 9: "mdtrt_id,feedetl_sn",
+                                                           10: "mdtrt_id,feedetl_sn", 11: "feedetl_sn"}
+    assert f"lines {name}:9, {name}:10" in q[9]["reason"]
+    bronze = lake.read("bronze/fee_list").to_pylist()
+    assert sorted(r["_line"] for r in bronze) == [2, 4, 5, 6, 9, 10, 11]
+    assert {r["feedetl_sn"] for r in lake.read("silver/fee_list").to_pylist()} == {"G1", "G2", "G3"}
+    f = rep.file(name)
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (7, 3, 4) and rep.balanced
