@@ -15,18 +15,18 @@ def kb_dir_of(conf: dict, override: Path | None = None) -> Path:
 
 
 @holds_lease("fundguard ingest", creates=True)
-def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *, validate: bool = True,
+def load_drop(landing: Path, lake: Lake, conf: dict, progress: bool = True, *,
               drop_id: str | None = None, batch_rows: int | None = None, kb_dir: Path | None = None):
-    """Ingest a landing drop (checked by the silver suite when `validate`), then the knowledge base of
-    `kb_dir` (default: conf `kb_dir`, the shipped sample) for each kb table silver lacks (`ingest` and `run`
-    alike). Returns (load report, kb report or None)."""
+    """Ingest a landing drop, checked by the silver suite (`ingest`, `run` and the ingest DAG alike), then the
+    knowledge base of `kb_dir` (default: conf `kb_dir`, the shipped sample) for each kb table silver lacks.
+    Returns (load report, kb report or None)."""
     from pipelines.ingest import faults
     from pipelines.ingest.pipeline import ingest_drop, load_knowledge_base
     from pipelines.quality.silver import validate_silver
 
     batch_rows = int(batch_rows or conf["ingest"]["batch_rows"])
     report = ingest_drop(Path(landing), lake, drop_id=drop_id, salt=config.pii_key(conf), batch_rows=batch_rows,
-                         progress=progress, validate=validate_silver if validate else None)
+                         progress=progress, validate=validate_silver)
     faults.point("load.drop_done")
     kb = None
     folder = kb_dir_of(conf, kb_dir)

@@ -3,7 +3,10 @@
     fundguard ingest --landing data/landing --lake data/lake
 
 The knowledge base of `--kb-dir` (default: conf `kb_dir`, the shipped sample) fills the kb tables silver lacks.
-Exit codes: 0 loaded and reconciled; 1 the reconciliation does not balance; 2 a refused drop or file.
+The silver suite checks the load as in `fundguard run` and the ingest DAG (its warnings, e.g. an incomplete
+settlement, are printed; its failures restore silver).
+Exit codes: 0 loaded and reconciled; 1 the reconciliation does not balance; 2 a refused drop or file, or a
+load the silver suite failed (rolled back).
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         progress = not args.no_progress and show_progress()
         report, kb = load_drop(args.landing, lake_of(args, conf), conf, progress=progress,
-                               validate=False, drop_id=args.drop_id, batch_rows=args.batch_rows,
+                               drop_id=args.drop_id, batch_rows=args.batch_rows,
                                kb_dir=args.kb_dir)
     except IngestError as exc:
         return fail("ingest", str(exc), EXIT_BAD_INPUT)

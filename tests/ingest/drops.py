@@ -28,8 +28,8 @@ SETL = [
     ["setl_id", "mdtrt_id", "psn_no", "fixmedins_code", "setl_time", "medfee_sumamt", "fulamt_ownpay_amt",
      "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay", "fund_pay_sumamt",
      "psn_pay", "acct_pay", "refd_setl_flag"],
-    ["S1", "M1", "P1", "H001", "2022-03-05 11:00:00", "330.00", "10.00", "0", "5.00", "315.00", "250.00", "0",
-     "250.00", "80.00", "0", "0"],    # the stay's settlement
+    ["S1", "M1", "P1", "H001", "2022-03-05 11:00:00", "329.50", "10.00", "0", "5.00", "314.50", "250.00", "0",
+     "250.00", "79.50", "0", "0"],    # the stay's settlement: its netted lines, 200 + 46.50 - 15.50 + 98.50
     ["S2", "M2", "P2", "H001", "2022-03-10 10:00:00", "25.50", "0", "0", "0", "25.50", "15.30", "0", "15.30",
      "10.20", "10.20", "0"],          # outpatient settlement
     ["S3", "M3", "P2", "P001", "2022-04-02 15:05:00", "36.00", "0", "0", "0", "36.00", "0", "0", "0", "36.00",
