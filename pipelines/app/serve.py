@@ -21,7 +21,7 @@ from pipelines.storage import Lake
 
 
 def _typing_sql(salt: str, entity: str, source: str) -> str:
-    return nodes.typing_sql(entity, source, salt, "serve", "request", 0)
+    return nodes.typing_sql(entity, source, salt, "serve", "request", 0, per_field=True)
 
 
 def _net_sql(source: str) -> str:

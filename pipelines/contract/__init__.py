@@ -45,6 +45,7 @@ class Field:
     label: str = ""                     # Chinese label (also accepted as a header)
     aliases: tuple[str, ...] = ()       # agency-side / national interface names
     codes: tuple[str, ...] | None = None  # allowed values after normalisation (None: open list)
+    pattern: tuple[str, str] | None = None   # an open list's form: (regex the value must match, what it says)
     pii: bool = False                   # personal data: hashed when leaving bronze
 
 
@@ -121,7 +122,8 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (
         F("mdtrt_id", STR, True, "就诊ID"),
         F("psn_no", STR, True, "人员编号"),
         F("fixmedins_code", STR, True, "定点医药机构编号"),
-        F("med_type", STR, True, "医疗类别"),
+        # national and local codes (reference: 11, 21, 52, 2105, 140104, 9901 ...) are 2 to 6 digits
+        F("med_type", STR, True, "医疗类别", pattern=("[0-9]{2,6}", "a code of 2 to 6 digits")),
         F("begntime", TS, True, "入院/就诊时间", aliases=("入院时间", "就诊时间", "开始时间")),
         F("endtime", TS, False, "出院时间", aliases=("结束时间",)),
         F("ipt_days", INT, False, "住院天数"),

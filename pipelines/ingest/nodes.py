@@ -22,13 +22,13 @@ TIME_FORMATS = (*contract.TIME_FORMATS, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.
 LINEAGE = ("_drop", "_file", "_line")
 
 _TYPE_REASON = {
-    MONEY: ("not a number", "金额不是数字"),
-    PRIC: ("not a number", "单价不是数字"),
-    CNT: ("not a number", "数量不是数字"),
+    MONEY: ("not a number", "不是数字"),          # after the field's label: 明细项目费用总额不是数字
+    PRIC: ("not a number", "不是数字"),
+    CNT: ("not a number", "不是数字"),
     DEC: ("not a number", "不是数字"),
     INT: ("not an integer", "不是整数"),
-    TS: ("not a valid time", "时间格式无法识别"),
-    DATE: ("not a valid date", "日期格式无法识别"),
+    TS: ("not a valid time", "格式无法识别"),
+    DATE: ("not a valid date", "格式无法识别"),
 }
 
 
@@ -60,8 +60,9 @@ def _typed_expr(f: contract.Field, v: str, maps: dict[str, str] | None) -> str:
         n = sql_ident("_n_" + f.name)
         return f"CASE WHEN {_decimals_fit(n, SCALE[f.type])} THEN TRY_CAST({n} AS {SQL_TYPES[f.type]}) END"
     if f.type == INT:
-        return (f"coalesce(TRY_CAST({v} AS BIGINT), CASE WHEN TRY_CAST({v} AS DOUBLE) = "
-                f"floor(TRY_CAST({v} AS DOUBLE)) THEN TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT) END)")
+        # DuckDB casts '1.5' to BIGINT 2: only an integral numeral ('3', '3.0', '3e0') is an integer
+        return (f"CASE WHEN TRY_CAST({v} AS DOUBLE) = floor(TRY_CAST({v} AS DOUBLE)) THEN "
+                f"coalesce(TRY_CAST({v} AS BIGINT), TRY_CAST(TRY_CAST({v} AS DOUBLE) AS BIGINT)) END")
     expr = v
     if maps:
         whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(val)}" for k, val in maps.items())
@@ -100,7 +101,7 @@ def _blank_to_null(v: str) -> str:
 
 
 def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: int, checks: str = "report",
-               decimal: str = ".") -> str:
+               decimal: str = ".", per_field: bool = False) -> str:
     """SELECT that types one batch of bronze strings (`source`) into silver columns + `_err`, `_errf`.
 
     `_err` is '' for a good row, else every reason joined by '; ' ("field: english / 中文");
@@ -108,13 +109,13 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     Each value is typed once (CTE `typed`), then checked. `checks` = "report": every row with `_err` and
     `_errf`; "none": every row, unchecked, in the silver columns (where only some typed columns are read,
     e.g. keys). (A plain predicate instead of `_err = ''` is slower: DuckDB pushes it below the projection
-    and types the values twice.) `decimal`: the drop's decimal mark (`numeral_sql`)."""
+    and types the values twice.) `decimal`: the drop's decimal mark (`numeral_sql`). `per_field`: also `_errs`, one
+    {field, msg} per failing field (the claim-time service's; a value may hold '; ', so `_err` can't be split)."""
     if checks not in ("report", "none"):
         raise ValueError(checks)
     ent = contract.ENTITIES[entity]
     pre = ", ".join(f"{_blank_to_null(sql_ident(f.name))} AS {sql_ident(f.name)}" for f in ent.fields)
     typed_cols, sel, errs = [], [], []
-    quote = "''''"
     for f in ent.fields:
         v = sql_ident(f.name)
         expr = _typed_expr(f, v, ent.value_maps.get(f.name))
@@ -126,20 +127,7 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
             sel.append(f"CASE WHEN {v} IS NULL THEN NULL ELSE {pii_hash_sql(salt, v)} END AS {sql_ident(f.name + '_hash')}")
         else:
             sel.append(f"{t} AS {sql_ident(f.name)}")
-        whens = []      # (condition, message)
-        if f.required:
-            whens.append((f"{v} IS NULL", sql_literal(f"{f.name}: required field missing / 必填字段缺失")))
-        if f.type in SCALE:
-            whens += _numeral_checks(f, v)
-        if f.type in _TYPE_REASON:
-            en, zh = _TYPE_REASON[f.type]
-            whens.append((f"{v} IS NOT NULL AND {t} IS NULL", f"{sql_literal(f.name + ': ' + en + ' ')} || {quote}"
-                          f" || {v} || {quote} || {sql_literal(' / ' + (f.label or f.name) + zh)}"))
-        if f.codes:
-            codes = ", ".join(sql_literal(c) for c in f.codes)
-            whens.append((f"{v} IS NOT NULL AND {t} NOT IN ({codes})",
-                          f"{sql_literal(f.name + ': unknown code ')} || {quote} || {v} || {quote} || "
-                          f"{sql_literal(' / ' + (f.label or f.name) + '未知代码')}"))
+        whens = _checks(f, v, t)
         if whens:
             errs.append((f.name, "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in whens) + " END"))
     if ent.period_from:
@@ -158,7 +146,36 @@ def typing_sql(entity: str, source: str, salt: str, drop: str, file: str, ord_: 
     return (f"{head}, "
             f"chk AS (SELECT *, {err_cols} FROM typed) "
             f"SELECT {', '.join(sel)}, concat_ws('; ', {', '.join(names)}) AS _err, "
-            f"concat_ws(',', {errf or 'NULL'}) AS _errf FROM chk")
+            f"concat_ws(',', {errf or 'NULL'}) AS _errf{_per_field(errs, names) if per_field else ''} FROM chk")
+
+
+def _per_field(errs: list[tuple[str, str]], names: list[str]) -> str:
+    """`_errs`: the failing fields' {field, msg}, in field order (NULL entries for fields that are fine)."""
+    items = ", ".join(f"CASE WHEN {c} IS NOT NULL THEN struct_pack(field := {sql_literal(n)}, msg := {c}) END"
+                      for (n, _), c in zip(errs, names))
+    return f", list_value({items}) AS _errs"        # every entity has a required field: never empty
+
+
+def _checks(f: contract.Field, v: str, t: str) -> list[tuple[str, str]]:
+    """(condition, message) of each way the raw value `v` of field `f`, typed `t`, can be bad."""
+    quote, label = "''''", f.label or f.name
+
+    def says(en: str, zh: str) -> str:     # "cnt: not a number 'abc' / 数量不是数字"
+        return f"{sql_literal(f'{f.name}: {en} ')} || {quote} || {v} || {quote} || {sql_literal(f' / {label}{zh}')}"
+    whens = []
+    if f.required:
+        whens.append((f"{v} IS NULL", sql_literal(f"{f.name}: required field missing / 必填字段缺失")))
+    if f.type in SCALE:
+        whens += _numeral_checks(f, v)
+    if f.type in _TYPE_REASON:
+        whens.append((f"{v} IS NOT NULL AND {t} IS NULL", says(*_TYPE_REASON[f.type])))
+    if f.codes:
+        codes = ", ".join(sql_literal(c) for c in f.codes)
+        whens.append((f"{v} IS NOT NULL AND {t} NOT IN ({codes})", says("unknown code", "未知代码")))
+    if f.pattern:
+        whens.append((f"{v} IS NOT NULL AND NOT regexp_full_match({t}, {sql_literal(f.pattern[0])})",
+                      says(f"not {f.pattern[1]}", "代码格式不符")))
+    return whens
 
 
 def _typing_head(ent: contract.Entity, pre: str, typed: str, source: str, decimal: str) -> str:

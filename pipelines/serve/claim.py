@@ -23,12 +23,25 @@ PARTS = {"mdtrt": ("mdtrt", False), "setl": ("setl", False), "psn": ("psn", Fals
          "diag": ("diag", True), "fee_list": ("fee_list", True)}
 
 
+#: the longest value a claim may send (the national interface's longest text field is 1,000 characters)
+MAX_TEXT = 1000
+
+
 def _as_text(v: Any) -> Any:
-    if v is None or isinstance(v, str):
-        return v
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return repr(v) if isinstance(v, float) else str(v)
-    raise ValueError(f"expected a string (or a number), got {type(v).__name__} / 应为字符串")
+    if v is None:
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string (or a number), got {type(v).__name__} / 应为字符串")
+    if len(v) > MAX_TEXT:
+        raise ValueError(f"longer than {MAX_TEXT} characters ({len(v)}) / 超过{MAX_TEXT}个字符")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as exc:      # JSON may escape a lone surrogate ("\ud800"): no character
+        raise ValueError(f"not valid Unicode text (a lone surrogate at position {exc.start}) / "
+                         "含有无效的Unicode字符") from None
+    return v
 
 
 Value = Annotated[Optional[str], BeforeValidator(_as_text)]
@@ -150,3 +163,4 @@ def build_claim(body: Any) -> Claim:
     if problems:
         raise ClaimError(problems)
     return claim
+

@@ -8,7 +8,9 @@ A claim is checked at settlement time, while a cashier waits: one that waited mo
 for a pass is not checked but answered `Overloaded` (the caller settles now and retries, or leaves the claim
 to the after-the-fact screening), so that when more claims come than the service can check, the waiting time
 stays bounded instead of growing with the queue. A claim whose caller gave up (its future cancelled) is
-skipped.
+skipped. A claim held back because a claim of its person is in the pass (one pass checks a person once) starts
+its wait again: it waits for its person, not for capacity. A pass that fails is re-run claim by claim, so a
+claim that cannot be checked fails alone.
 """
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ class Dispatcher:
                         fut.set_exception(self._overloaded())
                     continue
                 if claim.psn_no in people or claim.mdtrt_id in visits:
-                    rest.append(item)
+                    # it waits for its own person's claim, not for capacity: its wait starts again
+                    rest.append((claim, fut, time.monotonic()))
                     continue
                 if not fut.set_running_or_notify_cancel():
                     continue
@@ -104,17 +107,31 @@ class Dispatcher:
                 if mine is None or mine[0] is not warm:
                     mine = (warm, Session(warm, self.program))
                     warm.sessions.append(mine[1])
-                outcomes = mine[1].check_many([c for c, _ in batch])
-                for o in outcomes:
-                    o.warm, o.pass_claims = warm, len(batch)
-            except Exception as exc:       # a failure of the pass: every claim in it gets the error
-                outcomes = None
+            except Exception as exc:       # no session on this lake: every claim taken gets the error
+                mine = None
                 for _, fut in batch:
                     fut.set_exception(exc)
+            else:
+                self._check(mine[1], warm, batch)
             finally:
                 self.holder.release(warm)
-            for (_, fut), outcome in zip(batch, outcomes or ()):
-                fut.set_result(outcome)
+
+    @staticmethod
+    def _check(session: Session, warm, batch: list[tuple[Claim, Future]]) -> None:
+        """One pass; when it fails, each of its claims alone, so that a claim the pass cannot check fails
+        only itself, not the other callers' claims that shared its pass."""
+        try:
+            outcomes = session.check_many([c for c, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for one in batch:
+                Dispatcher._check(session, warm, [one])
+            return
+        for (_, fut), outcome in zip(batch, outcomes):
+            outcome.warm, outcome.pass_claims = warm, len(batch)
+            fut.set_result(outcome)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the claims already waiting, then stop the workers."""

@@ -43,7 +43,8 @@ class RuleSQL:
 
 @dataclass(frozen=True)
 class Typing:
-    """Ingestion's SQL: `typing(entity, source)` types a table of strings into silver columns + `_err`/`_errf`;
+    """Ingestion's SQL: `typing(entity, source)` types a table of strings into silver columns + `_errs` (one
+    {field, msg} per failing field, `nodes.typing_sql(per_field=True)`);
     `net(source)` nets refunds of typed fee lines."""
     typing: Callable[[str, str], str]
     net: Callable[[str], str]
@@ -242,12 +243,11 @@ def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Tab
                         "_line": pa.array(range(len(rows)), pa.int64())})
         out = type_rows(entity, raw)
         out = out.take(pc.sort_indices(out, [("_line", "ascending")]))
-        for line, err, fields in zip(out.column("_line").to_pylist(), out.column("_err").to_pylist(),
-                                     out.column("_errf").to_pylist()):
-            if err:
-                ci, ri = owners[line]
-                for f, msg in zip(fields.split(","), err.split("; ")):
-                    problems[ci].append(Problem(claims[ci].loc(entity, ri, f), msg))
+        for line, errs in zip(out.column("_line").to_pylist(), out.column("_errs").to_pylist()):
+            ci, ri = owners[line]
+            for e in errs or ():
+                if e is not None:
+                    problems[ci].append(Problem(claims[ci].loc(entity, ri, e["field"]), e["msg"]))
         starts = [i for i, (ci, ri) in enumerate(owners) if ri == 0]
         for k, start in enumerate(starts):
             end = starts[k + 1] if k + 1 < len(starts) else len(owners)

@@ -51,13 +51,13 @@ def test_bad_rows_are_quarantined_with_reason(tmp_path, lake, load):
     q = {(r["file"], r["line"]): r for r in lake.read("quarantine").to_pylist()}
     fq = {line: r for (f, line), r in q.items() if f == "fee_list.csv"}
     assert set(fq) == {3, 4, 5, 6, 7, 8, 11, 13}
-    assert fq[3]["field"] == "cnt" and "cnt: not a number 'abc'" in fq[3]["reason"] and "数量不是数字" in fq[3]["reason"]
+    assert fq[3]["field"] == "cnt" and "cnt: not a number 'abc'" in fq[3]["reason"] and "/ 数量不是数字" in fq[3]["reason"]
     assert fq[4]["field"] == "feedetl_sn" and "required field missing" in fq[4]["reason"]
     assert fq[5]["field"] == "fee_ocur_time" and "not a valid time" in fq[5]["reason"]
     assert fq[6]["field"] == "med_chrgitm_type" and "unknown code '99'" in fq[6]["reason"]
     assert fq[7]["field"] == "mdtrt_id,feedetl_sn" and "different values" in fq[7]["reason"]
     assert "fee_list.csv:7" in fq[8]["reason"] and "fee_list.csv:8" in fq[8]["reason"]
-    assert fq[11]["field"] == "det_item_fee_sumamt" and "金额不是数字" in fq[11]["reason"]
+    assert fq[11]["field"] == "det_item_fee_sumamt" and "明细项目费用总额不是数字" in fq[11]["reason"]
     assert "truncated row" in fq[13]["reason"]
     assert json.loads(fq[3]["raw_row"])["cnt"] == "abc"
     assert all(r["entity"] == "fee_list" and r["load_id"] == rep.load_id for r in fq.values())
@@ -149,3 +149,24 @@ def test_quarantine_names_the_physical_line_after_a_quoted_newline(tmp_path, lak
     assert {r["feedetl_sn"] for r in lake.read("silver/fee_list").to_pylist()} == {"G1", "G2", "G3"}
     f = rep.file(name)
     assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (7, 3, 4) and rep.balanced
+
+
+def test_a_visit_with_a_fractional_stay_or_a_med_type_that_is_no_code_is_quarantined(tmp_path, lake, load):
+    """ipt_days '1.5' was typed 2 (DuckDB rounds a cast to BIGINT); med_type 'abc' or '1' was loaded and the stay
+    read as an outpatient visit. National and local med_type codes are 2 to 6 digits (9901, 140104 load)."""
+    rows = [drops.MDTRT[0]] + [[r[0] + x, *r[1:]] for r in drops.MDTRT[1:2] for x in "ABCDE"]
+    rows[1][6] = "1.5"                 # MA: ipt_days 1.5
+    rows[2][3] = "abc"                 # MB: med_type abc
+    rows[3][3] = "1"                   # MC: med_type 1
+    rows[4][3] = "140104"              # MD: a local code, fine
+    rows[5][6] = "4.0"                 # ME: an integral numeral, fine
+    d = tmp_path / "d"
+    drops.write_csv(d / "mdtrt.csv", rows)
+    load(d)
+    q = {r["line"]: r for r in lake.read("quarantine").to_pylist() if r["file"] == "mdtrt.csv"}
+    assert set(q) == {2, 3, 4}
+    assert q[2]["field"] == "ipt_days" and "not an integer '1.5'" in q[2]["reason"]
+    assert q[3]["field"] == "med_type" and "not a code of 2 to 6 digits 'abc'" in q[3]["reason"]
+    assert q[4]["field"] == "med_type"
+    loaded = {r["mdtrt_id"]: r for r in lake.read("silver/mdtrt").to_pylist()}
+    assert loaded["M1D"]["med_type"] == "140104" and loaded["M1E"]["ipt_days"] == 4

@@ -102,3 +102,42 @@ def test_a_request_that_already_waited_too_long_is_refused_at_once(dispatcher):
         d.submit([claim(1)], since=time.monotonic() - PASS_SECONDS)
     assert d.submit([claim(2)], since=time.monotonic())[0].result(timeout=5).mdtrt_id == "v2"
     assert SlowSession.seen == ["v2"]
+
+
+class FailingSession(SlowSession):
+    """A pass that fails whenever it holds the claim `bad` (as a claim DuckDB cannot type would)."""
+
+    def check_many(self, claims):
+        if any(c.mdtrt_id == "bad" for c in claims):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return super().check_many(claims)
+
+
+def test_a_claim_that_fails_its_pass_fails_alone(monkeypatch):
+    """The pass is re-run claim by claim: the other callers' claims that shared it are answered (they were
+    all answered with the bad claim's error)."""
+    monkeypatch.setattr(dispatch, "Session", FailingSession)
+    FailingSession.seen, FailingSession.gate = [], threading.Event()
+    d = Dispatcher(Holder(), program=None, workers=1, max_pass=8, max_wait=0)
+    try:
+        futures = d.submit([claim(1), Claim(mdtrt_id="bad", psn_no="pb", fixmedins_code="H1"), claim(2)])
+        FailingSession.gate.set()          # all three queued before the first pass is taken
+        assert futures[0].result(timeout=10).mdtrt_id == "v1"
+        assert futures[2].result(timeout=10).mdtrt_id == "v2"
+        with pytest.raises(UnicodeEncodeError):
+            futures[1].result(timeout=10)
+        assert d.submit([claim(3)])[0].result(timeout=10).mdtrt_id == "v3"
+    finally:
+        d.stop(timeout=5)
+
+
+def test_claims_of_one_person_wait_for_each_other_not_for_capacity(dispatcher):
+    """One pass checks a person once, so four visits of one person take four passes; each waits for its
+    predecessor, which is not overload: none is answered Overloaded though the last is checked after more
+    than `max_wait` (it was, with the wait counted from its request's arrival)."""
+    d = dispatcher(max_wait=PASS_SECONDS * 1.5)
+    d.max_pass = 4
+    visits = [Claim(mdtrt_id=f"v{i}", psn_no="p", fixmedins_code="H1") for i in range(4)]
+    futures = d.submit(visits)
+    assert [f.result(timeout=10).mdtrt_id for f in futures] == ["v0", "v1", "v2", "v3"]
+    assert SlowSession.seen == ["v0", "v1", "v2", "v3"]
