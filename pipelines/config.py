@@ -73,6 +73,15 @@ class ConfigError(UsageError):
     """The configuration cannot be used as it is (a command exits 2 and says what to set)."""
 
 
+#: memory a load's DuckDB may use (staging and the silver suite; FUNDGUARD_INGEST_MEMORY overrides): with Python
+#: and Arrow beside it the load stays under 4 GB
+INGEST_MEMORY = "3GB"
+
+
+def ingest_memory() -> str:
+    return os.environ.get("FUNDGUARD_INGEST_MEMORY", INGEST_MEMORY)
+
+
 def pii_key(conf: dict | None = None, env: str | None = None) -> str:
     """The key personal data is hashed with (HMAC-SHA256, contract.pii). Outside dev/ci it must be set
     (`FUNDGUARD_PII_KEY` or conf/local `pii_key`) and must not be the development key: FundGuard refuses

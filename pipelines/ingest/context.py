@@ -15,9 +15,6 @@ from pipelines.ingest.report import LoadReport
 from pipelines.storage import Lake
 
 QUARANTINE = "quarantine"
-#: memory the staging DuckDB may use (FUNDGUARD_INGEST_MEMORY overrides): with Python and Arrow beside it the
-#: load stays under 4 GB
-INGEST_MEMORY = "3GB"
 
 
 def trace(msg: str) -> None:
@@ -31,7 +28,7 @@ def trace(msg: str) -> None:
 
 
 def memory_limit() -> str:
-    return os.environ.get("FUNDGUARD_INGEST_MEMORY", INGEST_MEMORY)
+    return config.ingest_memory()
 
 
 def limit_bytes(limit: str) -> int:

@@ -20,7 +20,7 @@ from typing import Callable, Mapping
 import duckdb
 import pyarrow as pa
 
-from pipelines import contract
+from pipelines import config, contract
 from pipelines.quality.suite import Frame
 from pipelines.storage import sql_ident, sql_literal
 
@@ -47,8 +47,11 @@ def entity_of(table: str) -> str:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
+    """A connection within the load's memory limit (the suite runs inside a load: its cross-table frames
+    aggregate every changed partition's lines, which at a district-year spill rather than grow)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{config.ingest_memory()}'")
     return con
 
 
