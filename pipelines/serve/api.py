@@ -1,54 +1,37 @@
 """The HTTP layer (FastAPI): routes, bearer token, body and batch limits, request ids, structured access logs.
 
-Every answer carries `request_id` (also the `X-Request-ID` header; a caller's own id is kept when it is a
-plain token of at most 64 characters). Log lines are JSON, one per request, and never carry personal data:
-the person appears only as the salted hash silver uses (`psn_hash`), a bad field only by its name.
+Every answer carries `request_id` (also, once, the `X-Request-ID` header; a caller's own id is kept when it
+is a plain token of at most 64 characters); error answers are shaped in pipelines.serve.errors. Log lines are
+JSON, one per request (and one per crash, with its stack), and never carry personal data: the person appears
+only as the salted hash silver uses (`psn_hash`), a bad field only by its name.
 """
 
-import contextvars
 import hmac
-import json
-import logging
 import re
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 
 from pipelines.serve import claim_time
-from pipelines.serve.claim import ClaimError, build_claim, claim_model
-from pipelines.serve.dispatch import Overloaded
-from pipelines.serve.service import ClaimService, NotReady, Settings, person_hash
+from pipelines.serve.claim import ClaimError, Problem, build_claim, claim_model
+from pipelines.serve.errors import (ApiError, JsonBodyRoute, add_error_handlers, error_response, log_crash,
+                                    log_event, problem, request_id_var, too_large)
+from pipelines.serve.service import ClaimService, Settings, person_hash
 
-log = logging.getLogger("fundguard.serve")
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, detail: Any, headers: Optional[dict] = None):
-        self.status, self.detail, self.headers = status, detail, headers or {}
-
-
-def log_event(event: str, **fields) -> None:
-    log.info(json.dumps({"event": event, "request_id": request_id_var.get(), **fields}, ensure_ascii=False,
-                        default=str))
-
-
-def _error(status: int, detail: Any, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "request_id": request_id_var.get()}, status_code=status,
-                        headers={**(headers or {}), "X-Request-ID": request_id_var.get()})
-
-
 class BodyLimit:
-    """ASGI middleware: a request id for everything, 413 for a body over `limit` bytes (Content-Length or
-    counted while streaming), one JSON access-log line per request."""
+    """ASGI middleware: a request id for everything (the `X-Request-ID` header of every answer, set once),
+    413 for a body over `limit` bytes (Content-Length or counted while streaming), one JSON access-log line
+    per request, and the 500 of a crash: answered and logged here, where the request id is still known,
+    and not raised further (uvicorn would log a plain-text traceback)."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -61,35 +44,45 @@ class BodyLimit:
         token = request_id_var.set(rid if _RID_RE.match(rid) else uuid.uuid4().hex)
         scope.setdefault("state", {})["access"] = access = {}
         # the request's arrival: its access-log time, and where a claim's wait for a pass counts from
-        t0, status = time.monotonic(), [500]
+        t0, status = time.monotonic(), [500, False]          # the answer's status; whether it has begun
         scope["state"]["arrived"] = t0
 
         async def send_logged(message):
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id_var.get().encode()))
+                status[:] = message["status"], True
+                message = {**message, "headers": [*(h for h in message.get("headers", [])
+                                                    if h[0].lower() != b"x-request-id"),
+                                                  (b"x-request-id", request_id_var.get().encode())]}
             await send(message)
 
         try:
             declared = headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-                return await _error(413, f"request body over {self.limit} bytes / 请求体过大")(scope, receive, send_logged)
+                return await self._refuse(too_large(self.limit), scope, receive, send_logged)
             seen = [0]
 
             async def counted():
                 message = await receive()
                 seen[0] += len(message.get("body", b""))
                 if seen[0] > self.limit:
-                    raise ApiError(413, f"request body over {self.limit} bytes / 请求体过大")
+                    raise too_large(self.limit)
                 return message
             try:
                 await self.app(scope, counted, send_logged)
             except ApiError as exc:
-                await _error(exc.status, exc.detail)(scope, receive, send_logged)
+                await self._refuse(exc, scope, receive, send_logged)
+            except Exception as exc:
+                log_crash(exc)
+                if not status[1]:        # begun answers end unfinished (uvicorn closes the connection)
+                    await error_response(500, "internal error / 内部错误")(scope, receive, send_logged)
         finally:
             log_event("access", method=scope.get("method"), path=scope.get("path"), status=status[0],
                       ms=round((time.monotonic() - t0) * 1000, 2), **access)
             request_id_var.reset(token)
+
+    @staticmethod
+    async def _refuse(exc: ApiError, scope, receive, send) -> None:
+        await error_response(exc.status, exc.detail, exc.headers)(scope, receive, send)
 
 
 def build_app(service: ClaimService, settings: Settings) -> FastAPI:
@@ -110,7 +103,8 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
                   description="Checks one settlement against the rule library batch screening uses. "
                               "用与事后筛查相同的规则库审核单次结算。")
     app.state.service = service
-    _add_error_handlers(app)
+    add_error_handlers(app)
+    app.router.route_class = JsonBodyRoute      # bodies read before FastAPI's parser (errors.py)
     _add_check_routes(app, service, settings)
     _add_info_routes(app, service, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -124,43 +118,28 @@ def _authorisation(settings: Settings):
         if not settings.token:
             return
         if cred is None or not hmac.compare_digest(cred.credentials.encode(), settings.token.encode()):
-            raise ApiError(401, [{"loc": ["header", "Authorization"], "field": "Authorization",
-                                  "msg": "missing or wrong bearer token / 访问令牌缺失或错误"}],
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, [problem("Authorization", "missing or wrong bearer token / 访问令牌缺失或错误",
+                                         ("header", "Authorization"))], {"WWW-Authenticate": "Bearer"})
     return Depends(authorised)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return _error(exc.status, exc.detail, exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
-        detail = [{"loc": list(e["loc"]), "field": ".".join(str(x) for x in e["loc"][1:]) or "body",
-                   "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        request.scope["state"]["access"]["bad_fields"] = [d["field"] for d in detail][:20]
-        return _error(422, detail)
-
-    @app.exception_handler(NotReady)
-    async def _not_ready(request: Request, exc: NotReady):
-        return _error(503, str(exc), {"Retry-After": "5"})
-
-    @app.exception_handler(Overloaded)
-    async def _overloaded(request: Request, exc: Overloaded):
-        request.scope["state"]["access"]["overloaded"] = True
-        return _error(503, str(exc), {"Retry-After": "1"})
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log_event("error", error=type(exc).__name__)
-        return _error(500, "internal error / 内部错误")
+def _validated(model, index: int, raw: Any):
+    """A batch's claim as `model`, or the ClaimError naming its fields as a typing error does (`mdtrt.begntime`;
+    `claims.1` when it is not an object at all)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        return ClaimError([Problem(tuple(e["loc"]) or ("claims", index), e["msg"]) for e in exc.errors()])
 
 
 async def _checked(service: ClaimService, settings: Settings, request: Request, bodies: list) -> list:
-    """Each body's answer or ClaimError, in order; the access log gets counts, person hashes, bad fields."""
+    """Each body's answer or ClaimError, in order (a body may be the ClaimError of its schema already); the
+    access log gets counts, person hashes, bad fields."""
     claims, results = [], []
     for b in bodies:
+        if isinstance(b, ClaimError):
+            claims.append(b)
+            continue
         try:
             claims.append(build_claim(b))
         except ClaimError as exc:
@@ -181,8 +160,11 @@ async def _checked(service: ClaimService, settings: Settings, request: Request, 
 
 def _add_check_routes(app: FastAPI, service: ClaimService, settings: Settings) -> None:
     ClaimIn = claim_model(settings.max_lines)
+    # each claim is validated on its own (a schema error is its `results[i].error`); only the envelope is the
+    # whole request's 422. The schema still documents the claims as ClaimIn (the body of /v1/check).
+    RawClaim = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/ClaimIn"})]
     BatchIn = create_model("BatchIn", __config__=ConfigDict(extra="forbid"),
-                           claims=(list[ClaimIn], Field(..., min_length=1, max_length=settings.max_batch)))
+                           claims=(list[RawClaim], Field(..., min_length=1, max_length=settings.max_batch)))
     auth = _authorisation(settings)
 
     # async: a request waiting for its pass holds no thread (see ClaimService.check_many)
@@ -195,7 +177,8 @@ def _add_check_routes(app: FastAPI, service: ClaimService, settings: Settings) -
 
     @app.post("/v1/check:batch", dependencies=[auth], summary=f"check up to {settings.max_batch} claims 批量审核")
     async def check_batch(body: BatchIn, request: Request):
-        results = await _checked(service, settings, request, body.claims)
+        claims = [_validated(ClaimIn, i, raw) for i, raw in enumerate(body.claims)]
+        results = await _checked(service, settings, request, claims)
         return {"results": [{"index": i, "error": [p.as_dict() for p in r.problems]} if isinstance(r, ClaimError)
                             else {"index": i, **r} for i, r in enumerate(results)],
                 "request_id": request_id_var.get()}
