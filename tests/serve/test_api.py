@@ -19,23 +19,13 @@ from pipelines.serve import claim_time
 from pipelines.serve.replay import lake_claims
 from pipelines.serve.service import Settings
 
+from .conftest import AUTH, TOKEN
 from .drops import resend_and_refund_drop
-
-TOKEN = "api-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
 def claims(sample_lake):
     return lake_claims(sample_lake)
-
-
-@pytest.fixture(scope="module")
-def client(sample_lake):
-    settings = Settings(token=TOKEN, salt="test-salt", refresh_seconds=0, background_load=False,
-                        max_body_bytes=100_000, max_batch=3, max_lines=40)
-    with TestClient(create_app(sample_lake, settings), raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

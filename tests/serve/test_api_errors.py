@@ -11,22 +11,12 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.app.serve import create_app
 from pipelines.serve.replay import lake_claims
-from pipelines.serve.service import Settings
 
-TOKEN = "api-errors-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from .conftest import AUTH, LIMITS
+
 JSON = {**AUTH, "Content-Type": "application/json"}
-LIMIT = 100_000
-
-
-@pytest.fixture(scope="module")
-def client(sample_lake):
-    settings = Settings(token=TOKEN, salt="test-salt", refresh_seconds=0, background_load=False,
-                        max_body_bytes=LIMIT, max_batch=3, max_lines=40)
-    with TestClient(create_app(sample_lake, settings), raise_server_exceptions=False) as c:
-        yield c
+LIMIT = LIMITS["max_body_bytes"]
 
 
 @pytest.fixture(scope="module")

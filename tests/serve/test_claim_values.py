@@ -6,23 +6,11 @@ import copy
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from pipelines.app.serve import create_app
 from pipelines.serve.claim import MAX_TEXT
 from pipelines.serve.replay import lake_claims
-from pipelines.serve.service import Settings
 
-TOKEN = "values-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def client(sample_lake):
-    settings = Settings(token=TOKEN, salt="test-salt", refresh_seconds=0, background_load=False,
-                        max_body_bytes=200_000, max_batch=3, max_lines=40)
-    with TestClient(create_app(sample_lake, settings), raise_server_exceptions=False) as c:
-        yield c
+from .conftest import AUTH
 
 
 @pytest.fixture(scope="module")
