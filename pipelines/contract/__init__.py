@@ -7,6 +7,7 @@ files or touches a session, and importing it loads no data library (the DAG file
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -32,6 +33,10 @@ SQL_TYPES = {
 #: Time formats accepted by contract §1, in strptime notation (and their Spark equivalents).
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M")
 
+
+#: the times a record may carry (a birth date from BIRTH_MIN): outside, a typo or a placeholder (9999-12-31).
+#: The silver suite fails a load holding one; the claim-time service answers 422.
+TIME_MIN, TIME_MAX, BIRTH_MIN = dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1), dt.datetime(1900, 1, 1)
 
 #: the silver partition column of the period: the year of `period`
 PERIOD_YEAR = "period_year"

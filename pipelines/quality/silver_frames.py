@@ -13,7 +13,6 @@ tables come in `SilverInputs` (read by `silver`).
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -27,8 +26,7 @@ from pipelines.storage import sql_ident, sql_literal
 FEE, NET, MDTRT, SETL = "silver/fee_list", "silver/fee_list_net", "silver/mdtrt", "silver/setl"
 PSN = "silver/psn"
 MONEY_LIMIT = 1e10
-TIME_MIN, TIME_MAX = dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1)
-BIRTH_MIN = dt.datetime(1900, 1, 1)
+TIME_MIN, TIME_MAX, BIRTH_MIN = contract.TIME_MIN, contract.TIME_MAX, contract.BIRTH_MIN
 TOLERANCE = 0.01
 PROBLEM_COLUMNS = ("missing_required", "bad_codes", "out_of_range")
 

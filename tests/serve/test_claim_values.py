@@ -65,3 +65,15 @@ def test_each_field_gets_its_own_message_whatever_the_values_hold(client, good):
     assert got["fee_list.0.pric"].startswith("pric: not a number 'x'") and "单价单价" not in got["fee_list.0.pric"]
     bad["fee_list"][0].update(cnt="1", pric="12,80")
     assert "ambiguous numeral '12,80'" in problems(client.post("/v1/check", json=bad, headers=AUTH))["fee_list.0.pric"]
+
+
+def test_a_time_outside_the_contracts_range_is_refused_as_a_load_would_be(client, good):
+    """A fee time of 9999-12-31 (a placeholder) made the claim time 9999 and the person's whole history its
+    past; the silver suite fails a load with such a time, the service answers 422 naming it."""
+    bad = copy.deepcopy(good)
+    bad["fee_list"][0]["fee_ocur_time"] = "9999-12-31 00:00:00"
+    assert "outside 1990-01-01..2100-01-01" in problems(client.post("/v1/check", json=bad, headers=AUTH))[
+        "fee_list.0.fee_ocur_time"]
+    bad = copy.deepcopy(good)
+    bad["mdtrt"]["begntime"] = "0001-01-01"
+    assert "mdtrt.begntime" in problems(client.post("/v1/check", json=bad, headers=AUTH))
