@@ -93,7 +93,7 @@ def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str
     for n in tables_read(changed, set(existing)):
         tables[n] = lake.dataset(n, partitions={INSTITUTION: insts} if insts is not None else None,
                                  where_partitioned=True)
-    return SilverInputs(changed, tables, _quarantined(lake, load_id))
+    return SilverInputs(changed, tables, _quarantined(lake, load_id), lake.folder("tmp", "silver-suite"))
 
 
 def changed_institutions(lake: Lake, changed: list[str], before_versions: dict[str, int | None]) -> set | None:

@@ -14,6 +14,7 @@ tables come in `SilverInputs` (read by `silver`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping
 
 import duckdb
@@ -38,18 +39,21 @@ class SilverInputs:
     changed: list[str]                   # the silver tables the load changed, in order
     tables: Mapping[str, object]         # silver table -> Arrow dataset: the changed ones and `tables_read`'s
     quarantined: Mapping[str, set[str]]  # fee_setl, fee_mdtrt, mdtrt -> ids whose rows this load quarantined
+    scratch: Path | None = None          # where DuckDB spills (the lake's scratch folder; None: DuckDB's default)
 
 
 def entity_of(table: str) -> str:
     return "fee_list" if table == NET else table.split("/", 1)[1]
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def _connect(scratch: Path | None) -> duckdb.DuckDBPyConnection:
     """A connection within the load's memory limit (the suite runs inside a load: its cross-table frames
-    aggregate every changed partition's lines, which at a district-year spill rather than grow)."""
+    aggregate every changed partition's lines, which at a district-year spill to `scratch` rather than grow)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{config.ingest_memory()}'")
+    if scratch is not None:
+        con.execute(f"SET temp_directory = {sql_literal(str(scratch))}")
     return con
 
 
@@ -106,14 +110,14 @@ def offending_rows(rows_sql: str, problem_columns: list[str]) -> str:
             f"HAVING count(*) > 1) SELECT * FROM r WHERE _key IS NULL OR {flags} OR _key IN (SELECT _key FROM d)")
 
 
-def entity_frame(table: str, data) -> Frame:
+def entity_frame(table: str, data, scratch: Path | None = None) -> Frame:
     """The rows at fault of one silver table, with the parameters its checks need."""
     entity = contract.ENTITIES[entity_of(table)]
     cols = set(data.schema.names)
     sql, kinds = frame_sql(cols, entity)
     if not set(entity.key) <= cols:
         sql, kinds = "SELECT CAST(NULL AS VARCHAR) AS _key FROM t LIMIT 1", {}
-    con = _connect()
+    con = _connect(scratch)
     try:
         con.register("t", data)
         rows = con.sql(sql).to_arrow_table()
@@ -126,7 +130,7 @@ def entity_frame(table: str, data) -> Frame:
 
 
 def entity_frames(inputs: SilverInputs) -> list[Frame]:
-    return [entity_frame(table, inputs.tables[table]) for table in inputs.changed]
+    return [entity_frame(table, inputs.tables[table], inputs.scratch) for table in inputs.changed]
 
 
 # ------------------------------------------------------------------------------------ across tables
@@ -193,7 +197,7 @@ def visit_frames(inputs: SilverInputs) -> list[Frame]:
     """Fee lines of a visit silver/mdtrt lacks (when the load changed fee lines or visits)."""
     if not _visits_apply(inputs.changed, inputs.tables):
         return []
-    con = _connect()
+    con = _connect(inputs.scratch)
     try:
         con.register("fee", inputs.tables[FEE])
         con.register("mdtrt", inputs.tables[MDTRT])
@@ -211,7 +215,7 @@ def person_frames(inputs: SilverInputs) -> list[Frame]:
     if not _persons_apply(inputs.changed, inputs.tables):
         return []
     q = inputs.quarantined.get("psn") or set()
-    con = _connect()
+    con = _connect(inputs.scratch)
     try:
         con.register("mdtrt", inputs.tables[MDTRT])
         _ids(con, "q_psn", q)
@@ -230,7 +234,7 @@ def settlement_frames(inputs: SilverInputs) -> list[Frame]:
     """Settlements at odds with their fee lines (when the load changed settlements or fee lines)."""
     if not _settlements_apply(inputs.changed, inputs.tables):
         return []
-    con = _connect()
+    con = _connect(inputs.scratch)
     try:
         con.register("setl", inputs.tables[SETL])
         con.register("net_lines", inputs.tables[NET])
