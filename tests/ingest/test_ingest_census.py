@@ -86,16 +86,21 @@ def test_text_after_a_closing_quote_is_refused():
         census.csv_records(io.BytesIO(b'a,b\n1,2\n3,"x"y\n'), "utf-8", ",", "f")
 
 
-def test_a_reader_that_drops_a_row_is_caught_at_the_line(tmp_path, load, lake, monkeypatch):
-    """A loader bug that silently loses a record cannot pass: the independent count refuses the load."""
-    drops.write_csv(tmp_path / "d" / "fee_list.csv", _fee_rows(10))
+def _lose_line(monkeypatch, lost: int) -> None:
+    """A batched CSV reader with a bug: the row of line `lost` never comes out."""
     real = readers._read_csv
 
     def lossy(info, batch_rows):
         for rb in real(info, batch_rows):
-            yield readers.RawBatch(rb.table.filter([line != 5 for line in rb.table.column("_line").to_pylist()]),
+            yield readers.RawBatch(rb.table.filter([line != lost for line in rb.table.column("_line").to_pylist()]),
                                    rb.invalid)
     monkeypatch.setattr(readers, "_read_csv", lossy)
+
+
+def test_a_reader_that_drops_a_row_is_caught_at_the_line(tmp_path, load, lake, monkeypatch):
+    """A loader bug that silently loses a record cannot pass: the independent count refuses the load."""
+    drops.write_csv(tmp_path / "d" / "fee_list.csv", _fee_rows(10))
+    _lose_line(monkeypatch, 5)
     from pipelines.ingest import fastpath
     monkeypatch.setattr(fastpath, "stage_fast", lambda *a: False)
     with pytest.raises(IngestError, match=r"read 9 records .* finds 10; the readings part at line 5"):
@@ -108,13 +113,7 @@ def test_the_readings_part_at_a_physical_line(tmp_path, load, lake, monkeypatch)
     rows = _fee_rows(10)
     rows[2][7] = "二甲双胍\n片"                     # record 3 spans lines 3-4: record 5 starts on line 6
     drops.write_csv(tmp_path / "d" / "fee_list.csv", rows)
-    real = readers._read_csv
-
-    def lossy(info, batch_rows):
-        for rb in real(info, batch_rows):
-            yield readers.RawBatch(rb.table.filter([line != 6 for line in rb.table.column("_line").to_pylist()]),
-                                   rb.invalid)
-    monkeypatch.setattr(readers, "_read_csv", lossy)
+    _lose_line(monkeypatch, 6)
     with pytest.raises(IngestError, match=r"read 9 records .* finds 10; the readings part at line 6"):
         load(tmp_path / "d")
 
