@@ -38,6 +38,11 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M
 #: The silver suite fails a load holding one; the claim-time service answers 422.
 TIME_MIN, TIME_MAX, BIRTH_MIN = dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1), dt.datetime(1900, 1, 1)
 
+
+def time_bounds(name: str) -> tuple[dt.datetime, dt.datetime]:
+    """The times field `name` may hold: (TIME_MIN, TIME_MAX), a birth date (`brdy`) from BIRTH_MIN."""
+    return (BIRTH_MIN if name == "brdy" else TIME_MIN), TIME_MAX
+
 #: the silver partition column of the period: the year of `period`
 PERIOD_YEAR = "period_year"
 

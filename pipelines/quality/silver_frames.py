@@ -27,7 +27,6 @@ from pipelines.storage import sql_ident, sql_literal
 FEE, NET, MDTRT, SETL = "silver/fee_list", "silver/fee_list_net", "silver/mdtrt", "silver/setl"
 PSN = "silver/psn"
 MONEY_LIMIT = 1e10
-TIME_MIN, TIME_MAX, BIRTH_MIN = contract.TIME_MIN, contract.TIME_MAX, contract.BIRTH_MIN
 TOLERANCE = 0.01
 PROBLEM_COLUMNS = ("missing_required", "bad_codes", "out_of_range")
 
@@ -83,9 +82,9 @@ def _field_problems(table_cols: set[str], entity: contract.Entity) -> dict[str, 
             out["out_of_range"].append(f"CASE WHEN abs({c}) > {MONEY_LIMIT:.0f} THEN {at_fault} || "
                                        f"CAST({c} AS VARCHAR) END")
         if f.type in (contract.TS, contract.DATE):
-            low = BIRTH_MIN if f.name == "brdy" else TIME_MIN
+            low, high = contract.time_bounds(f.name)
             out["out_of_range"].append(f"CASE WHEN {c} < TIMESTAMP '{low:%Y-%m-%d}' OR {c} > TIMESTAMP "
-                                       f"'{TIME_MAX:%Y-%m-%d}' THEN {at_fault} || CAST({c} AS VARCHAR) END")
+                                       f"'{high:%Y-%m-%d}' THEN {at_fault} || CAST({c} AS VARCHAR) END")
     return out
 
 

@@ -163,4 +163,3 @@ def build_claim(body: Any) -> Claim:
     if problems:
         raise ClaimError(problems)
     return claim
-

@@ -243,12 +243,12 @@ def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Tab
                         "_line": pa.array(range(len(rows)), pa.int64())})
         out = type_rows(entity, raw)
         out = out.take(pc.sort_indices(out, [("_line", "ascending")]))
-        for line, errs in zip(out.column("_line").to_pylist(), out.column("_errs").to_pylist()):
+        lines = out.column("_line").to_pylist()
+        for line, errs in zip(lines, out.column("_errs").to_pylist()):
             ci, ri = owners[line]
             for e in errs or ():
                 if e is not None:
                     problems[ci].append(Problem(claims[ci].loc(entity, ri, e["field"]), e["msg"]))
-        lines = out.column("_line").to_pylist()
         for i, found in out_of_range(entity, out):
             ci, ri = owners[lines[i]]
             problems[ci] += [Problem(claims[ci].loc(entity, ri, f), msg) for f, msg in found]
@@ -274,19 +274,19 @@ def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Tab
 
 
 def out_of_range(entity: str, out: pa.Table) -> list[tuple[int, list[tuple[str, str]]]]:
-    """(row index, [(field, message)]) of the typed rows with a time outside contract.TIME_MIN..TIME_MAX (a
-    birth date from BIRTH_MIN), as the silver suite refuses them in a load: a fee time of 2099 would make the
-    person's whole history the claim's past."""
+    """(row index, [(field, message)]) of the typed rows with a time outside `contract.time_bounds`, as the
+    silver suite refuses them in a load: a fee time of 9999 would make the person's whole history the claim's
+    past."""
     found: dict[int, list] = {}
     for f in contract.ENTITIES[entity].fields:
         if f.type not in (contract.TS, contract.DATE) or f.name not in out.column_names:
             continue
-        low = contract.BIRTH_MIN if f.name == "brdy" else contract.TIME_MIN
+        low, high = contract.time_bounds(f.name)
         for i, v in enumerate(out.column(f.name).to_pylist()):
             v = v if v is None or isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
-            if v is not None and not low <= v <= contract.TIME_MAX:
+            if v is not None and not low <= v <= high:
                 found.setdefault(i, []).append((f.name, f"{f.name}: {v:%Y-%m-%d} outside {low:%Y-%m-%d}.."
-                                                f"{contract.TIME_MAX:%Y-%m-%d} / {f.label or f.name}超出范围"))
+                                                f"{high:%Y-%m-%d} / {f.label or f.name}超出范围"))
     return sorted(found.items())
 
 
