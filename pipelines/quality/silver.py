@@ -19,7 +19,7 @@ from pipelines import contract
 from pipelines.quality import gx as qgx
 from pipelines.quality import suite as qsuite
 from pipelines.quality.silver_frames import FRAMES, NET, SilverInputs, tables_read
-from pipelines.storage import Lake
+from pipelines.storage import Lake, native_select
 from pipelines.storage.partitions import changed_partition_values
 
 SUITE_PATH = Path(__file__).with_name("silver_suite.yml")
@@ -89,11 +89,20 @@ def read_inputs(lake: Lake, before_versions: dict[str, int | None], load_id: str
     changed = [n for n in existing if not before_versions
                or (n in before_versions and before_versions[n] != lake.version(n))]
     insts = changed_institutions(lake, changed, before_versions)
-    tables = {}
-    for n in tables_read(changed, set(existing)):
-        tables[n] = lake.dataset(n, partitions={INSTITUTION: insts} if insts is not None else None,
-                                 where_partitioned=True)
+    tables = {n: _source(lake, n, insts) for n in tables_read(changed, set(existing))}
     return SilverInputs(changed, tables, _quarantined(lake, load_id), lake.folder("tmp", "silver-suite"))
+
+
+def _source(lake: Lake, name: str, insts: set | None):
+    """A silver table as the frames read it: its snapshot's files when a plain Parquet reader may read them
+    (in the partitions of `insts` when given and the table is partitioned by institution), else a dataset."""
+    snap = lake.native_files(name)
+    if snap is not None and native_select(snap) is not None:
+        if insts is not None and INSTITUTION in snap.partition_by:
+            snap = snap.only(INSTITUTION, {str(v) for v in insts})
+        if snap.files:
+            return snap
+    return lake.dataset(name, partitions={INSTITUTION: insts} if insts is not None else None, where_partitioned=True)
 
 
 def changed_institutions(lake: Lake, changed: list[str], before_versions: dict[str, int | None]) -> set | None:

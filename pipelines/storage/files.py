@@ -34,18 +34,23 @@ class NativeSnapshot:
         groups: dict[tuple, list[int]] = {}
         for i, v in enumerate(self.values or [{}] * len(self.files)):
             groups.setdefault(tuple(v.get(c) for c in self.partition_by), []).append(i)
-        return {k: NativeSnapshot([self.files[i] for i in ix], self.partition_by, self.schema,
-                                  [self.values[i] for i in ix] if self.values else None,
-                                  [self.rows[i] for i in ix] if self.rows else None)
-                for k, ix in groups.items()}
+        return {k: self._pick(ix) for k, ix in groups.items()}
+
+    def slices(self, files: int) -> list["NativeSnapshot"]:
+        """The snapshot cut into parts of at most `files` files (in order)."""
+        return [self._pick(range(i, min(i + files, len(self.files)))) for i in range(0, len(self.files), files)]
+
+    def _pick(self, ix) -> "NativeSnapshot":
+        ix = list(ix)
+        return NativeSnapshot([self.files[i] for i in ix], self.partition_by, self.schema,
+                              [self.values[i] for i in ix] if self.values else None,
+                              [self.rows[i] for i in ix] if self.rows else None)
 
     def only(self, column: str, values: set) -> "NativeSnapshot":
         """The files whose partition value of `column` is one of `values` (a partition column, values known)."""
         if column not in self.partition_by or self.values is None:
             raise StorageError(f"{column} is not a partition column this snapshot knows the values of")
-        ix = [i for i, v in enumerate(self.values) if v.get(column) in values]
-        return NativeSnapshot([self.files[i] for i in ix], self.partition_by, self.schema,
-                              [self.values[i] for i in ix], [self.rows[i] for i in ix] if self.rows else None)
+        return self._pick(i for i, v in enumerate(self.values) if v.get(column) in values)
 
 
 @dataclass

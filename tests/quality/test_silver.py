@@ -5,7 +5,6 @@ import datetime as dt
 import json
 from decimal import Decimal as D
 
-import duckdb
 import pyarrow as pa
 import pytest
 
@@ -147,20 +146,44 @@ def test_lines_without_setl_id_count_for_their_visits_only_settlement(tmp_path):
     assert any("settlement S1" in f for f in res.failures), res.failures
 
 
+@pytest.mark.engine
 def test_an_optional_key_part_may_be_null(tmp_path):
     """inv_movement's key ends with batch_no, an optional field: movements without it are not a null key."""
-    from pipelines.quality.silver_frames import frame_sql
+    from pipelines.quality.silver_frames import entity_frame
 
-    ent = contract.ENTITIES["inv_movement"]
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT 'H1' AS fixmedins_code, 'X1' AS hilist_code, 'purchase' AS mvmt_type, "
-                "TIMESTAMP '2023-03-01 08:00:00' AS occur_time, CAST(NULL AS VARCHAR) AS batch_no, 1.0 AS cnt "
-                "UNION ALL SELECT 'H1', 'X1', 'purchase', TIMESTAMP '2023-03-02 08:00:00', NULL, 2.0")
-    sql, _ = frame_sql(set(ent.names) & {"fixmedins_code", "hilist_code", "mvmt_type", "occur_time", "batch_no",
-                                         "cnt"}, ent)
-    assert con.execute(sql).fetchall() == []          # no row at fault
-    con.execute("INSERT INTO t SELECT * FROM t LIMIT 1")   # the same key twice (null batch_no matches null)
-    assert len(con.execute(sql).fetchall()) == 2
+    t = pa.table({"fixmedins_code": ["H1", "H1"], "hilist_code": ["X1", "X1"], "mvmt_type": ["purchase"] * 2,
+                  "occur_time": pa.array([dt.datetime(2023, 3, 1, 8), dt.datetime(2023, 3, 2, 8)], pa.timestamp("us")),
+                  "batch_no": pa.array([None, None], pa.string()), "cnt": [1.0, 2.0]})
+    assert entity_frame("silver/inv_movement", t).table.num_rows == 0   # no row at fault
+    twice = pa.concat_tables([t, t.slice(0, 1)])                        # the same key twice (null matches null)
+    assert entity_frame("silver/inv_movement", twice).table.num_rows == 2
+
+
+def test_rows_at_fault_are_found_across_batches_of_files(tmp_path, monkeypatch):
+    """A snapshot is read a few files at a time: a key repeated in two files of different batches, a null
+    key and a bad code are all found, and a key in one file only is not."""
+    from pipelines.quality import silver_frames
+    from pipelines.storage import Lake
+
+    lake = Lake(tmp_path / "lake")
+    schema = contract.arrow_schema("fee_list")
+    def part(inst, lines):
+        filled = {"psn_no": "P1", "fee_ocur_time": dt.datetime(2023, 3, 1), "hilist_code": "X1",
+                  "cnt": D("1"), "pric": D("1"), "det_item_fee_sumamt": D("1")}
+        cols = {f.name: [filled.get(f.name)] * len(lines) for f in schema}
+        for i, (visit, sn, chrg) in enumerate(lines):
+            cols["fixmedins_code"][i], cols["mdtrt_id"][i], cols["feedetl_sn"][i] = inst, visit, sn
+            cols["chrgitm_lv"][i] = chrg
+        return pa.table(cols, schema=schema)
+    for data in (part("H1", [("M1", "1", "01"), ("M1", "2", "01")]), part("H2", [("M2", "1", "01")]),
+                 part("H3", [("M1", "1", "01"), ("M3", "1", "zz")]), part("H4", [(None, "1", "01")])):
+        lake.append("silver/fee_list", data, partition_by=["fixmedins_code"])
+    snap = lake.native_files("silver/fee_list")
+    assert len(snap.files) == 4
+    monkeypatch.setattr(silver_frames, "BATCH_FILES", 1)
+    rows = silver_frames.entity_frame("silver/fee_list", snap).table.to_pylist()
+    keyed = sorted((r["_key"] or "", r["bad_codes"] or "") for r in rows)
+    assert keyed == [("", ""), ("M1|1", ""), ("M1|1", ""), ("M3|1", "chrgitm_lv=zz")]
 
 
 def test_partly_quarantined_settlement_is_a_warning_not_a_failure(tmp_path):
