@@ -47,9 +47,9 @@ def sample_claims(lake: Lake, n: int, seed: int) -> list[dict]:
     return [c for c in lake_claims(lake, visits=ids[:n]) if c["fee_list"]]
 
 
-def start_server(lake: Lake, port: int, token: str, log: Path) -> subprocess.Popen:
-    """The service as `fundguard serve` runs it; its JSON log lines go to `log`."""
-    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token}
+def start_server(lake: Lake, port: int, token: str, log: Path, engine: str) -> subprocess.Popen:
+    """The service as `fundguard serve` runs it (`serve.engine` = `engine`); its JSON log lines go to `log`."""
+    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "FUNDGUARD_SERVE_ENGINE": engine}
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--lake", str(lake.root), "--host",
                              "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=log.open("w"))
@@ -135,6 +135,7 @@ def main() -> int:
     ap.add_argument("--claims", type=int, default=2000, help="distinct visits sampled from the lake")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
+    ap.add_argument("--engine", default="sqlite", choices=("sqlite", "duckdb"), help="serve.engine of the server")
     ap.add_argument("--in-flight", type=int, default=256, help="requests the load generator keeps open at most")
     args = ap.parse_args()
     lake = Lake(Path(args.lake)) if args.lake else build_lake(Path(args.data), args.scale, args.seed)
@@ -142,7 +143,7 @@ def main() -> int:
     claims = sample_claims(lake, args.claims, args.seed)
     token, base = secrets.token_hex(16), f"http://127.0.0.1:{args.port}"
     log = Path(tempfile.mkdtemp(prefix="fundguard-serve-")) / "serve.log" if args.lake else Path(args.data) / "serve.log"
-    server = start_server(lake, args.port, token, log)
+    server = start_server(lake, args.port, token, log, args.engine)
     try:
         ready = wait_ready(base, server)
         asyncio.run(load(base, token, claims, rate=5, count=50, seconds=10))          # warm-up
@@ -169,7 +170,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
+    print(f"engine {args.engine}; lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
           f"{len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")

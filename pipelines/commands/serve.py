@@ -41,11 +41,11 @@ def settings_from(conf: dict, insecure_local: bool):
     s = conf.get("serve") or {}
     return Settings(token=(s.get("token") or None), insecure_local=insecure_local,
                     max_body_bytes=int(s.get("max_body_bytes", 2_000_000)), max_batch=int(s.get("max_batch", 50)),
-                    max_lines=int(s.get("max_lines", 5000)), workers=int(s.get("workers", 2)),
+                    max_lines=int(s.get("max_lines", 5000)), workers=int(s.get("workers", 1)),
                     threads=int(s.get("threads", 1)), max_pass=int(s.get("max_pass", 128)),
                     refresh_seconds=float(s.get("refresh_seconds", 30)), salt=config.pii_key(conf),
                     max_wait_seconds=float(s.get("max_wait_ms", 2000)) / 1000,
-                    memory_limit=s.get("memory_limit") or None)
+                    memory_limit=s.get("memory_limit") or None, engine=str(s.get("engine", "sqlite")))
 
 
 def run(args) -> int:

@@ -22,6 +22,16 @@ from concurrent.futures import Future
 from pipelines.serve.claim import Claim
 from pipelines.serve.evaluate import Outcome, RuleProgram, Session
 from pipelines.serve.history import WarmHolder
+from pipelines.serve.lite import LiteSession
+
+#: what runs a pass, by `serve.engine` (decision 42: SQLite keeps its statements' plans, DuckDB 2.0 does not)
+ENGINES = {"sqlite": LiteSession, "duckdb": Session}
+
+
+def session_class(engine: str):
+    if engine not in ENGINES:
+        raise ValueError(f"serve.engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    return ENGINES[engine]
 
 
 class Overloaded(RuntimeError):
@@ -30,8 +40,9 @@ class Overloaded(RuntimeError):
 
 class Dispatcher:
     def __init__(self, holder: WarmHolder, program: RuleProgram, workers: int, max_pass: int,
-                 max_wait: float | None = None):
+                 max_wait: float | None = None, engine: str = "sqlite"):
         self.holder, self.program, self.max_pass = holder, program, max(1, max_pass)
+        self.session = session_class(engine)
         self.max_wait = max_wait if max_wait and max_wait > 0 else None
         self._queue: deque[tuple[Claim, Future, float]] = deque()
         self._cv = threading.Condition()
@@ -105,8 +116,7 @@ class Dispatcher:
                 continue
             try:
                 if mine is None or mine[0] is not warm:
-                    mine = (warm, Session(warm, self.program))
-                    warm.sessions.append(mine[1])
+                    mine = (warm, self._session(warm))
             except Exception as exc:       # no session on this lake: every claim taken gets the error
                 mine = None
                 for _, fut in batch:
@@ -115,6 +125,15 @@ class Dispatcher:
                 self._check(mine[1], warm, batch)
             finally:
                 self.holder.release(warm)
+
+    def _session(self, warm):
+        """A session on `warm`: one made with its load, else a new one."""
+        try:
+            return warm.spare.pop()
+        except (IndexError, AttributeError):
+            session = self.session(warm, self.program)
+            warm.sessions.append(session)
+            return session
 
     @staticmethod
     def _check(session: Session, warm, batch: list[tuple[Claim, Future]]) -> None:

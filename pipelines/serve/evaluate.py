@@ -69,7 +69,54 @@ class Outcome:
     pass_claims: int = 0                  # the claims checked in the same pass (the access log shows it)
 
 
-class Session:
+class PassSteps:
+    """A pass, whatever runs its SQL: type the claims, refuse those with unknown references, fill the pass
+    tables, run the rules, all in one transaction rolled back after it (the pass tables are empty again without
+    a DELETE each). An engine's session gives `_execute`, `_type`, `_net`, `_places`, `_fill`, `_run_rules`."""
+
+    warm: WarmLake
+
+    def check_many(self, claims: list[Claim]) -> list[Outcome]:
+        """Outcomes in the order of `claims`, which must be of different persons and visits."""
+        if len({c.psn_no for c in claims}) < len(claims) or len({c.mdtrt_id for c in claims}) < len(claims):
+            raise ValueError("one pass checks claims of different persons and visits only")
+        outcomes = [Outcome() for _ in claims]
+        self._execute("BEGIN TRANSACTION")
+        try:
+            typed = type_claims(claims, self._type, self._net, outcomes)
+            self._check_references(claims, typed, outcomes)
+            ok = [i for i, o in enumerate(outcomes) if o.error is None]
+            if not ok:
+                return outcomes
+            for i in ok:
+                outcomes[i].claim_time = claim_time_of(typed[i])
+            self._fill([claims[i] for i in ok], [typed[i] for i in ok], [outcomes[i].claim_time for i in ok])
+            found = self._run_rules()
+        finally:
+            self._execute("ROLLBACK")
+        for i in ok:
+            outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
+        return outcomes
+
+    def _check_references(self, claims: list[Claim], typed: list[dict], outcomes: list[Outcome]) -> None:
+        """A claim whose person (when `psn` is not sent) or institution the lake does not know is refused."""
+        known = self.warm.people["psn"]
+        places = self._places([c.fixmedins_code for c in claims])
+        for c, t, o in zip(claims, typed, outcomes):
+            if o.error is not None:
+                continue
+            problems = []
+            if "psn" not in t and not known.holds(c.psn_no):
+                problems.append(Problem(("psn",), "the person (mdtrt.psn_no) is not in the lake: send `psn` with "
+                                                  "the claim / 参保人不在数据湖中，请随单提交psn"))
+            if c.fixmedins_code not in places:
+                problems.append(Problem(("mdtrt", "fixmedins_code"), "unknown institution: not a 定点医药机构 of the "
+                                                                     "lake / 未知的定点医药机构编号"))
+            if problems:
+                o.error = ClaimError(problems)
+
+
+class Session(PassSteps):
     """One DuckDB cursor with the pass tables, the shared views and the rules prepared."""
 
     def __init__(self, warm: WarmLake, program: RuleProgram):
@@ -94,29 +141,8 @@ class Session:
                          + "".join(f", {t[1]}" for t in self.exists))
         self.ran: list[int] = []      # the rules the last pass ran (the others' gates were false)
 
-    def check_many(self, claims: list[Claim]) -> list[Outcome]:
-        """Outcomes in the order of `claims`, which must be of different persons and visits."""
-        if len({c.psn_no for c in claims}) < len(claims) or len({c.mdtrt_id for c in claims}) < len(claims):
-            raise ValueError("one pass checks claims of different persons and visits only")
-        outcomes = [Outcome() for _ in claims]
-        # one transaction, rolled back: the pass tables are empty again after it without a DELETE each, and the
-        # pass's twenty-odd statements do not each commit
-        self.cur.execute("BEGIN TRANSACTION")
-        try:
-            typed = type_claims(claims, self._type, self._net, outcomes)
-            self._check_references(claims, typed, outcomes)
-            ok = [i for i, o in enumerate(outcomes) if o.error is None]
-            if not ok:
-                return outcomes
-            for i in ok:
-                outcomes[i].claim_time = claim_time_of(typed[i])
-            self._fill([claims[i] for i in ok], [typed[i] for i in ok], [outcomes[i].claim_time for i in ok])
-            found = self._run_rules()
-        finally:
-            self.cur.execute("ROLLBACK")
-        for i in ok:
-            outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
-        return outcomes
+    def _execute(self, sql: str) -> None:
+        self.cur.execute(sql)
 
     def _prepare_typing(self) -> None:
         """Ingestion's typing of each claim entity and its refund netting, prepared once over staging tables."""
@@ -154,24 +180,9 @@ class Session:
         parts = [p.cast(SHAPE_SCHEMA) for p in parts if p.num_rows]
         return pa.concat_tables(parts) if parts else SHAPE_SCHEMA.empty_table()
 
-    def _check_references(self, claims: list[Claim], typed: list[dict], outcomes: list[Outcome]) -> None:
-        """A claim whose person (when `psn` is not sent) or institution the lake does not know is refused."""
-        known = self.warm.people["psn"]
-        places = {r[0] for r in self.cur.execute(
-            "SELECT fixmedins_code FROM h_fixmedins WHERE fixmedins_code IN (SELECT unnest($1))",
-            [[c.fixmedins_code for c in claims]]).fetchall()}
-        for c, t, o in zip(claims, typed, outcomes):
-            if o.error is not None:
-                continue
-            problems = []
-            if "psn" not in t and not known.holds(c.psn_no):
-                problems.append(Problem(("psn",), "the person (mdtrt.psn_no) is not in the lake: send `psn` with "
-                                                  "the claim / 参保人不在数据湖中，请随单提交psn"))
-            if c.fixmedins_code not in places:
-                problems.append(Problem(("mdtrt", "fixmedins_code"), "unknown institution: not a 定点医药机构 of the "
-                                                                     "lake / 未知的定点医药机构编号"))
-            if problems:
-                o.error = ClaimError(problems)
+    def _places(self, codes: list[str]) -> set[str]:
+        return {r[0] for r in self.cur.execute(
+            "SELECT fixmedins_code FROM h_fixmedins WHERE fixmedins_code IN (SELECT unnest($1))", [codes]).fetchall()}
 
     def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
         cur = self.cur

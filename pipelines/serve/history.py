@@ -204,6 +204,7 @@ class WarmLake:
     rows: dict[str, int]
     people: dict[str, PersonRows] = field(default_factory=dict)   # PERSON_KEYED input -> its history by person
     sessions: list = field(default_factory=list)   # cursors opened on this database (closed with it)
+    spare: list = field(default_factory=list)      # sessions made with the load, not yet taken by a worker
 
     @property
     def kb_release(self) -> str:

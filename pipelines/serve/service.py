@@ -13,7 +13,7 @@ from pipelines.catalog import CATEGORY_EN, Catalog
 from pipelines.contract import SEVERITY_LABELS
 from pipelines.serve import claim_time
 from pipelines.serve.claim import Claim, ClaimError
-from pipelines.serve.dispatch import Dispatcher, Overloaded
+from pipelines.serve.dispatch import Dispatcher, Overloaded, session_class
 from pipelines.serve.evaluate import RuleProgram
 from pipelines.serve.history import SOURCES, WarmHolder, WarmLake, lake_versions, load_warm_lake
 from pipelines.storage import Lake
@@ -26,7 +26,7 @@ class Settings:
     max_body_bytes: int = 2_000_000
     max_batch: int = 50
     max_lines: int = 5_000
-    workers: int = 2                      # DuckDB sessions checking claims at once
+    workers: int = 1                      # sessions checking claims at once
     max_pass: int = 128                   # claims (of different persons) checked together in one pass
     threads: int = 1                      # DuckDB threads
     memory_limit: str | None = None
@@ -35,6 +35,7 @@ class Settings:
     check_timeout_seconds: float = 30.0   # a claim in a pass longer than this is answered Overloaded
     salt: str = ""                        # the silver PII salt: what log lines carry instead of psn_no
     background_load: bool = True          # load the lake after start-up (readyz says when ready)
+    engine: str = "sqlite"                # what runs a pass: "sqlite" (pipelines.serve.lite) or "duckdb"
 
 
 class NotReady(RuntimeError):
@@ -54,11 +55,17 @@ class ClaimService:
     # ---- lifecycle
     def _load(self, lake: Lake) -> WarmLake:
         wanted = {s: set(self.program.columns.get(s, set())) for s in SOURCES}
-        return load_warm_lake(lake, wanted, threads=self.settings.threads, memory_limit=self.settings.memory_limit)
+        warm = load_warm_lake(lake, wanted, threads=self.settings.threads, memory_limit=self.settings.memory_limit)
+        make = session_class(self.settings.engine)
+        for _ in range(self.settings.workers):     # made before the lake is ready: a SQLite session copies the
+            session = make(warm, self.program)     # knowledge base and stock, seconds the first claims would wait
+            warm.sessions.append(session)
+            warm.spare.append(session)
+        return warm
 
     def start(self) -> None:
         self.dispatcher = Dispatcher(self.holder, self.program, self.settings.workers, self.settings.max_pass,
-                                     max_wait=self.settings.max_wait_seconds)
+                                     max_wait=self.settings.max_wait_seconds, engine=self.settings.engine)
         if self.settings.background_load:
             self._spawn(self._initial_load)
         else:

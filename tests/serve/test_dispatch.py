@@ -45,12 +45,12 @@ class Holder:
 
 @pytest.fixture
 def dispatcher(monkeypatch):
-    monkeypatch.setattr(dispatch, "Session", SlowSession)
+    monkeypatch.setitem(dispatch.ENGINES, "slow", SlowSession)
     SlowSession.seen, SlowSession.gate = [], None
     made = []
 
     def make(max_wait):
-        d = Dispatcher(Holder(), program=None, workers=1, max_pass=1, max_wait=max_wait)
+        d = Dispatcher(Holder(), program=None, workers=1, max_pass=1, max_wait=max_wait, engine="slow")
         made.append(d)
         return d
     yield make
@@ -116,9 +116,9 @@ class FailingSession(SlowSession):
 def test_a_claim_that_fails_its_pass_fails_alone(monkeypatch):
     """The pass is re-run claim by claim: the other callers' claims that shared it are answered (they were
     all answered with the bad claim's error)."""
-    monkeypatch.setattr(dispatch, "Session", FailingSession)
+    monkeypatch.setitem(dispatch.ENGINES, "failing", FailingSession)
     FailingSession.seen, FailingSession.gate = [], threading.Event()
-    d = Dispatcher(Holder(), program=None, workers=1, max_pass=8, max_wait=0)
+    d = Dispatcher(Holder(), program=None, workers=1, max_pass=8, max_wait=0, engine="failing")
     try:
         futures = d.submit([claim(1), Claim(mdtrt_id="bad", psn_no="pb", fixmedins_code="H1"), claim(2)])
         FailingSession.gate.set()          # all three queued before the first pass is taken

@@ -1,5 +1,6 @@
 """Same rules, same answers: replaying a drop's visits through the service flags exactly what batch screening
-flags for the families decidable at claim time (pipelines.serve.claim_time), and nothing else.
+flags for the families decidable at claim time (pipelines.serve.claim_time), and nothing else, on both
+claim-time engines (`serve.engine`: SQLite with the translated SQL, DuckDB with the batch's own).
 
 Reading: each visit is sent as a claim (its rows as received: bronze strings, newest version of each record)
 in order of admission time, while the lake holds the whole district. The service checks a claim as of its
@@ -37,10 +38,10 @@ def batch_findings(lake) -> tuple[set, set, str]:
     return decidable, others, result.fingerprint
 
 
-def replay(lake) -> tuple[set, list[dict], list[dict]]:
+def replay(lake, engine: str) -> tuple[set, list[dict], list[dict]]:
     # max_wait 0: every claim is checked however long a slow machine takes (overload is test_dispatch's)
     settings = Settings(token=TOKEN, salt="test-salt", refresh_seconds=0, background_load=False, max_batch=50,
-                        max_wait_seconds=0)
+                        max_wait_seconds=0, engine=engine)
     claims = lake_claims(lake)
     found, answers = set(), []
     with TestClient(create_app(lake, settings)) as client:
@@ -64,9 +65,9 @@ def replay(lake) -> tuple[set, list[dict], list[dict]]:
     return found, answers, claims
 
 
-def assert_equivalent(lake) -> None:
+def assert_equivalent(lake, engine: str) -> None:
     want, undecidable_ids, fingerprint = batch_findings(lake)
-    found, answers, claims = replay(lake)
+    found, answers, claims = replay(lake, engine)
     missed, extra = want - found, found - want
     assert not missed and not extra, (f"missed {len(missed)}: {sorted(missed)[:3]}\n"
                                       f"extra {len(extra)}: {sorted(extra)[:3]}")
@@ -79,12 +80,17 @@ def assert_equivalent(lake) -> None:
     assert {f for f, d in claim_time.FAMILIES.items() if not d.decidable} <= listed
 
 
-@pytest.mark.slow
-def test_replay_of_the_sample_drop_flags_what_batch_screening_flags(sample_lake):
-    assert_equivalent(sample_lake)
+ENGINES = pytest.mark.parametrize("engine", ["sqlite", "duckdb"])   # serve.engine: the claim-time evaluator
 
 
 @pytest.mark.slow
-def test_replay_with_refunds_and_resent_files_flags_what_batch_screening_flags(resent_lake):
+@ENGINES
+def test_replay_of_the_sample_drop_flags_what_batch_screening_flags(sample_lake, engine):
+    assert_equivalent(sample_lake, engine)
+
+
+@pytest.mark.slow
+@ENGINES
+def test_replay_with_refunds_and_resent_files_flags_what_batch_screening_flags(resent_lake, engine):
     assert resent_lake.read("silver/fee_list").num_rows > resent_lake.read("silver/fee_list_net").num_rows
-    assert_equivalent(resent_lake)
+    assert_equivalent(resent_lake, engine)

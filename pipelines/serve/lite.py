@@ -1,0 +1,232 @@
+"""Checking claims on SQLite (`serve.engine: sqlite`): `LiteSession` does what `evaluate.Session` does (type the
+claims with ingestion's SQL, put each in place of the lake's version of its visit, add each person's history as
+of the claim's time, run the rule library's queries) with the same SQL translated by `lite_sql.to_sqlite`, in
+a private in-memory SQLite database whose prepared statements keep their plans (decision 42).
+
+The warm lake stays what it is (pipelines.serve.history): the persons' history in Arrow, the knowledge base,
+institutions and stock movements in DuckDB, copied once into the session's SQLite database when it opens. The
+claims' typed rows and the suspects come back as Arrow tables of the DuckDB session's types, so everything
+after a pass (the answer, the equivalence test) is the same for both engines.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+import pyarrow as pa
+
+from pipelines import contract
+from pipelines.serve import lite_sql
+from pipelines.serve.claim import Claim
+from pipelines.serve.evaluate import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, RuleProgram
+from pipelines.serve.history import WarmLake, table_name
+
+#: warm tables copied whole into the session (small: the knowledge base, institutions, stock movements), with
+#: the columns the rules join them on indexed
+COPIED = {"kb_hilist": ("hilist_code",), "kb_item_pair": ("hilist_code_a",), "kb_param": ("key",),
+          "h_fixmedins": ("fixmedins_code",), "h_inv_movement": ("fixmedins_code", "hilist_code")}
+
+
+def _affinity(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_decimal(t) or pa.types.is_floating(t):
+        return "REAL"
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return "INTEGER"
+    return "TEXT"            # text, and dates and times as ISO text (their text order is their time order)
+
+
+def _values(col: pa.ChunkedArray) -> list:
+    t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return [lite_sql.iso(v) for v in col.to_pylist()]
+    if pa.types.is_decimal(t):
+        return [None if v is None else float(v) for v in col.to_pylist()]
+    if pa.types.is_boolean(t):
+        return [None if v is None else int(v) for v in col.to_pylist()]
+    if pa.types.is_nested(t):
+        return [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()]
+    return col.to_pylist()
+
+
+def rows_of(table: pa.Table, names: list[str]) -> list[tuple]:
+    """A table's rows as SQLite takes them (pipelines.serve.lite_sql: ISO text times, REAL decimals)."""
+    return list(zip(*(_values(table.column(n)) for n in names)))
+
+
+def _back(v, t: pa.DataType):
+    if v is None:
+        return None
+    if pa.types.is_timestamp(t):
+        out = dt.datetime.fromisoformat(v)
+        return out.replace(tzinfo=dt.timezone.utc) if t.tz else out
+    if pa.types.is_date(t):
+        return dt.date.fromisoformat(v[:10])
+    if pa.types.is_decimal(t):
+        return decimal.Decimal(repr(v) if isinstance(v, float) else str(v)).quantize(
+            decimal.Decimal(1).scaleb(-t.scale), decimal.ROUND_HALF_UP)
+    if pa.types.is_boolean(t):
+        return bool(v)
+    if pa.types.is_list(t):
+        items = json.loads(v) if isinstance(v, str) else v
+        return [json.loads(i) if isinstance(i, str) else i for i in items]
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return lite_sql._text(v) if not isinstance(v, str) else v
+    return v
+
+
+def fetch(cursor, names: list[str]) -> list[tuple]:
+    """A SQLite result's rows with the columns `names`, in that order (found by name)."""
+    rows = cursor.fetchall()
+    if not rows:
+        return rows
+    at = [[d[0] for d in cursor.description].index(n) for n in names]
+    return [tuple(r[i] for i in at) for r in rows]
+
+
+def table_of(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    """Rows from SQLite (`fetch`, the columns of `schema` in order) as an Arrow table of `schema`."""
+    if not rows:
+        return _empty(schema)
+    columns = list(zip(*rows))
+    return pa.table([pa.array([_back(v, f.type) for v in col], f.type) for f, col in zip(schema, columns)],
+                    schema=schema)
+
+
+_EMPTY: dict[pa.Schema, pa.Table] = {}
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    if schema not in _EMPTY:
+        _EMPTY[schema] = schema.empty_table()
+    return _EMPTY[schema]
+
+
+class LiteSession(PassSteps):
+    """`evaluate.Session`'s interface (`check_many`, `ran`, `close`) on a private SQLite database."""
+
+    def __init__(self, warm: WarmLake, program: RuleProgram):
+        self.warm, self.program = warm, program
+        self.cols = {s: warm.columns[s] for s in REQUEST_INPUTS}
+        self.con = lite_sql.connect()
+        duck = warm.cursor()
+        try:
+            self._create(duck)
+        finally:
+            duck.close()
+        self.rules = [lite_sql.to_sqlite(f"SELECT * FROM ({r.sql}) q WHERE q.mdtrt_id IN "
+                                         "(SELECT mdtrt_id FROM claim_keys)") for r in program.rules]
+        for sql in self.rules:                 # a statement SQLite cannot prepare fails here, not in a pass
+            self.con.execute("EXPLAIN " + sql)
+        self.ran: list[int] = list(range(len(self.rules)))   # every rule runs: a rule costs ~0.05 ms here
+
+    def _create(self, duck) -> None:
+        """The pass tables (empty), the copied warm tables, the staging tables of typing and history, the views,
+        and the typing statements with the Arrow schemas of their DuckDB results."""
+        con = self.con
+        for s in REQUEST_INPUTS:
+            schema = duck.sql(f"SELECT {self._sel(s)} FROM {table_name(s)} LIMIT 0").to_arrow_table().schema
+            self._table(s, schema)
+        self._table("claim_keys", pa.schema([("psn_no", pa.string()), ("mdtrt_id", pa.string()),
+                                             ("t", pa.timestamp("us")), ("psn_sent", pa.bool_())]))
+        for name, keys in COPIED.items():
+            data = duck.sql(f"SELECT * FROM {name}").to_arrow_table()
+            self._table(name, data.schema)
+            con.executemany(f'INSERT INTO "{name}" VALUES ({", ".join("?" * data.num_columns)})',
+                            rows_of(data, data.column_names))
+            if set(keys) <= set(data.column_names):
+                con.execute(f'CREATE INDEX "i_{name}" ON "{name}" ({", ".join(keys)})')
+        self.places = frozenset(r[0] for r in con.execute("SELECT fixmedins_code FROM h_fixmedins"))
+        for s, rows in self.warm.people.items():
+            self._table(f"r_{s}", rows.table.schema)
+        self.typed_schema, self.typing = {}, {}
+        for entity in CLAIM_PARTS:
+            names = contract.ENTITIES[entity].names
+            duck.execute(f'CREATE TEMP TABLE "raw_{entity}" ({", ".join(f"{chr(34)}{n}{chr(34)} VARCHAR" for n in names)}'
+                         ", _line BIGINT)")
+            self._table(f"raw_{entity}", pa.schema([*((n, pa.string()) for n in names), ("_line", pa.int64())]))
+            sql = self.program.typing.typing(entity, f"raw_{entity}")
+            self.typed_schema[entity] = duck.sql(sql).limit(0).to_arrow_table().schema
+            self.typing[entity] = lite_sql.to_sqlite(sql, typing=True)
+        self._table("typed_fee", self.typed_schema["fee_list"])
+        net = self.program.typing.net("typed_fee")
+        duck.execute(f'CREATE TEMP TABLE typed_fee AS SELECT * FROM '
+                     f'({self.program.typing.typing("fee_list", "raw_fee_list")}) LIMIT 0')
+        self.net_schema = duck.sql(net).limit(0).to_arrow_table().schema
+        self.net = lite_sql.to_sqlite(net, typing=True, star_columns=self.typed_schema["fee_list"].names)
+        for name, sql in self.program.views:
+            con.execute(f'CREATE VIEW "{name}" AS {lite_sql.to_sqlite(sql)}')
+
+    def _table(self, name: str, schema: pa.Schema) -> None:
+        cols = ", ".join(f'"{f.name}" {_affinity(f.type)}' for f in schema)
+        self.con.execute(f'CREATE TABLE "{name}" ({cols})')
+
+    def _insert(self, table: str, data: pa.Table, names: list[str] | None = None) -> None:
+        names = names or data.column_names
+        if data.num_rows:
+            cols = ", ".join(f'"{n}"' for n in names)
+            self.con.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(names))})',
+                                 rows_of(data, names))
+
+    def _execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def _type(self, entity: str, raw: pa.Table) -> pa.Table:
+        self._insert(f"raw_{entity}", raw)
+        schema = self.typed_schema[entity]
+        return table_of(fetch(self.con.execute(self.typing[entity]), schema.names), schema)
+
+    def _net(self, lines: pa.Table) -> pa.Table:
+        self._insert("typed_fee", lines)
+        return table_of(fetch(self.con.execute(self.net), self.net_schema.names), self.net_schema)
+
+    def _places(self, codes: list[str]) -> set[str]:
+        return {c for c in codes if c in self.places}
+
+    def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
+        """The claims' rows, then each person's history as of the claim's time (the same selection as
+        `evaluate.Session._fill_history`), the claims' institutions and their stock movements of the items."""
+        con = self.con
+        self._insert("claim_keys", pa.table({
+            "psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
+            "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]}))
+        for s in CLAIM_PARTS:
+            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
+            if parts:
+                self._insert(s, pa.concat_tables(parts))
+        persons = sorted({c.psn_no for c in claims})
+        for s, rows in self.warm.people.items():
+            self._insert(f"r_{s}", rows.of(persons))
+        others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
+        visit = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END' if c == "endtime" else f'h."{c}"'
+                          for c in self.cols["mdtrt"])
+        for target, select in (
+                ("fee_list", f'SELECT {self._sel("fee_list", "h.")} FROM r_fee_list h JOIN claim_keys k '
+                             f"ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}"),
+                ("mdtrt", f"SELECT {visit} FROM r_mdtrt h JOIN claim_keys k ON h.psn_no = k.psn_no "
+                          f"AND h.begntime <= k.t WHERE {others}"),
+                ("diag", f'SELECT {self._sel("diag", "h.")} FROM r_diag h WHERE {others} '
+                         "AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)"),
+                ("psn", f'SELECT {self._sel("psn", "h.")} FROM r_psn h WHERE EXISTS (SELECT 1 FROM claim_keys k '
+                        "WHERE k.psn_no = h.psn_no AND NOT k.psn_sent)"),
+                ("fixmedins", f'SELECT {self._sel("fixmedins")} FROM h_fixmedins WHERE fixmedins_code IN '
+                              "(SELECT fixmedins_code FROM mdtrt WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))"),
+                ("inv_movement", f'SELECT {self._sel("inv_movement", "v.")} FROM h_inv_movement v WHERE '
+                                 "(v.fixmedins_code, v.hilist_code) IN (SELECT fixmedins_code, hilist_code FROM "
+                                 "fee_list WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))")):
+            con.execute(f'INSERT INTO "{target}" ({self._sel(target)}) {select}')
+
+    def _run_rules(self) -> pa.Table:
+        rows = []
+        for sql in self.rules:
+            rows += fetch(self.con.execute(sql), SHAPE_SCHEMA.names)
+        return table_of(rows, SHAPE_SCHEMA)
+
+    def _sel(self, source: str, prefix: str = "") -> str:
+        return ", ".join(f'{prefix}"{c}"' for c in self.cols[source])
+
+    def close(self) -> None:
+        self.con.close()
+
