@@ -15,6 +15,7 @@ import decimal
 import json
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.serve import lite_sql
@@ -40,8 +41,14 @@ def _affinity(t: pa.DataType) -> str:
 
 def _values(col: pa.ChunkedArray) -> list:
     t = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
-    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+    if pa.types.is_timestamp(t):
+        naive = col.cast(pa.timestamp(t.unit)) if t.tz else col
+        whole = naive.cast(pa.timestamp("s"), safe=False)
+        if pc.all(pc.equal(whole.cast(naive.type), naive)).as_py() is not False:   # no fractions: Arrow's text
+            return whole.cast(pa.string()).to_pylist()
         return [lite_sql.iso(v) for v in col.to_pylist()]
+    if pa.types.is_date(t):
+        return col.cast(pa.string()).to_pylist()
     if pa.types.is_decimal(t):
         return [None if v is None else float(v) for v in col.to_pylist()]
     if pa.types.is_boolean(t):
@@ -91,8 +98,22 @@ def table_of(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     if not rows:
         return _empty(schema)
     columns = list(zip(*rows))
-    return pa.table([pa.array([_back(v, f.type) for v in col], f.type) for f, col in zip(schema, columns)],
-                    schema=schema)
+    return pa.table([_column(col, f.type) for f, col in zip(schema, columns)], schema=schema)
+
+
+def _column(values, t: pa.DataType) -> pa.Array:
+    """SQLite values as an Arrow array of `t`: Arrow's own conversion (ISO text cast to times) when it takes
+    them, else value by value (decimals from REAL, JSON lists, numbers in a text column)."""
+    try:
+        if pa.types.is_timestamp(t):
+            return pa.array(values, pa.string()).cast(pa.timestamp(t.unit)).cast(t)
+        if pa.types.is_date(t):
+            return pa.array(values, pa.string()).cast(t)
+        if not (pa.types.is_decimal(t) or pa.types.is_boolean(t) or pa.types.is_nested(t)):
+            return pa.array(values, t)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    return pa.array([_back(v, t) for v in values], t)
 
 
 _EMPTY: dict[pa.Schema, pa.Table] = {}
