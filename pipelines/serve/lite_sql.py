@@ -6,16 +6,16 @@ each execution, ~5-15 ms per rule whatever the rows, so a pass over one claim co
 prepared statement's plan (`sqlite3`'s statement cache) and runs the same 39 rules on a claim's few hundred
 rows in ~2 ms. The SQL stays the batch screening's: it is translated here, never written twice.
 
-What SQLite stores and how it reads back (`to_sqlite` / `from_sqlite`, pipelines.serve.lite):
+What SQLite stores and how it reads back (`rows_of` / `table_of`, pipelines.serve.lite):
 - timestamps and dates as ISO text ('2024-01-02 08:30:00', a fraction only when there is one; '2024-01-02'),
   so that text order is time order;
 - decimals as REAL. Binary floating point is where SQLite could disagree with DuckDB's exact decimals: a sum
   of amounts or a price × ratio lands a hair off the decimal value (23 × 1.2 = 27.599999999999998). So every
-  comparison whose side is computed (arithmetic, an aggregate) compares both sides rounded to 8 decimals
-  (`R8`): money has 2 decimals and a knowledge-base ratio at most 6, so the exact value of any such product
-  has at most 8, and two different ones differ by at least 1e-8; a float64 is exact to ~15 significant
-  digits, i.e. up to amounts of ~10 million yuan at 8 decimals. Amounts and numbers in evidence text are
-  rounded back to their decimal scale when read (`NUMS`).
+  sum, product and difference is rounded back to 8 decimals where it is computed (`R8`): money has 2
+  decimals and a knowledge-base ratio at most 6, so the exact decimal result has at most 8, and the rounded
+  float is the one its decimal literal would give; a float64 carries 8 decimals exactly up to ~10 million
+  yuan. Division stays floating point, as it is in DuckDB. Amounts and numbers in evidence text are printed
+  with their decimal scale (`NUMS`).
 """
 from __future__ import annotations
 
