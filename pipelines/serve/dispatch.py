@@ -130,7 +130,7 @@ class Dispatcher:
         """A session on `warm`: one made with its load, else a new one."""
         try:
             return warm.spare.pop()
-        except (IndexError, AttributeError):
+        except IndexError:
             session = self.session(warm, self.program)
             warm.sessions.append(session)
             return session

@@ -247,16 +247,13 @@ def _rewrite_typing(node: exp.Expression) -> exp.Expression:
                                   ("int", "TRY_BIGINT"), ("decimal", "TRY_DEC")) if node.to.is_type(t)), None)
         if fn:
             return exp.Anonymous(this=fn, expressions=[node.this.transform(_rewrite_typing)])
-    if isinstance(node, exp.StrToTime) and node.args.get("safe"):
-        fmt = node.args["format"]
+    parsed = ((node.this, node.args["format"]) if isinstance(node, exp.StrToTime) and node.args.get("safe") else
+              node.expressions[:2] if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" else None)
+    if parsed:
+        text, fmt = parsed
         if isinstance(fmt, exp.Array):
             fmt = exp.Literal.string(json.dumps([e.name for e in fmt.expressions]))
-        return exp.Anonymous(this="TRY_STRPTIME", expressions=[node.this, fmt])
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
-        fmt = node.expressions[1]
-        if isinstance(fmt, exp.Array):
-            fmt = exp.Literal.string(json.dumps([e.name for e in fmt.expressions]))
-        return exp.Anonymous(this="TRY_STRPTIME", expressions=[node.expressions[0], fmt])
+        return exp.Anonymous(this="TRY_STRPTIME", expressions=[text, fmt])
     if isinstance(node, exp.Struct):
         pairs = []
         for e in node.expressions:

@@ -34,7 +34,7 @@ class SlowSession:
 
 class Holder:
     def __init__(self):
-        self.warm = SimpleNamespace(sessions=[])
+        self.warm = SimpleNamespace(sessions=[], spare=[])
 
     def acquire(self):
         return self.warm
