@@ -72,7 +72,8 @@ class Outcome:
 class PassSteps:
     """A pass, whatever runs its SQL: type the claims, refuse those with unknown references, fill the pass
     tables, run the rules, all in one transaction rolled back after it (the pass tables are empty again without
-    a DELETE each). An engine's session gives `_execute`, `_type`, `_net`, `_places`, `_fill`, `_run_rules`."""
+    a DELETE each). An engine's session gives `_execute`, `_insert`, `_type`, `_net`, `_places`, `_stage`, `_unstage`,
+    `_run_rules`."""
 
     warm: WarmLake
 
@@ -97,6 +98,25 @@ class PassSteps:
         for i in ok:
             outcomes[i].suspects = found.filter(pc.equal(found.column("mdtrt_id"), claims[i].mdtrt_id))
         return outcomes
+
+    def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
+        """The claims' keys and rows, then the rest of the pass as `pass_selects` says, over the claims' persons'
+        rows staged as `r_<input>`."""
+        self._insert("claim_keys", pa.table({
+            "psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
+            "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]}))
+        for s in CLAIM_PARTS:
+            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
+            if parts:
+                self._insert(s, pa.concat_tables(parts))
+        persons = sorted({c.psn_no for c in claims})
+        self._stage({s: rows.of(persons) for s, rows in self.warm.people.items()})
+        try:
+            for target, select in pass_selects(self.cols):
+                cols = ", ".join(f'"{c}"' for c in self.cols[target])
+                self._execute(f'INSERT INTO "{target}" ({cols}) {select}')
+        finally:
+            self._unstage()
 
     def _check_references(self, claims: list[Claim], typed: list[dict], outcomes: list[Outcome]) -> None:
         """A claim whose person (when `psn` is not sent) or institution the lake does not know is refused."""
@@ -155,14 +175,14 @@ class Session(PassSteps):
         self.cur.execute(f"PREPARE n_fee AS {self.program.typing.net('typed_fee')}")
 
     def _type(self, entity: str, raw: pa.Table) -> pa.Table:
-        self._load_staging(f"raw_{entity}", raw)
+        self._insert(f"raw_{entity}", raw)
         return self.cur.sql(f'EXECUTE "t_{entity}"').to_arrow_table()
 
     def _net(self, lines: pa.Table) -> pa.Table:
-        self._load_staging("typed_fee", lines)
+        self._insert("typed_fee", lines)
         return self.cur.sql("EXECUTE n_fee").to_arrow_table()
 
-    def _load_staging(self, table: str, data: pa.Table) -> None:
+    def _insert(self, table: str, data: pa.Table) -> None:
         self.cur.register("__staging", data)
         try:
             self.cur.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM __staging')
@@ -184,57 +204,50 @@ class Session(PassSteps):
         return {r[0] for r in self.cur.execute(
             "SELECT fixmedins_code FROM h_fixmedins WHERE fixmedins_code IN (SELECT unnest($1))", [codes]).fetchall()}
 
-    def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
-        cur = self.cur
-        keys = pa.table({"psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
-                         "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]})
-        cur.register("__keys", keys)
-        cur.execute("INSERT INTO claim_keys SELECT * FROM __keys")
-        cur.unregister("__keys")
-        for s in ("fee_list", "mdtrt", "diag", "setl", "psn"):
-            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
-            if parts:
-                cur.register("__claim_rows", pa.concat_tables(parts))
-                cur.execute(f'INSERT INTO "{s}" BY NAME SELECT * FROM __claim_rows')
-                cur.unregister("__claim_rows")
-        self._fill_history(sorted({c.psn_no for c in claims}))
-        cur.execute(f'INSERT INTO fixmedins BY NAME SELECT {self._sel("fixmedins")} FROM h_fixmedins '
-                    "WHERE fixmedins_code IN (SELECT unnest($1))", [sorted({c.fixmedins_code for c in claims})])
-        cur.execute(f'INSERT INTO inv_movement BY NAME SELECT {self._sel("inv_movement")} FROM h_inv_movement '
-                    "WHERE (fixmedins_code, hilist_code) IN (SELECT DISTINCT fixmedins_code, hilist_code FROM fee_list "
-                    "WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))")
+    def _stage(self, people: dict[str, pa.Table]) -> None:
+        for source, rows in people.items():
+            self.cur.register(f"r_{source}", rows)
 
-    def _fill_history(self, persons: list[str]) -> None:
-        """Each person's records as of their claim's time `t`, the lake's version of the claims' visits left
-        out: fee lines dated up to t, visits begun by t (a discharge after t is not known yet), their
-        diagnoses, and the person unless the claim sent one. The persons' rows come from the warm lake's
-        person index (pipelines.serve.history.PersonRows); what is kept of them is decided here, in SQL."""
-        cur = self.cur
-        others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
-        visit_cols = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END AS "endtime"' if c == "endtime"
-                               else f'h."{c}"' for c in self.cols["mdtrt"])
-        steps = (
-            ("fee_list", f'SELECT {self._sel("fee_list", "h.")} FROM __rows h '
-                         f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}"),
-            ("mdtrt", f"SELECT {visit_cols} FROM __rows h "
-                      f"JOIN claim_keys k ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}"),
-            ("diag", f'SELECT {self._sel("diag", "h.")} FROM __rows h '
-                     f"WHERE {others} AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)"),
-            ("psn", f'SELECT {self._sel("psn", "h.")} FROM __rows h '
-                    "SEMI JOIN claim_keys k ON h.psn_no = k.psn_no AND NOT k.psn_sent"),
-        )
-        for source, select in steps:
-            cur.register("__rows", self.warm.people[source].of(persons))
-            try:
-                cur.execute(f'INSERT INTO "{source}" BY NAME {select}')
-            finally:
-                cur.unregister("__rows")
+    def _unstage(self) -> None:
+        for source in self.warm.people:
+            self.cur.unregister(f"r_{source}")
 
     def _sel(self, source: str, prefix: str = "") -> str:
         return ", ".join(f'{prefix}"{c}"' for c in self.cols[source])
 
     def close(self) -> None:
         self.cur.close()
+
+
+def pass_selects(cols: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(pass table, SELECT) in order, once the claims' own rows and `claim_keys` are in: each person's records
+    as of their claim's time `t`, the lake's version of the claims' visits left out (fee lines dated up to t,
+    visits begun by t with a discharge after t not known yet, their diagnoses, the person unless the claim
+    sent one), then the claims' institutions and their stock movements of the claimed items. `r_<input>` holds the claims' persons' rows of the input (from the warm lake's person
+    index, pipelines.serve.history.PersonRows); `cols` holds each pass table's columns. Written once for both
+    engines (SQLite reads it as is)."""
+    def sel(source: str, prefix: str = "") -> str:
+        return ", ".join(f'{prefix}"{c}"' for c in cols[source])
+
+    others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
+    claimed = "mdtrt_id IN (SELECT mdtrt_id FROM claim_keys)"
+    visit = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END AS "endtime"' if c == "endtime"
+                      else f'h."{c}"' for c in cols["mdtrt"])
+    return [
+        ("fee_list", f'SELECT {sel("fee_list", "h.")} FROM r_fee_list h JOIN claim_keys k '
+                     f"ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}"),
+        ("mdtrt", f"SELECT {visit} FROM r_mdtrt h JOIN claim_keys k "
+                  f"ON h.psn_no = k.psn_no AND h.begntime <= k.t WHERE {others}"),
+        ("diag", f'SELECT {sel("diag", "h.")} FROM r_diag h WHERE {others} '
+                 "AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)"),
+        ("psn", f'SELECT {sel("psn", "h.")} FROM r_psn h WHERE EXISTS '
+                "(SELECT 1 FROM claim_keys k WHERE k.psn_no = h.psn_no AND NOT k.psn_sent)"),
+        ("fixmedins", f'SELECT {sel("fixmedins")} FROM h_fixmedins WHERE fixmedins_code IN '
+                      f"(SELECT fixmedins_code FROM mdtrt WHERE {claimed})"),
+        ("inv_movement", f'SELECT {sel("inv_movement", "v.")} FROM h_inv_movement v WHERE '
+                         "(v.fixmedins_code, v.hilist_code) IN (SELECT fixmedins_code, hilist_code "
+                         f"FROM fee_list WHERE {claimed})"),
+    ]
 
 
 def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],

@@ -19,7 +19,6 @@ import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.serve import lite_sql
-from pipelines.serve.claim import Claim
 from pipelines.serve.evaluate import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, RuleProgram
 from pipelines.serve.history import WarmLake, table_name
 
@@ -184,8 +183,8 @@ class LiteSession(PassSteps):
         cols = ", ".join(f'"{f.name}" {_affinity(f.type)}' for f in schema)
         self.con.execute(f'CREATE TABLE "{name}" ({cols})')
 
-    def _insert(self, table: str, data: pa.Table, names: list[str] | None = None) -> None:
-        names = names or data.column_names
+    def _insert(self, table: str, data: pa.Table) -> None:
+        names = data.column_names
         if data.num_rows:
             cols = ", ".join(f'"{n}"' for n in names)
             self.con.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(names))})',
@@ -206,38 +205,12 @@ class LiteSession(PassSteps):
     def _places(self, codes: list[str]) -> set[str]:
         return {c for c in codes if c in self.places}
 
-    def _fill(self, claims: list[Claim], typed: list[dict], times: list[dt.datetime]) -> None:
-        """The claims' rows, then each person's history as of the claim's time (the same selection as
-        `evaluate.Session._fill_history`), the claims' institutions and their stock movements of the items."""
-        con = self.con
-        self._insert("claim_keys", pa.table({
-            "psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
-            "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]}))
-        for s in CLAIM_PARTS:
-            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
-            if parts:
-                self._insert(s, pa.concat_tables(parts))
-        persons = sorted({c.psn_no for c in claims})
-        for s, rows in self.warm.people.items():
-            self._insert(f"r_{s}", rows.of(persons))
-        others = "h.mdtrt_id NOT IN (SELECT mdtrt_id FROM claim_keys)"
-        visit = ", ".join('CASE WHEN h.endtime <= k.t THEN h.endtime END' if c == "endtime" else f'h."{c}"'
-                          for c in self.cols["mdtrt"])
-        for target, select in (
-                ("fee_list", f'SELECT {self._sel("fee_list", "h.")} FROM r_fee_list h JOIN claim_keys k '
-                             f"ON h.psn_no = k.psn_no AND h.fee_ocur_time <= k.t WHERE {others}"),
-                ("mdtrt", f"SELECT {visit} FROM r_mdtrt h JOIN claim_keys k ON h.psn_no = k.psn_no "
-                          f"AND h.begntime <= k.t WHERE {others}"),
-                ("diag", f'SELECT {self._sel("diag", "h.")} FROM r_diag h WHERE {others} '
-                         "AND h.mdtrt_id IN (SELECT mdtrt_id FROM mdtrt)"),
-                ("psn", f'SELECT {self._sel("psn", "h.")} FROM r_psn h WHERE EXISTS (SELECT 1 FROM claim_keys k '
-                        "WHERE k.psn_no = h.psn_no AND NOT k.psn_sent)"),
-                ("fixmedins", f'SELECT {self._sel("fixmedins")} FROM h_fixmedins WHERE fixmedins_code IN '
-                              "(SELECT fixmedins_code FROM mdtrt WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))"),
-                ("inv_movement", f'SELECT {self._sel("inv_movement", "v.")} FROM h_inv_movement v WHERE '
-                                 "(v.fixmedins_code, v.hilist_code) IN (SELECT fixmedins_code, hilist_code FROM "
-                                 "fee_list WHERE mdtrt_id IN (SELECT mdtrt_id FROM claim_keys))")):
-            con.execute(f'INSERT INTO "{target}" ({self._sel(target)}) {select}')
+    def _stage(self, people: dict[str, pa.Table]) -> None:
+        for source, rows in people.items():       # emptied by the pass's rollback
+            self._insert(f"r_{source}", rows)
+
+    def _unstage(self) -> None:
+        pass
 
     def _run_rules(self) -> pa.Table:
         rows = []
