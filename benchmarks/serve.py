@@ -5,6 +5,7 @@ waited past `serve.max_wait_ms` is answered 503) and the server's peak RSS.
 
     .venv/bin/python benchmarks/serve.py [--scale 170] [--rate 100] [--count 3000] [--seconds 60]
                                          [--data data/bench | --lake DIR] [--port 8765]
+                                         [--engine sqlite|duckdb] [--processes 1]
 
 Builds (or reuses) `<data>/lake` as benchmarks/screen.py does (scale 170 ≈ 10 M fee lines), or reads an
 existing lake given by `--lake` (only read; the server log goes to a temporary file). Latency is measured from
@@ -47,9 +48,11 @@ def sample_claims(lake: Lake, n: int, seed: int) -> list[dict]:
     return [c for c in lake_claims(lake, visits=ids[:n]) if c["fee_list"]]
 
 
-def start_server(lake: Lake, port: int, token: str, log: Path, engine: str) -> subprocess.Popen:
-    """The service as `fundguard serve` runs it (`serve.engine` = `engine`); its JSON log lines go to `log`."""
-    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "FUNDGUARD_SERVE_ENGINE": engine}
+def start_server(lake: Lake, port: int, token: str, log: Path, engine: str, processes: int) -> subprocess.Popen:
+    """The service as `fundguard serve` runs it (`serve.engine` = `engine`, `serve.processes` = `processes`); its
+    JSON log lines go to `log`."""
+    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "FUNDGUARD_SERVE_ENGINE": engine,
+           "FUNDGUARD_SERVE_PROCESSES": str(processes)}
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--lake", str(lake.root), "--host",
                              "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=log.open("w"))
@@ -60,8 +63,8 @@ def wait_ready(base: str, server: subprocess.Popen, limit: float = 1800) -> floa
     while time.perf_counter() - t0 < limit:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+        try:     # ready on 10 fresh connections in a row: with several processes, any may answer
+            if all(httpx.get(f"{base}/readyz", timeout=2).status_code == 200 for _ in range(10)):
                 return time.perf_counter() - t0
         except httpx.HTTPError:
             pass
@@ -117,10 +120,14 @@ def quantiles_ms(latencies: list[float]) -> dict:
 
 
 def peak_rss_gb(pid: int) -> float:
+    """The peak RSS of the process `pid` plus those of its child processes (serve.processes > 1), each read
+    from /proc."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024 ** 2
-    return float("nan")
+            total += int(line.split()[1]) / 1024 ** 2
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return total + sum(peak_rss_gb(int(c)) for c in children)
 
 
 def main() -> int:
@@ -136,6 +143,7 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
     ap.add_argument("--engine", default="sqlite", choices=("sqlite", "duckdb"), help="serve.engine of the server")
+    ap.add_argument("--processes", type=int, default=1, help="serve.processes of the server")
     ap.add_argument("--in-flight", type=int, default=256, help="requests the load generator keeps open at most")
     args = ap.parse_args()
     lake = Lake(Path(args.lake)) if args.lake else build_lake(Path(args.data), args.scale, args.seed)
@@ -143,7 +151,7 @@ def main() -> int:
     claims = sample_claims(lake, args.claims, args.seed)
     token, base = secrets.token_hex(16), f"http://127.0.0.1:{args.port}"
     log = Path(tempfile.mkdtemp(prefix="fundguard-serve-")) / "serve.log" if args.lake else Path(args.data) / "serve.log"
-    server = start_server(lake, args.port, token, log, args.engine)
+    server = start_server(lake, args.port, token, log, args.engine, args.processes)
     try:
         ready = wait_ready(base, server)
         asyncio.run(load(base, token, claims, rate=5, count=50, seconds=10))          # warm-up
@@ -170,7 +178,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"engine {args.engine}; lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
+    print(f"engine {args.engine}, {args.processes} process(es); lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
           f"{len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")
@@ -179,8 +187,8 @@ def main() -> int:
         print(f"latency ms, {label}: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  "
               f"max {lat['max']:.1f}")
     print(f"load average (1 min) during the run: {min(loads):.2f}–{max(loads):.2f} (2 cores, shared)")
-    print(f"server peak RSS {rss:.2f} GB; stopped by SIGTERM (exit status {server.returncode}: uvicorn re-raises "
-          "the signal after its graceful shutdown)")
+    print(f"server peak RSS {rss:.2f} GB (all its processes); stopped by SIGTERM (exit status {server.returncode}: "
+          "a single process re-raises the signal after its graceful shutdown)")
     return 0
 
 

@@ -1,13 +1,18 @@
 """The claim-time service (事中审核) composed from the stages: the screening's rule queries and shared views,
 ingestion's typing and refund netting, and the serve stage's warm lake and HTTP layer.
 
-`create_app(lake, settings)` is what `fundguard serve` runs; `rule_program(catalog, salt)` is the SQL the
+`create_app(lake, settings)` makes the application; `served_app()` is what each process of `fundguard serve`
+runs (the lake and --insecure-local from the environment the command sets, the rest from the configuration); `rule_program(catalog, salt)` is the SQL the
 service runs, taken from the very functions batch screening and ingestion use, so the two never disagree.
 """
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from functools import partial
 
+from pipelines import config
 from pipelines.catalog import Catalog, load_catalog
 from pipelines.ingest import nodes
 from pipelines.screen.pipeline import needed_views, view_name
@@ -56,3 +61,30 @@ def create_app(lake: Lake, settings: Settings, catalog: Catalog | None = None):
     """The FastAPI application checking claims against `lake` (see pipelines.serve.api)."""
     from pipelines.serve.api import build_app
     return build_app(claim_service(lake, settings, catalog), settings)
+
+
+#: set by `fundguard serve` for its processes: the lake's root, and "1" when run with --insecure-local
+LAKE_ENV, INSECURE_ENV = "FUNDGUARD_SERVE_LAKE", "FUNDGUARD_SERVE_INSECURE_LOCAL"
+
+
+def settings_from(conf: dict, insecure_local: bool) -> Settings:
+    s = conf.get("serve") or {}
+    return Settings(token=(s.get("token") or None), insecure_local=insecure_local,
+                    max_body_bytes=int(s.get("max_body_bytes", 2_000_000)), max_batch=int(s.get("max_batch", 50)),
+                    max_lines=int(s.get("max_lines", 5000)), workers=int(s.get("workers", 1)),
+                    threads=int(s.get("threads", 1)), max_pass=int(s.get("max_pass", 128)),
+                    refresh_seconds=float(s.get("refresh_seconds", 30)), salt=config.pii_key(conf),
+                    max_wait_seconds=float(s.get("max_wait_ms", 2000)) / 1000,
+                    memory_limit=s.get("memory_limit") or None, engine=str(s.get("engine", "sqlite")))
+
+
+def served_app():
+    """The application of one `fundguard serve` process, its JSON log lines to stderr as they are."""
+    access = logging.StreamHandler(sys.stderr)
+    access.setFormatter(logging.Formatter("%(message)s"))
+    service_log = logging.getLogger("fundguard.serve")
+    service_log.handlers[:] = [access]
+    service_log.setLevel(logging.INFO)
+    service_log.propagate = False
+    conf = config.load()
+    return create_app(Lake(os.environ[LAKE_ENV]), settings_from(conf, os.environ.get(INSECURE_ENV) == "1"))

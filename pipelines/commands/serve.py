@@ -5,7 +5,8 @@ history in the lake; also POST /v1/check:batch, GET /v1/rules, /healthz, /readyz
 /openapi.json (docs at /docs). The bearer token comes from the configuration (`serve.token`, by default the
 environment variable FUNDGUARD_SERVE_TOKEN); without one the service refuses to start, unless it is run with
 --insecure-local on a loopback address. SIGTERM/SIGINT stop it gracefully: no new connections, requests in
-flight are answered.
+flight are answered. With `serve.processes` > 1, that many processes each load the lake and answer
+(uvicorn's workers sharing the port): checks are Python-bound, one process uses one core.
 
 Example:
     FUNDGUARD_SERVE_TOKEN=$(openssl rand -hex 32) fundguard serve --lake data/lake --port 8000
@@ -16,7 +17,7 @@ Exit codes: 0 stopped normally, 2 bad usage (no token, --insecure-local off loop
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
 from pipelines import config
@@ -35,23 +36,10 @@ def add_arguments(p) -> None:
                    help="run without a bearer token; only on a loopback address (127.0.0.1)")
 
 
-def settings_from(conf: dict, insecure_local: bool):
-    from pipelines.serve.service import Settings
-
-    s = conf.get("serve") or {}
-    return Settings(token=(s.get("token") or None), insecure_local=insecure_local,
-                    max_body_bytes=int(s.get("max_body_bytes", 2_000_000)), max_batch=int(s.get("max_batch", 50)),
-                    max_lines=int(s.get("max_lines", 5000)), workers=int(s.get("workers", 1)),
-                    threads=int(s.get("threads", 1)), max_pass=int(s.get("max_pass", 128)),
-                    refresh_seconds=float(s.get("refresh_seconds", 30)), salt=config.pii_key(conf),
-                    max_wait_seconds=float(s.get("max_wait_ms", 2000)) / 1000,
-                    memory_limit=s.get("memory_limit") or None, engine=str(s.get("engine", "sqlite")))
-
-
 def run(args) -> int:
     from pathlib import Path
 
-    from pipelines.storage import Lake
+    from pipelines.app.serve import settings_from
 
     conf = config.load()
     settings = settings_from(conf, args.insecure_local)
@@ -69,15 +57,12 @@ def run(args) -> int:
         return 2
     import uvicorn
 
-    from pipelines.app.serve import create_app
+    from pipelines.app import serve
 
-    access = logging.StreamHandler(sys.stderr)        # the service's JSON lines, one per event, as they are
-    access.setFormatter(logging.Formatter("%(message)s"))
-    service_log = logging.getLogger("fundguard.serve")
-    service_log.addHandler(access)
-    service_log.setLevel(logging.INFO)
-    service_log.propagate = False
-    app = create_app(Lake(lake_dir), settings)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning",
+    processes = int((conf.get("serve") or {}).get("processes", 1))
+    os.environ[serve.LAKE_ENV] = str(Path(lake_dir).resolve())     # what each process's app is made from
+    os.environ[serve.INSECURE_ENV] = "1" if args.insecure_local else ""
+    uvicorn.run("pipelines.app.serve:served_app", factory=True, workers=processes if processes > 1 else None,
+                host=args.host, port=args.port, access_log=False, log_level="warning",
                 timeout_graceful_shutdown=int((conf.get("serve") or {}).get("graceful_seconds", 30)))
     return 0

@@ -7,6 +7,7 @@ only as the salted hash silver uses (`psn_hash`), a bad field only by its name.
 """
 
 import hmac
+import os
 import re
 import time
 import uuid
@@ -94,9 +95,9 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app):
         service.start()
-        log_event("start", rules=len(service.program.rules), fingerprint=service.program.fingerprint)
+        log_event("start", rules=len(service.program.rules), fingerprint=service.program.fingerprint, process=os.getpid())
         yield
-        log_event("stop")
+        log_event("stop", process=os.getpid())
         service.stop()
 
     app = FastAPI(title="FundGuard claim check 事中审核", version="1", lifespan=lifespan,

@@ -49,9 +49,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serves_on_loopback_and_stops_gracefully(sample_lake):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_serves_on_loopback_and_stops_gracefully(sample_lake, processes):
     port, token = _free_port(), "command-test-token"
-    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "PYTHONPATH": str(ROOT),
+           "FUNDGUARD_SERVE_PROCESSES": str(processes)}
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--lake", str(sample_lake.root),
                              "--port", str(port)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -64,14 +66,20 @@ def test_serves_on_loopback_and_stops_gracefully(sample_lake):
             except httpx.HTTPError:
                 time.sleep(0.5)
         claim = lake_claims(sample_lake, limit=1)[0]
-        r = httpx.post(f"{base}/v1/check", json=claim, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        while True:        # with 2 processes, the one answering may still be loading (503 + Retry-After)
+            r = httpx.post(f"{base}/v1/check", json=claim, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            if r.status_code != 503 or time.time() > deadline:
+                break
+            time.sleep(0.5)
         assert r.status_code == 200 and "violations" in r.json()
         assert httpx.post(f"{base}/v1/check", json=claim, timeout=60).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert [e["event"] for e in events if e["event"] in ("start", "stop")] == ["start", "stop"]
+    starts = [e["process"] for e in events if e["event"] == "start"]
+    stops = [e["process"] for e in events if e["event"] == "stop"]
+    assert len(set(starts)) == processes and sorted(stops) == sorted(starts)     # each process started and stopped
     access = [e for e in events if e["event"] == "access" and e["path"] == "/v1/check"]
-    assert [e["status"] for e in access] == [200, 401] and all(e["request_id"] for e in access)
+    assert [e["status"] for e in access if e["status"] != 503] == [200, 401] and all(e["request_id"] for e in access)
     assert claim["mdtrt"]["psn_no"] not in err
