@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -174,7 +175,10 @@ class Session(PassSteps):
                          f'({self.program.typing.typing("fee_list", "raw_fee_list")}) LIMIT 0')
         self.cur.execute(f"PREPARE n_fee AS {self.program.typing.net('typed_fee')}")
 
-    def _type(self, entity: str, raw: pa.Table) -> pa.Table:
+    def _type(self, entity: str, rows: list[tuple]) -> pa.Table:
+        names = contract.ENTITIES[entity].names
+        raw = pa.table([*(pa.array(col, pa.string()) for col in list(zip(*rows))[:-1]),
+                        pa.array([r[-1] for r in rows], pa.int64())], names=[*names, "_line"])
         self._insert(f"raw_{entity}", raw)
         return self.cur.sql(f'EXECUTE "t_{entity}"').to_arrow_table()
 
@@ -250,10 +254,10 @@ def pass_selects(cols: dict[str, list[str]]) -> list[tuple[str, str]]:
     ]
 
 
-def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Table],
+def type_claims(claims: list[Claim], type_rows: Callable[[str, list[tuple]], pa.Table],
                 net_lines: Callable[[pa.Table], pa.Table], outcomes: list[Outcome]) -> list[dict[str, pa.Table]]:
-    """Each claim's entities typed by ingestion's SQL (`type_rows(entity, strings)`, one query per entity for
-    all claims); a claim with a bad value gets a ClaimError naming every bad field. Identical lines or
+    """Each claim's entities typed by ingestion's SQL (`type_rows(entity, rows)`, one query per entity for all
+    claims; a row is the entity's contract fields as strings, then its `_line`); a claim with a bad value gets a ClaimError naming every bad field. Identical lines or
     diagnoses count once; refunds are netted as in silver/fee_list_net (`net_lines`)."""
     typed: list[dict[str, pa.Table]] = [{} for _ in claims]
     problems: list[list[Problem]] = [[] for _ in claims]
@@ -261,13 +265,14 @@ def type_claims(claims: list[Claim], type_rows: Callable[[str, pa.Table], pa.Tab
         owners = [(ci, ri) for ci, c in enumerate(claims) for ri, _ in enumerate(c.rows.get(entity, ()))]
         if not owners:
             continue
-        rows = [claims[ci].rows[entity][ri] for ci, ri in owners]
         names = contract.ENTITIES[entity].names
-        raw = pa.table({**{n: pa.array([r.get(n) for r in rows], pa.string()) for n in names},
-                        "_line": pa.array(range(len(rows)), pa.int64())})
+        raw = [(*map(claims[ci].rows[entity][ri].get, names), line) for line, (ci, ri) in enumerate(owners)]
         out = type_rows(entity, raw)
-        out = out.take(pc.sort_indices(out, [("_line", "ascending")]))
-        lines = out.column("_line").to_pylist()
+        lines = out.column("_line").to_numpy()
+        if len(lines) > 1 and not (lines[1:] > lines[:-1]).all():
+            out = out.take(np.argsort(lines, kind="stable"))
+            lines = out.column("_line").to_numpy()
+        lines = lines.tolist()
         for line, errs in zip(lines, out.column("_errs").to_pylist()):
             ci, ri = owners[line]
             for e in errs or ():
