@@ -174,15 +174,17 @@ def _add_check_routes(app: FastAPI, service: ClaimService, settings: Settings) -
         result = (await _checked(service, settings, request, [body]))[0]
         if isinstance(result, ClaimError):
             raise ApiError(422, [p.as_dict() for p in result.problems])
-        return {**result, "request_id": request_id_var.get()}
+        # the answer is JSON's own types already (ClaimService._answer): FastAPI's encoder would walk it again
+        return JSONResponse({**result, "request_id": request_id_var.get()})
 
     @app.post("/v1/check:batch", dependencies=[auth], summary=f"check up to {settings.max_batch} claims 批量审核")
     async def check_batch(body: BatchIn, request: Request):
         claims = [_validated(ClaimIn, i, raw) for i, raw in enumerate(body.claims)]
         results = await _checked(service, settings, request, claims)
-        return {"results": [{"index": i, "error": [p.as_dict() for p in r.problems]} if isinstance(r, ClaimError)
-                            else {"index": i, **r} for i, r in enumerate(results)],
-                "request_id": request_id_var.get()}
+        return JSONResponse({"results": [{"index": i, "error": [p.as_dict() for p in r.problems]}
+                                         if isinstance(r, ClaimError) else {"index": i, **r}
+                                         for i, r in enumerate(results)],
+                             "request_id": request_id_var.get()})
 
 
 def _add_info_routes(app: FastAPI, service: ClaimService, settings: Settings) -> None:
