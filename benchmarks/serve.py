@@ -1,7 +1,8 @@
 """Claim-time check latency: `fundguard serve` on 127.0.0.1 over a large lake, single-claim POST /v1/check
 requests sent at a fixed rate (open loop: a late answer never delays the next request), bounded in count and
 time; prints throughput, p50/p95/p99/max latency (of every request, and of those checked: a claim that
-waited past `serve.max_wait_ms` is answered 503) and the server's peak RSS.
+waited past `serve.max_wait_ms` is answered 503), the CPU time the server and the load generator spent per
+request (on 2 shared cores these two decide the latency) and the server's peak RSS.
 
     .venv/bin/python benchmarks/serve.py [--scale 170] [--rate 100] [--count 3000] [--seconds 60]
                                          [--data data/bench | --lake DIR] [--port 8765]
@@ -119,6 +120,14 @@ def quantiles_ms(latencies: list[float]) -> dict:
     return {"p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": q(1.0)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) spent so far by the process `pid` and its live child processes, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(c)) for c in children)
+
+
 def peak_rss_gb(pid: int) -> float:
     """The peak RSS of the process `pid` plus those of its child processes (serve.processes > 1), each read
     from /proc."""
@@ -171,7 +180,9 @@ def main() -> int:
             finally:
                 sampling.set()
                 await sampler
+        cpu0, own0 = cpu_seconds(server.pid), time.process_time()
         res = asyncio.run(measured())
+        cpu = (cpu_seconds(server.pid) - cpu0, time.process_time() - own0) if server.poll() is None else None
         rss = peak_rss_gb(server.pid) if server.poll() is None else float("nan")
         if server.poll() is not None:
             print(f"the server died during the run (exit {server.returncode}); its log: {log}")
@@ -186,6 +197,9 @@ def main() -> int:
         lat = res[key]
         print(f"latency ms, {label}: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}  "
               f"max {lat['max']:.1f}")
+    if cpu and res["sent"]:
+        print(f"CPU per request: server {cpu[0] * 1000 / res['sent']:.1f} ms, load generator "
+              f"{cpu[1] * 1000 / res['sent']:.1f} ms (user + system, from /proc and the process clock)")
     print(f"load average (1 min) during the run: {min(loads):.2f}–{max(loads):.2f} (2 cores, shared)")
     print(f"server peak RSS {rss:.2f} GB (all its processes); stopped by SIGTERM (exit status {server.returncode}: "
           "a single process re-raises the signal after its graceful shutdown)")

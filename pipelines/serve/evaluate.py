@@ -107,9 +107,10 @@ class PassSteps:
             "psn_no": [c.psn_no for c in claims], "mdtrt_id": [c.mdtrt_id for c in claims],
             "t": pa.array(times, pa.timestamp("us")), "psn_sent": ["psn" in t for t in typed]}))
         for s in CLAIM_PARTS:
-            parts = [t[s].select([c for c in self.cols[s] if c in t[s].column_names]) for t in typed if s in t]
+            parts = [t[s] for t in typed if s in t]
             if parts:
-                self._insert(s, pa.concat_tables(parts))
+                have = set(parts[0].column_names)      # every claim's table of `s` has the typing's columns
+                self._insert(s, pa.concat_tables(parts).select([c for c in self.cols[s] if c in have]))
         persons = sorted({c.psn_no for c in claims})
         self._stage({s: rows.of(persons) for s, rows in self.warm.people.items()})
         try:

@@ -105,7 +105,8 @@ def _column(values, t: pa.DataType) -> pa.Array:
     them, else value by value (decimals from REAL, JSON lists, numbers in a text column)."""
     try:
         if pa.types.is_timestamp(t):
-            return pa.array(values, pa.string()).cast(pa.timestamp(t.unit)).cast(t)
+            naive = pa.array(values, pa.string()).cast(pa.timestamp(t.unit))
+            return naive.cast(t) if t.tz else naive
         if pa.types.is_date(t):
             return pa.array(values, pa.string()).cast(t)
         if not (pa.types.is_decimal(t) or pa.types.is_boolean(t) or pa.types.is_nested(t)):
