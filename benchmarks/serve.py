@@ -139,7 +139,7 @@ def peak_rss_gb(pid: int) -> float:
     return total + sum(peak_rss_gb(int(c)) for c in children)
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=170)
     ap.add_argument("--seed", type=int, default=7)
@@ -154,7 +154,11 @@ def main() -> int:
     ap.add_argument("--engine", default="sqlite", choices=("sqlite", "duckdb"), help="serve.engine of the server")
     ap.add_argument("--processes", type=int, default=1, help="serve.processes of the server")
     ap.add_argument("--in-flight", type=int, default=256, help="requests the load generator keeps open at most")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = arguments()
     lake = Lake(Path(args.lake)) if args.lake else build_lake(Path(args.data), args.scale, args.seed)
     lines = lake.read("silver/fee_list_net", columns=["mdtrt_id"]).num_rows
     claims = sample_claims(lake, args.claims, args.seed)
