@@ -193,8 +193,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"engine {args.engine}, {args.processes} process(es); lake: {lines:,} netted fee lines ({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; "
-          f"{len(claims)} distinct claims")
+    print(f"engine {args.engine}, {args.processes} process(es); lake: {lines:,} netted fee lines "
+          f"({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; {len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")
     for label, key in (("every request", "all"), ("checked (200)", "checked")):

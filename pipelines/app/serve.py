@@ -2,8 +2,9 @@
 ingestion's typing and refund netting, and the serve stage's warm lake and HTTP layer.
 
 `create_app(lake, settings)` makes the application; `served_app()` is what each process of `fundguard serve`
-runs (the lake and --insecure-local from the environment the command sets, the rest from the configuration); `rule_program(catalog, salt)` is the SQL the
-service runs, taken from the very functions batch screening and ingestion use, so the two never disagree.
+runs (the lake and --insecure-local from the environment the command sets, the rest from the configuration);
+`rule_program(catalog, salt)` is the SQL the service runs, taken from the very functions batch screening and
+ingestion use, so the two never disagree.
 """
 from __future__ import annotations
 

@@ -95,7 +95,8 @@ def build_app(service: ClaimService, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app):
         service.start()
-        log_event("start", rules=len(service.program.rules), fingerprint=service.program.fingerprint, process=os.getpid())
+        log_event("start", rules=len(service.program.rules), fingerprint=service.program.fingerprint,
+                  process=os.getpid())
         yield
         log_event("stop", process=os.getpid())
         service.stop()

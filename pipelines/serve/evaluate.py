@@ -73,8 +73,8 @@ class Outcome:
 class PassSteps:
     """A pass, whatever runs its SQL: type the claims, refuse those with unknown references, fill the pass
     tables, run the rules, all in one transaction rolled back after it (the pass tables are empty again without
-    a DELETE each). An engine's session gives `_execute`, `_insert`, `_type`, `_net`, `_places`, `_stage`, `_unstage`,
-    `_run_rules`."""
+    a DELETE each). An engine's session gives `_execute`, `_insert`, `_type`, `_net`, `_places`, `_stage`,
+    `_unstage`, `_run_rules`."""
 
     warm: WarmLake
 
@@ -228,9 +228,10 @@ def pass_selects(cols: dict[str, list[str]]) -> list[tuple[str, str]]:
     """(pass table, SELECT) in order, once the claims' own rows and `claim_keys` are in: each person's records
     as of their claim's time `t`, the lake's version of the claims' visits left out (fee lines dated up to t,
     visits begun by t with a discharge after t not known yet, their diagnoses, the person unless the claim
-    sent one), then the claims' institutions and their stock movements of the claimed items. `r_<input>` holds the claims' persons' rows of the input (from the warm lake's person
-    index, pipelines.serve.history.PersonRows); `cols` holds each pass table's columns. Written once for both
-    engines (SQLite reads it as is)."""
+    sent one), then the claims' institutions and their stock movements of the claimed items. `r_<input>`
+    holds the claims' persons' rows of the input (from the warm lake's person index,
+    pipelines.serve.history.PersonRows); `cols` holds each pass table's columns. Written once for both engines
+    (SQLite reads it as is)."""
     def sel(source: str, prefix: str = "") -> str:
         return ", ".join(f'{prefix}"{c}"' for c in cols[source])
 
@@ -258,8 +259,9 @@ def pass_selects(cols: dict[str, list[str]]) -> list[tuple[str, str]]:
 def type_claims(claims: list[Claim], type_rows: Callable[[str, list[tuple]], pa.Table],
                 net_lines: Callable[[pa.Table], pa.Table], outcomes: list[Outcome]) -> list[dict[str, pa.Table]]:
     """Each claim's entities typed by ingestion's SQL (`type_rows(entity, rows)`, one query per entity for all
-    claims; a row is the entity's contract fields as strings, then its `_line`); a claim with a bad value gets a ClaimError naming every bad field. Identical lines or
-    diagnoses count once; refunds are netted as in silver/fee_list_net (`net_lines`)."""
+    claims; a row is the entity's contract fields as strings, then its `_line`); a claim with a bad value gets
+    a ClaimError naming every bad field. Identical lines or diagnoses count once; refunds are netted as in
+    silver/fee_list_net (`net_lines`)."""
     typed: list[dict[str, pa.Table]] = [{} for _ in claims]
     problems: list[list[Problem]] = [[] for _ in claims]
     for entity in CLAIM_PARTS:
