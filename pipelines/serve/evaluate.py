@@ -177,9 +177,9 @@ class Session(PassSteps):
         self.cur.execute(f"PREPARE n_fee AS {self.program.typing.net('typed_fee')}")
 
     def _type(self, entity: str, rows: list[tuple]) -> pa.Table:
-        names = contract.ENTITIES[entity].names
-        raw = pa.table([*(pa.array(col, pa.string()) for col in list(zip(*rows))[:-1]),
-                        pa.array([r[-1] for r in rows], pa.int64())], names=[*names, "_line"])
+        *fields, lines = zip(*rows)
+        raw = pa.table([*(pa.array(col, pa.string()) for col in fields), pa.array(lines, pa.int64())],
+                       names=[*contract.ENTITIES[entity].names, "_line"])
         self._insert(f"raw_{entity}", raw)
         return self.cur.sql(f'EXECUTE "t_{entity}"').to_arrow_table()
 

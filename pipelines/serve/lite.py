@@ -162,13 +162,12 @@ class LiteSession(PassSteps):
         self.places = frozenset(r[0] for r in con.execute("SELECT fixmedins_code FROM h_fixmedins"))
         for s, rows in self.warm.people.items():
             self._table(f"r_{s}", rows.table.schema)
-        self.typed_schema, self.typing, self.raw_insert = {}, {}, {}
+        self.typed_schema, self.typing = {}, {}
         for entity in CLAIM_PARTS:
             names = contract.ENTITIES[entity].names
             duck.execute(f'CREATE TEMP TABLE "raw_{entity}" ({", ".join(f"{chr(34)}{n}{chr(34)} VARCHAR" for n in names)}'
                          ", _line BIGINT)")
             self._table(f"raw_{entity}", pa.schema([*((n, pa.string()) for n in names), ("_line", pa.int64())]))
-            self.raw_insert[entity] = f'INSERT INTO "raw_{entity}" VALUES ({", ".join("?" * (len(names) + 1))})'
             sql = self.program.typing.typing(entity, f"raw_{entity}")
             self.typed_schema[entity] = duck.sql(sql).limit(0).to_arrow_table().schema
             self.typing[entity] = lite_sql.to_sqlite(sql, typing=True)
@@ -196,7 +195,8 @@ class LiteSession(PassSteps):
         self.con.execute(sql)
 
     def _type(self, entity: str, rows: list[tuple]) -> pa.Table:
-        self.con.executemany(self.raw_insert[entity], rows)
+        places = ", ".join("?" * (len(contract.ENTITIES[entity].names) + 1))     # the fields, then _line
+        self.con.executemany(f'INSERT INTO "raw_{entity}" VALUES ({places})', rows)
         schema = self.typed_schema[entity]
         return table_of(fetch(self.con.execute(self.typing[entity]), schema.names), schema)
 
