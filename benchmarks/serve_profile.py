@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.app.serve import claim_service  # noqa: E402
 from pipelines.serve import evaluate  # noqa: E402
+from pipelines.serve.passes import CLAIM_PARTS  # noqa: E402
 from pipelines.serve.claim import build_claim, claim_model  # noqa: E402
 from pipelines.serve.replay import lake_claims  # noqa: E402
 from pipelines.serve.service import Settings  # noqa: E402
@@ -94,7 +95,7 @@ def main() -> int:
         people.add(c.psn_no)
     session = evaluate.Session(svc.holder.current, svc.program)
     labels = {f"r{i}": f"rule {r.rule_id}" for i, r in enumerate(svc.program.rules)}
-    labels |= {f"t_{e}": f"type {e}" for e in evaluate.CLAIM_PARTS} | {"n_fee": "net fee_list"}
+    labels |= {f"t_{e}": f"type {e}" for e in CLAIM_PARTS} | {"n_fee": "net fee_list"}
     times, counts = defaultdict(float), defaultdict(int)
     for p in passes[:3]:        # warm-up
         session.check_many(p)

@@ -19,7 +19,8 @@ from pipelines.ingest import nodes
 from pipelines.screen.pipeline import needed_views, view_name
 from pipelines.screen.sql import referenced_columns, rule_query, to_duckdb, view_query
 from pipelines.serve import claim_time
-from pipelines.serve.evaluate import REQUEST_INPUTS, RuleProgram, RuleSQL, Typing
+from pipelines.serve.evaluate import RuleProgram, RuleSQL, Typing
+from pipelines.serve.passes import REQUEST_INPUTS
 from pipelines.serve.gates import rule_gate
 from pipelines.serve.history import KB_INPUTS
 from pipelines.serve.service import ClaimService, Settings

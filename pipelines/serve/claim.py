@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
-import pyarrow as pa
 from pydantic import BeforeValidator, ConfigDict, Field, create_model
 
 from pipelines import contract
@@ -103,37 +102,27 @@ class Claim:
     def loc(self, entity: str, index: int, name: str) -> tuple:
         return (entity, index, name) if PARTS[entity][1] else (entity, name)
 
-    def duplicate_problems(self, typed: dict[str, pa.Table]) -> list[Problem]:
-        """Lines or diagnoses sent twice under one key with different values (identical copies count once,
-        as in a drop: `dedup`)."""
-        problems = []
-        for entity in ("fee_list", "diag"):
-            if entity not in typed:
-                continue
-            seen: dict[tuple, dict] = {}
-            for i, row in enumerate(_data_rows(entity, typed[entity])):
-                key = tuple(row[k] for k in contract.ENTITIES[entity].key)
-                if key in seen and seen[key] != row:
-                    problems.append(Problem(self.loc(entity, i, contract.ENTITIES[entity].key[-1]),
-                                            f"key {key!r} sent twice with different values / 同一主键内容不同"))
-                seen.setdefault(key, row)
-        return problems
 
-
-def dedup(entity: str, table: pa.Table) -> pa.Table:
-    """Identical copies of a row (same typed values) kept once."""
-    keep, seen = [], set()
-    for i, row in enumerate(_data_rows(entity, table)):
-        k = tuple(sorted(row.items(), key=lambda kv: kv[0]))
-        if k not in seen:
-            seen.add(k)
-            keep.append(i)
-    return table.take(keep) if len(keep) < table.num_rows else table
-
-
-def _data_rows(entity: str, table: pa.Table) -> list[dict]:
-    names = [c for c in table.column_names if not c.startswith("_") and c not in ("period", contract.PERIOD_YEAR)]
-    return table.select(names).to_pylist()
+def repeated(entity: str, names: list[str], rows: list[tuple], claim_of) -> tuple[list[tuple[int, str]], list[int]]:
+    """Rows of one entity sharing a key (`rows`: typed, with the columns `names` and `_line`, in `_line` order;
+    `claim_of(line)` the claim of a row): (_line, message) of each row whose values differ from the first row of
+    its claim and key (sent twice with different values), and the _line of each identical copy of an earlier
+    row (counted once, as in a drop)."""
+    key_at = [names.index(k) for k in contract.ENTITIES[entity].key]
+    data_at = [i for i, n in enumerate(names) if not n.startswith("_") and n not in ("period", contract.PERIOD_YEAR)]
+    line_at = names.index("_line")
+    first: dict[tuple, tuple] = {}
+    seen: set[tuple] = set()
+    clashes, copies = [], []
+    for row in rows:
+        claim, key = claim_of(row[line_at]), tuple(row[i] for i in key_at)
+        data = tuple(row[i] for i in data_at)
+        if (claim, data) in seen:
+            copies.append(row[line_at])
+        seen.add((claim, data))
+        if first.setdefault((claim, key), data) != data:
+            clashes.append((row[line_at], f"key {key!r} sent twice with different values / 同一主键内容不同"))
+    return clashes, copies
 
 
 def build_claim(body: Any) -> Claim:

@@ -20,7 +20,8 @@ from collections import deque
 from concurrent.futures import Future
 
 from pipelines.serve.claim import Claim
-from pipelines.serve.evaluate import Outcome, RuleProgram, Session
+from pipelines.serve.evaluate import RuleProgram, Session
+from pipelines.serve.passes import Outcome
 from pipelines.serve.history import WarmHolder
 from pipelines.serve.lite import LiteSession
 

@@ -5,8 +5,9 @@ a private in-memory SQLite database whose prepared statements keep their plans (
 
 The warm lake stays what it is (pipelines.serve.history): the persons' history in Arrow, the knowledge base,
 institutions and stock movements in DuckDB, copied once into the session's SQLite database when it opens. The
-claims' typed rows and the suspects come back as Arrow tables of the DuckDB session's types, so everything
-after a pass (the answer, the equivalence test) is the same for both engines.
+claims' rows stay in SQLite from typing to rules (pipelines.serve.passes); the suspects come back as an Arrow
+table of the DuckDB session's types, so everything after a pass (the answer, the equivalence test) is the same
+for both engines.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pyarrow.compute as pc
 
 from pipelines import contract
 from pipelines.serve import lite_sql
-from pipelines.serve.evaluate import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, RuleProgram
+from pipelines.serve.evaluate import RuleProgram
 from pipelines.serve.history import WarmLake, table_name
+from pipelines.serve.passes import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, staged
 
 #: warm tables copied whole into the session (small: the knowledge base, institutions, stock movements), with
 #: the columns the rules join them on indexed
@@ -162,21 +164,20 @@ class LiteSession(PassSteps):
         self.places = frozenset(r[0] for r in con.execute("SELECT fixmedins_code FROM h_fixmedins"))
         for s, rows in self.warm.people.items():
             self._table(f"r_{s}", rows.table.schema)
-        self.typed_schema, self.typing = {}, {}
+        self.typed_names, self.typing = {}, {}
         for entity in CLAIM_PARTS:
             names = contract.ENTITIES[entity].names
             duck.execute(f'CREATE TEMP TABLE "raw_{entity}" ({", ".join(f"{chr(34)}{n}{chr(34)} VARCHAR" for n in names)}'
                          ", _line BIGINT)")
             self._table(f"raw_{entity}", pa.schema([*((n, pa.string()) for n in names), ("_line", pa.int64())]))
             sql = self.program.typing.typing(entity, f"raw_{entity}")
-            self.typed_schema[entity] = duck.sql(sql).limit(0).to_arrow_table().schema
-            self.typing[entity] = lite_sql.to_sqlite(sql, typing=True)
-        self._table("typed_fee", self.typed_schema["fee_list"])
-        net = self.program.typing.net("typed_fee")
-        duck.execute(f'CREATE TEMP TABLE typed_fee AS SELECT * FROM '
-                     f'({self.program.typing.typing("fee_list", "raw_fee_list")}) LIMIT 0')
-        self.net_schema = duck.sql(net).limit(0).to_arrow_table().schema
-        self.net = lite_sql.to_sqlite(net, typing=True, star_columns=self.typed_schema["fee_list"].names)
+            self._stage_table(duck, staged(entity), sql)
+            self.typing[entity] = (f'INSERT INTO "{staged(entity)}" SELECT * FROM '
+                                   f"({lite_sql.to_sqlite(sql, typing=True)})")
+        net = self.program.typing.net(staged("fee_list"))
+        self._stage_table(duck, staged("net"), net)
+        net = lite_sql.to_sqlite(net, typing=True, star_columns=self.typed_names[staged("fee_list")])
+        self.net = f'INSERT INTO "{staged("net")}" SELECT * FROM ({net})'
         for name, sql in self.program.views:
             con.execute(f'CREATE VIEW "{name}" AS {lite_sql.to_sqlite(sql)}')
 
@@ -184,25 +185,35 @@ class LiteSession(PassSteps):
         cols = ", ".join(f'"{f.name}" {_affinity(f.type)}' for f in schema)
         self.con.execute(f'CREATE TABLE "{name}" ({cols})')
 
+    def _stage_table(self, duck, name: str, select: str) -> None:
+        """A staging table of typing (or netting) with the columns of its DuckDB result, in DuckDB too (the next
+        statement's source)."""
+        duck.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM ({select}) LIMIT 0')
+        schema = duck.sql(f'SELECT * FROM "{name}"').to_arrow_table().schema
+        self._table(name, schema)
+        self.typed_names[name] = schema.names
+
     def _insert(self, table: str, data: pa.Table) -> None:
         names = data.column_names
         if data.num_rows:
-            cols = ", ".join(f'"{n}"' for n in names)
-            self.con.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(names))})',
-                                 rows_of(data, names))
+            self._put(table, names, rows_of(data, names))
+
+    def _put(self, table: str, names: list[str], rows: list[tuple]) -> None:
+        cols = ", ".join(f'"{n}"' for n in names)
+        self.con.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(names))})', rows)
 
     def _execute(self, sql: str) -> None:
         self.con.execute(sql)
 
-    def _type(self, entity: str, rows: list[tuple]) -> pa.Table:
-        places = ", ".join("?" * (len(contract.ENTITIES[entity].names) + 1))     # the fields, then _line
-        self.con.executemany(f'INSERT INTO "raw_{entity}" VALUES ({places})', rows)
-        schema = self.typed_schema[entity]
-        return table_of(fetch(self.con.execute(self.typing[entity]), schema.names), schema)
+    def _select(self, sql: str) -> tuple[list[str], list[tuple]]:
+        cursor = self.con.execute(sql)
+        return [d[0] for d in cursor.description], cursor.fetchall()
 
-    def _net(self, lines: pa.Table) -> pa.Table:
-        self._insert("typed_fee", lines)
-        return table_of(fetch(self.con.execute(self.net), self.net_schema.names), self.net_schema)
+    def _type(self, entity: str) -> None:
+        self.con.execute(self.typing[entity])
+
+    def _net(self) -> None:
+        self.con.execute(self.net)
 
     def _places(self, codes: list[str]) -> set[str]:
         return {c for c in codes if c in self.places}

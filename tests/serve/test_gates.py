@@ -96,6 +96,17 @@ def test_a_rule_skipped_on_a_pass_returns_nothing_on_it(sample_lake):
         model = claim_model(5000)
         claims = [build_claim(model.model_validate(b)) for b in lake_claims(sample_lake, visits=ids[:400])]
         skipped = 0
+        run_rules = session._run_rules
+
+        def run_and_try_the_skipped():          # inside the pass, before its rollback empties the tables
+            nonlocal skipped
+            found = run_rules()
+            for i in range(len(program.rules)):
+                if i not in session.ran:
+                    skipped += 1
+                    assert not session.cur.execute(f"EXECUTE r{i}").fetchall(), program.rules[i].rule_id
+            return found
+        session._run_rules = run_and_try_the_skipped
         for k in range(0, len(claims), 8):
             batch, seen = [], set()
             for c in claims[k:k + 8]:
@@ -103,11 +114,6 @@ def test_a_rule_skipped_on_a_pass_returns_nothing_on_it(sample_lake):
                     seen.add(c.psn_no)
                     batch.append(c)
             session.check_many(batch)
-            for i in range(len(program.rules)):
-                if i in session.ran:
-                    continue
-                skipped += 1
-                assert not session.cur.execute(f"EXECUTE r{i}").fetchall(), program.rules[i].rule_id
         assert skipped > 5 * len(claims) // 8          # passes do skip rules
         session.close()
     finally:
