@@ -5,9 +5,9 @@ This is the stage's I/O module: it reads the lake only through `pipelines.storag
 does runs on a `Session` (a DuckDB cursor with its own temporary tables), see `pipelines.serve.evaluate`.
 
 - the person-keyed history (`fee_list`, `mdtrt`, `diag` with the visit's psn_no, `psn`): Arrow tables streamed
-  from the snapshot and held compact (`compact`: repeated text as dictionaries, decimals in 64 bits) with an
-  index of each person's rows (`PersonRows`), so a look-up is a binary search and a `take` (a DuckDB statement
-  per person cost ~1 ms of binding each: 90–220 ms a pass of 16–64 claims at 10 M lines); their `h_<input>`
+  from the snapshot and held compact (`compact`: repeated text as dictionaries, decimals in 64 bits) in person
+  order (`PersonRows`), so a look-up is a binary search and a slice (a DuckDB statement per person cost ~1 ms
+  of binding each: 90–220 ms a pass of 16–64 claims at 10 M lines); their `h_<input>`
   DuckDB tables are empty, the shape of the pass tables;
 - `h_fixmedins`: master data; `h_inv_movement`: sorted by institution and item;
 - `kb_hilist`, `kb_item_pair`, `kb_param`: the knowledge base, under the names the rules read.
@@ -52,32 +52,39 @@ PERSON_KEYED = ("fee_list", "mdtrt", "diag", "psn")
 
 @dataclass(frozen=True)
 class PersonRows:
-    """One history table with each person's rows found by binary search (no query to plan): `order` lists the
-    rows sorted by psn_no (then the table's sort columns), `keys` the distinct psn_no (UTF-8 bytes, sorted),
-    `starts`/`counts` each person's run in `order`. The table is held compact (`compact`); `of(persons)` gives
-    those persons' rows with plain text columns, as DuckDB reads them fastest."""
+    """One history table held in person order, each person's rows found by binary search (no query to plan):
+    the rows sorted by psn_no (then the table's sort columns; rows without a psn_no left out), `keys` the
+    distinct psn_no (UTF-8 bytes, sorted), `starts`/`counts` each person's run of rows. The table is held compact
+    (`compact`); `of(persons)` gives those persons' rows (slices, no copy of the whole) with plain text columns,
+    as DuckDB reads them fastest."""
     table: pa.Table
-    order: np.ndarray
     keys: np.ndarray
     starts: np.ndarray
     counts: np.ndarray
 
     @classmethod
     def build(cls, table: pa.Table, then: tuple[str, ...] = ()) -> "PersonRows":
-        """Index `table` by psn_no, rows of one person ordered by the columns `then`; rows without a psn_no
-        are never found."""
+        """Index `table` by psn_no, rows of one person ordered by the columns `then`; the table is re-ordered
+        one column at a time (the extra memory is one column), so the caller should hold no other reference."""
         rank, values = _ranks(table.column("psn_no"))
         keys = [rank] + [_sort_key(table.column(c)) for c in then]
         order = np.lexsort(keys[::-1])
         del keys
-        order = order[rank[order] >= 0].astype(np.int32 if len(rank) < 2 ** 31 else np.int64)
+        order = order[rank[order] >= 0]
         sorted_rank = rank[order]
         edges = np.flatnonzero(np.diff(sorted_rank)) + 1
         starts = np.r_[0, edges].astype(np.int64) if len(order) else np.zeros(0, np.int64)
         counts = np.diff(np.r_[starts, len(order)]).astype(np.int64)
         names = np.array([values[r].encode() for r in sorted_rank[starts]], dtype=object)
-        pa.default_memory_pool().release_unused()
-        return cls(table, order, names, starts, counts)
+        del rank, sorted_rank
+        take, schema, columns = pa.array(order), table.schema, []
+        while table.num_columns:                   # each column re-ordered, then let go of in the original
+            col = table.column(0).take(take)
+            columns.append(pa.chunked_array([pa.concat_arrays(col.chunks)], col.type) if col.num_chunks else col)
+            table = table.remove_column(0)
+            pa.default_memory_pool().release_unused()
+        table = pa.Table.from_arrays(columns, schema=schema)
+        return cls(table, names, starts, counts)
 
     def _find(self, person: str) -> int | None:
         key = person.encode()
@@ -89,9 +96,10 @@ class PersonRows:
 
     def of(self, persons: list[str]) -> pa.Table:
         found = [i for i in map(self._find, persons) if i is not None]
-        rows = (np.concatenate([self.order[self.starts[i]:self.starts[i] + self.counts[i]] for i in found])
-                if found else np.zeros(0, np.int64))
-        return plain(self.table.take(pa.array(rows)))
+        if not found:
+            return plain(self.table.slice(0, 0))
+        parts = [self.table.slice(self.starts[i], self.counts[i]) for i in found]
+        return plain(parts[0] if len(parts) == 1 else pa.concat_tables(parts))
 
 
 def _ranks(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
@@ -214,7 +222,7 @@ class WarmLake:
     @property
     def history_bytes(self) -> dict[str, int]:
         """Bytes held by each person-keyed history (its compact Arrow table and index), for /readyz."""
-        return {s: p.table.nbytes + p.order.nbytes + p.starts.nbytes + p.counts.nbytes
+        return {s: p.table.nbytes + p.starts.nbytes + p.counts.nbytes
                 for s, p in self.people.items()}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
