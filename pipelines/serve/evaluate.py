@@ -63,11 +63,9 @@ class Session(PassSteps):
                              "WHERE q.mdtrt_id IN (SELECT mdtrt_id FROM claim_keys)")
         # the rules' gates: the knowledge-base codes of each code term (fixed for this warm lake), and the
         # EXISTS terms, evaluated once per pass in one statement with the pass's fee-line codes
-        terms = set().union(*(gates.terms(r.gate) for r in program.rules))
-        self.codes = {t: frozenset(r[0] for r in self.cur.execute(t[1]).fetchall()) for t in terms if t[0] == "codes"}
-        self.exists = sorted(t for t in terms if t[0] == "exists")
+        self.gates = gates.PassGates(program.rules, lambda sql: [r[0] for r in self.cur.execute(sql).fetchall()])
         self.cur.execute("PREPARE gates AS SELECT (SELECT list(DISTINCT hilist_code) FROM fee_list)"
-                         + "".join(f", {t[1]}" for t in self.exists))
+                         + "".join(f", {t[1]}" for t in self.gates.exists))
         self.ran: list[int] = []      # the rules the last pass ran (the others' gates were false)
 
     def _execute(self, sql: str) -> None:
@@ -111,9 +109,7 @@ class Session(PassSteps):
         """The suspects of the pass: every rule whose gate holds on the pass's tables (a rule whose gate is false
         returns no row, pipelines.serve.gates)."""
         codes, *exists = self.cur.execute("EXECUTE gates").fetchall()[0]
-        codes = set(codes or ())
-        values = {**dict(zip(self.exists, exists)), **{t: not s.isdisjoint(codes) for t, s in self.codes.items()}}
-        self.ran = [i for i, r in enumerate(self.program.rules) if gates.holds(r.gate, values)]
+        self.ran = self.gates.ran(set(codes or ()), exists)
         parts = [self.cur.sql(f"EXECUTE r{i}").to_arrow_table() for i in self.ran]
         parts = [p.cast(SHAPE_SCHEMA) for p in parts if p.num_rows]
         return pa.concat_tables(parts) if parts else SHAPE_SCHEMA.empty_table()

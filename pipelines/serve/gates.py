@@ -59,6 +59,22 @@ def holds(gate, values: dict) -> bool:
     return all(parts) if gate[0] == "all" else any(parts)
 
 
+class PassGates:
+    """The gates of a session's rules: each code term's knowledge-base codes (`codes_of(sql)`, fixed for a warm
+    lake) and the EXISTS terms a pass evaluates (`exists`, in this order). `ran(codes, values)` gives the rules
+    to run on a pass whose fee lines carry the list codes `codes`, the EXISTS terms having the truth `values`."""
+
+    def __init__(self, rules, codes_of):
+        self.gates = [r.gate for r in rules]
+        found = set().union(*(terms(g) for g in self.gates))
+        self.codes = {t: frozenset(codes_of(t[1])) for t in found if t[0] == "codes"}
+        self.exists = sorted(t for t in found if t[0] == "exists")
+
+    def ran(self, codes: set, values) -> list[int]:
+        truth = {**dict(zip(self.exists, values)), **{t: not s.isdisjoint(codes) for t, s in self.codes.items()}}
+        return [i for i, g in enumerate(self.gates) if holds(g, truth)]
+
+
 def _gate(node: exp.Expression, ctes: dict[str, exp.Expression], bases: set[str]):
     ctes = {**ctes, **_ctes_of(node)}
     if isinstance(node, exp.Subquery):

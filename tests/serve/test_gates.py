@@ -3,12 +3,14 @@ would have returned nothing on it."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import pytest
 
 from pipelines.app.serve import rule_program
 from pipelines.catalog import load_catalog
-from pipelines.serve import evaluate, gates
+from pipelines.serve import gates
+from pipelines.serve.dispatch import session_class
 from pipelines.serve.claim import build_claim, claim_model
 from pipelines.serve.replay import lake_claims
 from pipelines.serve.service import Settings
@@ -82,15 +84,31 @@ def test_the_rule_library_has_gates():
             "min_interval_drug"} <= set(codes)
 
 
+def test_a_pass_runs_the_rules_whose_gate_holds():
+    code = ("codes", "SELECT hilist_code FROM kb_hilist WHERE gend_lmt IS NOT NULL")
+    fund = ("exists", "EXISTS(SELECT 1 FROM fee AS f WHERE f.is_fund)")
+    rules = [SimpleNamespace(gate=g) for g in (None, code, fund, ("all", (code, fund)), ("any", (code, fund)))]
+    asked = []
+    found = gates.PassGates(rules, lambda sql: asked.append(sql) or ["A1", "A2"])
+    assert asked == [code[1]] and found.exists == [fund]
+    assert found.ran({"B9"}, [False]) == [0]
+    assert found.ran({"B9", "A2"}, [False]) == [0, 1, 4]
+    assert found.ran({"B9"}, [1]) == [0, 2, 4]                  # SQLite's EXISTS is 0 or 1
+    assert found.ran({"A1"}, [True]) == [0, 1, 2, 3, 4]
+
+
 @pytest.mark.slow
-def test_a_rule_skipped_on_a_pass_returns_nothing_on_it(sample_lake):
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_a_rule_skipped_on_a_pass_returns_nothing_on_it(sample_lake, engine):
     """On the sample district: every rule a pass skips returns no row when run anyway on the same tables."""
     program = rule_program(load_catalog(), "salt")
     from pipelines.app.serve import claim_service
     service = claim_service(sample_lake, Settings(token="t", refresh_seconds=0, background_load=False))
     service.holder.load()
     try:
-        session = evaluate.Session(service.holder.current, program)
+        session = session_class(engine)(service.holder.current, program)
+        run_alone = ((lambda i: session.cur.execute(f"EXECUTE r{i}").fetchall()) if engine == "duckdb" else
+                     (lambda i: session.con.execute(session.rules[i]).fetchall()))
         ids = sample_lake.read("silver/mdtrt", columns=["mdtrt_id"]).column("mdtrt_id").to_pylist()
         random.Random(3).shuffle(ids)
         model = claim_model(5000)
@@ -104,7 +122,7 @@ def test_a_rule_skipped_on_a_pass_returns_nothing_on_it(sample_lake):
             for i in range(len(program.rules)):
                 if i not in session.ran:
                     skipped += 1
-                    assert not session.cur.execute(f"EXECUTE r{i}").fetchall(), program.rules[i].rule_id
+                    assert not run_alone(i), program.rules[i].rule_id
             return found
         session._run_rules = run_and_try_the_skipped
         for k in range(0, len(claims), 8):
