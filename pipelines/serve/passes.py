@@ -103,7 +103,8 @@ class PassSteps:
                       [(*map(claims[ci].rows[entity][ri].get, names), line) for line, (ci, ri) in enumerate(own)])
             self._type(entity)
             table = staged(entity)
-            for line, errs in self._select(f'SELECT _line, _errs FROM "{table}" WHERE _err <> \'\'')[1]:
+            bad = self._select(f'SELECT _line, _errs FROM "{table}" WHERE _err <> \'\' ORDER BY _line')[1]
+            for line, errs in bad:
                 ci, ri = own[line]
                 for e in (json.loads(errs) if isinstance(errs, str) else errs) or ():
                     if e is not None:
