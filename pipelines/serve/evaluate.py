@@ -15,7 +15,7 @@ import pyarrow as pa
 from pipelines import contract
 from pipelines.serve import gates
 from pipelines.serve.history import WarmLake, table_name
-from pipelines.serve.passes import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, staged
+from pipelines.serve.passes import CLAIM_PARTS, NETTED, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, staged
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ class Session(PassSteps):
             self._stage_table(staged(entity), typing)
             self.cur.execute(f'PREPARE "t_{entity}" AS INSERT INTO "{staged(entity)}" SELECT * FROM ({typing})')
         net = self.program.typing.net(staged("fee_list"))
-        self._stage_table(staged("net"), net)
-        self.cur.execute(f'PREPARE n_fee AS INSERT INTO "{staged("net")}" SELECT * FROM ({net})')
+        self._stage_table(NETTED, net)
+        self.cur.execute(f'PREPARE n_fee AS INSERT INTO "{NETTED}" SELECT * FROM ({net})')
 
     def _stage_table(self, name: str, select: str) -> None:
         self.cur.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM ({select}) LIMIT 0')

@@ -22,7 +22,7 @@ from pipelines import contract
 from pipelines.serve import gates, lite_sql
 from pipelines.serve.evaluate import RuleProgram
 from pipelines.serve.history import WarmLake, table_name
-from pipelines.serve.passes import CLAIM_PARTS, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, staged
+from pipelines.serve.passes import CLAIM_PARTS, NETTED, REQUEST_INPUTS, SHAPE_SCHEMA, PassSteps, staged
 
 #: warm tables copied whole into the session (small: the knowledge base, institutions, stock movements), with
 #: the columns the rules join them on indexed
@@ -145,7 +145,7 @@ class LiteSession(PassSteps):
                                          "(SELECT mdtrt_id FROM claim_keys)") for r in program.rules]
         self.exists = (lite_sql.to_sqlite("SELECT " + ", ".join(t[1] for t in self.gates.exists))
                        if self.gates.exists else None)
-        for sql in self.rules + [self.exists or "SELECT 1"]:   # a statement SQLite cannot prepare fails here
+        for sql in self.rules + ([self.exists] if self.exists else []):   # what SQLite cannot prepare fails here
             self.con.execute("EXPLAIN " + sql)
         self.ran: list[int] = []      # the rules the last pass ran (the others' gates were false)
 
@@ -179,9 +179,9 @@ class LiteSession(PassSteps):
             self.typing[entity] = (f'INSERT INTO "{staged(entity)}" SELECT * FROM '
                                    f"({lite_sql.to_sqlite(sql, typing=True)})")
         net = self.program.typing.net(staged("fee_list"))
-        self._stage_table(duck, staged("net"), net)
+        self._stage_table(duck, NETTED, net)
         net = lite_sql.to_sqlite(net, typing=True, star_columns=self.typed_names[staged("fee_list")])
-        self.net = f'INSERT INTO "{staged("net")}" SELECT * FROM ({net})'
+        self.net = f'INSERT INTO "{NETTED}" SELECT * FROM ({net})'
         for name, sql in self.program.views:
             con.execute(f'CREATE VIEW "{name}" AS {lite_sql.to_sqlite(sql)}')
 

@@ -49,9 +49,18 @@ class Outcome:
     pass_claims: int = 0                  # the claims checked in the same pass (the access log shows it)
 
 
+#: the staging table of the claims' netted fee lines
+NETTED = "net_fee"
+
+
 def staged(entity: str) -> str:
-    """The staging table of an entity's typed rows (`net_fee`: the claims' netted fee lines)."""
-    return "net_fee" if entity == "net" else f"typed_{entity}"
+    """The staging table of an entity's typed rows."""
+    return f"typed_{entity}"
+
+
+def claim_rows(entity: str) -> str:
+    """The staging table a claim's rows of `entity` enter the pass from (fee lines once netted)."""
+    return NETTED if entity == "fee_list" else staged(entity)
 
 
 class PassSteps:
@@ -180,7 +189,7 @@ class PassSteps:
             self._net()
         for s in CLAIM_PARTS:
             if s in owners:
-                source = staged("net" if s == "fee_list" else s)
+                source = claim_rows(s)
                 cols = ", ".join(f'"{c}"' for c in self.cols[s] if c in self.typed_names[source])
                 self._execute(f'INSERT INTO "{s}" ({cols}) SELECT {cols} FROM "{source}"')
         times = dict(self._select(claim_times_sql(set(owners)))[1])
@@ -202,7 +211,7 @@ class PassSteps:
 
 def claim_times_sql(present: set[str]) -> str:
     """(_line of the visit, claim time) of each claim in the staging tables: the latest of `CLAIM_TIMES`."""
-    times = " UNION ALL ".join(f'SELECT mdtrt_id, "{c}" AS t FROM "{staged("net" if e == "fee_list" else e)}"'
+    times = " UNION ALL ".join(f'SELECT mdtrt_id, "{c}" AS t FROM "{claim_rows(e)}"'
                                for e, c in CLAIM_TIMES if e in present)
     return (f"SELECT m._line, MAX(x.t) FROM typed_mdtrt m JOIN ({times}) x ON x.mdtrt_id = m.mdtrt_id "
             "GROUP BY m._line")
