@@ -6,7 +6,7 @@ request (on 2 shared cores these two decide the latency) and the server's peak R
 
     .venv/bin/python benchmarks/serve.py [--scale 170] [--rate 100] [--count 3000] [--seconds 60]
                                          [--data data/bench | --lake DIR] [--port 8765]
-                                         [--engine sqlite|duckdb] [--processes 1]
+                                         [--engine sqlite|duckdb] [--processes auto]
 
 Builds (or reuses) `<data>/lake` as benchmarks/screen.py does (scale 170 ≈ 10 M fee lines), or reads an
 existing lake given by `--lake` (only read; the server log goes to a temporary file). Latency is measured from
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import random
 import secrets
 import subprocess
@@ -49,7 +50,7 @@ def sample_claims(lake: Lake, n: int, seed: int) -> list[dict]:
     return [c for c in lake_claims(lake, visits=ids[:n]) if c["fee_list"]]
 
 
-def start_server(lake: Lake, port: int, token: str, log: Path, engine: str, processes: int) -> subprocess.Popen:
+def start_server(lake: Lake, port: int, token: str, log: Path, engine: str, processes: str) -> subprocess.Popen:
     """The service as `fundguard serve` runs it (`serve.engine` = `engine`, `serve.processes` = `processes`); its
     JSON log lines go to `log`."""
     env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "FUNDGUARD_SERVE_ENGINE": engine,
@@ -152,7 +153,7 @@ def arguments() -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--timeout", type=float, default=30, help="a request unanswered this long counts as timeout")
     ap.add_argument("--engine", default="sqlite", choices=("sqlite", "duckdb"), help="serve.engine of the server")
-    ap.add_argument("--processes", type=int, default=1, help="serve.processes of the server")
+    ap.add_argument("--processes", default="auto", help="serve.processes of the server (a number or auto)")
     ap.add_argument("--in-flight", type=int, default=256, help="requests the load generator keeps open at most")
     return ap.parse_args()
 
@@ -193,7 +194,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"engine {args.engine}, {args.processes} process(es); lake: {lines:,} netted fee lines "
+    chosen = re.search(r"fundguard serve: (\d+) process\(es\)[^\n]*", log.read_text(errors="replace"))
+    print(f"engine {args.engine}, serve.processes {args.processes}: {chosen[0] if chosen else '?'}; lake: {lines:,} netted fee lines "
           f"({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; {len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")

@@ -80,6 +80,22 @@ def settings_from(conf: dict, insecure_local: bool) -> Settings:
                     memory_limit=s.get("memory_limit") or None, engine=str(s.get("engine", "sqlite")))
 
 
+def serve_processes(conf: dict, lake: Lake) -> tuple[int, str]:
+    """The processes `fundguard serve` runs: `serve.processes` as a number, or with `auto` one a core as far as
+    memory holds each one's warm lake twice (its refresh; `pipelines.serve.sizing`), and why, for the operator.
+    ValueError when the setting is neither."""
+    from pipelines.serve import sizing
+
+    given = str((conf.get("serve") or {}).get("processes", "auto")).strip().lower()
+    if given != "auto":
+        if not given.isdigit() or int(given) < 1:
+            raise ValueError(f"serve.processes must be a whole number from 1 or auto, not {given!r}")
+        return int(given), f"{given} process(es): serve.processes / 服务进程数"
+    columns = rule_program(load_catalog(), "").columns
+    found = sizing.size(lake, {s: set(c) for s, c in columns.items()})
+    return found.processes, found.describe()
+
+
 def served_app():
     """The application of one `fundguard serve` process, its JSON log lines to stderr as they are."""
     access = logging.StreamHandler(sys.stderr)

@@ -5,14 +5,16 @@ history in the lake; also POST /v1/check:batch, GET /v1/rules, /healthz, /readyz
 /openapi.json (docs at /docs). The bearer token comes from the configuration (`serve.token`, by default the
 environment variable FUNDGUARD_SERVE_TOKEN); without one the service refuses to start, unless it is run with
 --insecure-local on a loopback address. SIGTERM/SIGINT stop it gracefully: no new connections, requests in
-flight are answered. With `serve.processes` > 1, that many processes each load the lake and answer
-(uvicorn's workers sharing the port): checks are Python-bound, one process uses one core.
+flight are answered. `serve.processes` processes each load the lake and answer (uvicorn's workers sharing
+the port): checks are Python-bound, one process uses one core. With `auto` (the default), one a core as far
+as the memory holds each one's warm lake twice (while it refreshes); the choice is printed at start.
 
 Example:
     FUNDGUARD_SERVE_TOKEN=$(openssl rand -hex 32) fundguard serve --lake data/lake --port 8000
     curl -H "Authorization: Bearer $FUNDGUARD_SERVE_TOKEN" -d @claim.json localhost:8000/v1/check
 
-Exit codes: 0 stopped normally, 2 bad usage (no token, --insecure-local off loopback, no lake).
+Exit codes: 0 stopped normally, 2 bad usage (no token, --insecure-local off loopback, no lake, bad
+serve.processes).
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from pipelines.app.serve import settings_from
+    from pipelines.app.serve import serve_processes, settings_from
+    from pipelines.storage import Lake
 
     conf = config.load()
     settings = settings_from(conf, args.insecure_local)
@@ -52,14 +55,19 @@ def run(args) -> int:
                    "127.0.0.1 / 未配置访问令牌")
     elif not (Path(lake_dir) / "silver").is_dir():
         problem = f"{lake_dir} is not a lake (no silver/ tables) / 不是数据湖目录"
+    if not problem:
+        try:
+            processes, why = serve_processes(conf, Lake(lake_dir))
+        except ValueError as e:
+            problem = str(e)
     if problem:
         print(f"fundguard serve: {problem}", file=sys.stderr)
         return 2
+    print(f"fundguard serve: {why}", file=sys.stderr)
     import uvicorn
 
     from pipelines.app import serve
 
-    processes = int((conf.get("serve") or {}).get("processes", 1))
     os.environ[serve.LAKE_ENV] = str(Path(lake_dir).resolve())     # what each process's app is made from
     os.environ[serve.INSECURE_ENV] = "1" if args.insecure_local else ""
     uvicorn.run("pipelines.app.serve:served_app", factory=True, workers=processes if processes > 1 else None,

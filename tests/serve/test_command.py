@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from pipelines import cli
-from pipelines.serve import claim_time
+from pipelines.serve import claim_time, sizing
 from pipelines.serve.replay import lake_claims
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+def test_refuses_a_process_count_that_is_not_one(sample_lake):
+    env = {**os.environ, "FUNDGUARD_SERVE_PROCESSES": "two", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "serve", "--lake", str(sample_lake.root),
+                           "--insecure-local"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "serve.processes" in done.stderr
+
+
+@pytest.mark.parametrize("processes", ["1", "auto"])
 def test_serves_on_loopback_and_stops_gracefully(sample_lake, processes):
     port, token = _free_port(), "command-test-token"
     env = {**os.environ, "FUNDGUARD_SERVE_TOKEN": token, "PYTHONPATH": str(ROOT),
@@ -77,13 +85,15 @@ def test_serves_on_loopback_and_stops_gracefully(sample_lake, processes):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    chosen = re.search(r"fundguard serve: (\d+) process", err)       # auto: one a core on this small lake
+    assert chosen and int(chosen[1]) == (1 if processes == "1" else sizing.cores())
     started = [e["process"] for e in events if e["event"] == "start"]
-    assert len(set(started)) == len(started) == processes
+    assert len(set(started)) == len(started) == int(chosen[1])
     for pid in started:        # each process logged its start, then its stop
         assert [e["event"] for e in events if e.get("process") == pid] == ["start", "stop"]
     access = [e for e in events if e["event"] == "access" and e["path"] == "/v1/check"]
     statuses = [e["status"] for e in access]
     loading = statuses.index(200)          # 503s only from a second process still loading, only before the answer
-    assert statuses[loading:] == [200, 401] and set(statuses[:loading]) <= ({503} if processes > 1 else set())
+    assert statuses[loading:] == [200, 401] and set(statuses[:loading]) <= ({503} if len(started) > 1 else set())
     assert all(e["request_id"] for e in access)
     assert claim["mdtrt"]["psn_no"] not in err
