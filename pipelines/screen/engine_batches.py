@@ -148,7 +148,8 @@ class SparkBatches:
                       files: Sequence[str] | None = None, where: str | None = None,
                       materialize: bool = False, columns: Sequence[str] | None = None) -> None:
         """Part of a snapshot (see DuckDBEngine.register_part): `files` are read as the plain Parquet they are
-        (the planner passes them only for natively readable snapshots); cached once per batch."""
+        (the planner passes them only for natively readable snapshots); materialised once per batch."""
+        self._scratch_root = Path(lake.root) / "_tmp"
         if files is None:
             df = self.read_delta(lake, table, version)
         else:
@@ -159,7 +160,7 @@ class SparkBatches:
             df = df.select(*columns)
         if where:
             df = df.where(where)
-        self._replace(view, df.cache() if materialize else df, materialize)
+        self._replace(view, df, materialize)
 
     @staticmethod
     def bucket_expr(column: str, buckets: int) -> str:
@@ -222,6 +223,7 @@ class SparkBatches:
         for df in self._cached.values():
             df.unpersist()
         self._cached.clear()
+        self._drop_written()
 
     def end_run(self) -> None:
         """The batches are over: release the last batch's cached inputs."""

@@ -209,6 +209,13 @@ class SparkEngine(SparkBatches):
         self.concurrent_jobs = int(par.get("concurrent_jobs", 0)) or int(self.spark.conf.get("fundguard.cores", "2"))
         self._views: list[str] = []
         self._cached: dict = {}
+        #: how a batch's inputs and shared views are kept (`materialise` in spark.yml): `parquet` writes them once
+        #: into a scratch folder of the lake and reads them back with the vectorised Parquet reader (columns decoded
+        #: lazily, in batches); `cache` keeps them in Spark's in-memory columnar cache, whose reader rebuilds every
+        #: requested column of every row (strings copied) on each scan (docs/decisions.md §45)
+        self.materialise = str(config.load("spark").get("materialise", "parquet"))
+        self._written: dict[str, str] = {}       # view -> its scratch folder (parquet materialisation)
+        self._scratch_root: Path | None = None
 
     # ---- reading
     def read_delta(self, lake: Lake, table: str, version: int | None = None):
@@ -228,21 +235,46 @@ class SparkEngine(SparkBatches):
 
     def register_table(self, view: str, lake: Lake, table: str, version: int | None = None,
                        materialize: bool = False, columns: Sequence[str] | None = None) -> None:
+        self._scratch_root = Path(lake.root) / "_tmp"
         df = self.read_delta(lake, table, version)
         if columns:
             df = df.select(*columns)
         (df.cache() if materialize else df).createOrReplaceTempView(view)
         self._views.append(view)
 
-    def _replace(self, view: str, df, cached: bool) -> None:
-        """Register `df` as `view`, releasing the cache of the DataFrame it replaces (the previous batch's)."""
+    def _replace(self, view: str, df, materialize: bool) -> None:
+        """Register `df` as `view` (materialised as `materialise` says), releasing what the DataFrame it replaces
+        (the previous batch's) held."""
         old = self._cached.pop(view, None)
         if old is not None:
             old.unpersist()
-        if cached:
-            self._cached[view] = df
+        self._drop_written(view)
+        if materialize and self.materialise == "parquet":
+            df = self._write_scratch(view, df)
+        elif materialize:
+            df = self._cached[view] = df.cache()
         df.createOrReplaceTempView(view)
         self._views.append(view)
+
+    def _write_scratch(self, view: str, df):
+        """`df` written once as Parquet into a scratch folder of the lake (`<lake>/_tmp/spark-mat-*`, where the
+        executors can reach it) and read back."""
+        import tempfile
+        import uuid
+
+        root = self._scratch_root or Path(tempfile.gettempdir())
+        folder = root / f"spark-mat-{uuid.uuid4().hex}" / view
+        df.write.mode("overwrite").option("compression", "snappy").parquet(str(folder))
+        self._written[view] = str(folder)
+        return self.spark.read.parquet(str(folder))
+
+    def _drop_written(self, view: str | None = None) -> None:
+        import shutil
+
+        for v in ([view] if view is not None else list(self._written)):
+            folder = self._written.pop(v, None)
+            if folder is not None:
+                shutil.rmtree(Path(folder).parent, ignore_errors=True)
 
     def register_arrow(self, view: str, data: pa.Table) -> None:
         self.from_arrow(data).createOrReplaceTempView(view)
@@ -257,7 +289,7 @@ class SparkEngine(SparkBatches):
         df = self.spark.sql(spark_sql)
         if partition_by:
             df = df.repartition(partition_by)
-        self._replace(view, df.cache() if materialize else df, materialize)
+        self._replace(view, df, materialize)
 
     def query_df(self, spark_sql: str):
         return self.spark.sql(spark_sql)

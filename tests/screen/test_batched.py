@@ -211,12 +211,14 @@ def test_progress_shows_batches_and_eta_on_a_terminal_only():
     assert pipe.getvalue() == ""
 
 
+@pytest.mark.parametrize("materialise", ["parquet", "cache"])
 def test_spark_runs_the_plan_with_its_executors_writing_and_publishes_duckdbs_list(sample_lake, spark_engine,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, materialise):
     """Spark screens on the partitioned plan (without a budget too, as one batch of each kind: the end-to-end and
     knowledge-base tests run that): no rule's rows are collected on the driver (the
     engine's `query`/`collect` are never called), each batch is written by one partitioned job of the executors,
-    and the committed list equals DuckDB's, finding for finding."""
+    and the committed list equals DuckDB's, finding for finding — with a batch's inputs and views written once as
+    Parquet scratch files (the default) or held in Spark's cache."""
     import pipelines.screen.engine_batches as engine_batches
     from pipelines.screen.engines import SparkEngine
 
@@ -233,9 +235,15 @@ def test_spark_runs_the_plan_with_its_executors_writing_and_publishes_duckdbs_li
     monkeypatch.setattr(SparkEngine, "query", refuse)
     monkeypatch.setattr(SparkEngine, "collect", refuse)
     monkeypatch.setattr(engine_batches, "write_spark_parquet", spy)
+    monkeypatch.setattr(spark_engine, "materialise", materialise)
+    scratch, real_scratch = [], spark_engine._write_scratch
+    monkeypatch.setattr(spark_engine, "_write_scratch", lambda view, df: scratch.append(view) or real_scratch(view, df))
     budget = small_budget(sample_lake)
     duck = staged_after(sample_lake, budget)
     batched = screen(sample_lake, spark_engine, CATALOG, RULES, run_id="r", progress=False, memory=budget)
     assert batched.jobs >= 6 and len(writes) == batched.jobs
     assert staged(sample_lake).cast(duck.schema).equals(duck)
     assert not list((sample_lake.root / "_tmp").glob("spark-stage-*"))          # the scratch folders are gone
+    assert not list((sample_lake.root / "_tmp").glob("spark-mat-*"))
+    assert ({"fee", "visit"} <= set(scratch)) == (materialise == "parquet")
+    assert bool(scratch) == (materialise == "parquet")
