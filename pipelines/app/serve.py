@@ -83,13 +83,14 @@ def settings_from(conf: dict, insecure_local: bool) -> Settings:
 def serve_processes(conf: dict, lake: Lake) -> tuple[int, str]:
     """The processes `fundguard serve` runs: `serve.processes` as a number, or with `auto` one a core as far as
     memory holds each one's warm lake twice (its refresh; `pipelines.serve.sizing`), and why, for the operator.
-    ValueError when the setting is neither."""
+    config.ConfigError (exit 2) when the setting is neither."""
     from pipelines.serve import sizing
 
     given = str((conf.get("serve") or {}).get("processes", "auto")).strip().lower()
     if given != "auto":
         if not given.isdigit() or int(given) < 1:
-            raise ValueError(f"serve.processes must be a whole number from 1 or auto, not {given!r}")
+            raise config.ConfigError(f"serve.processes must be a whole number from 1 or auto, not {given!r} "
+                                     "(FUNDGUARD_SERVE_PROCESSES) / 服务进程数须为正整数或 auto")
         return int(given), f"{given} process(es): serve.processes / 服务进程数"
     columns = rule_program(load_catalog(), "").columns
     found = sizing.size(lake, {s: set(c) for s, c in columns.items()})

@@ -55,14 +55,10 @@ def run(args) -> int:
                    "127.0.0.1 / 未配置访问令牌")
     elif not (Path(lake_dir) / "silver").is_dir():
         problem = f"{lake_dir} is not a lake (no silver/ tables) / 不是数据湖目录"
-    if not problem:
-        try:
-            processes, why = serve_processes(conf, Lake(lake_dir))
-        except ValueError as e:
-            problem = str(e)
     if problem:
         print(f"fundguard serve: {problem}", file=sys.stderr)
         return 2
+    processes, why = serve_processes(conf, Lake(lake_dir))     # a bad serve.processes: ConfigError, exit 2
     print(f"fundguard serve: {why}", file=sys.stderr)
     import uvicorn
 

@@ -62,7 +62,7 @@ def test_a_number_is_taken_as_it_is(sample_lake, given, expected):
 
 @pytest.mark.parametrize("given", ["0", "two", "-1", "1.5"])
 def test_anything_else_is_refused_naming_the_setting(sample_lake, given):
-    with pytest.raises(ValueError, match="serve.processes"):
+    with pytest.raises(config.ConfigError, match="serve.processes"):
         serve_processes({"serve": {"processes": given}}, sample_lake)
 
 
