@@ -195,7 +195,8 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=60)
     chosen = re.search(r"fundguard serve: (\d+) process\(es\)[^\n]*", log.read_text(errors="replace"))
-    print(f"engine {args.engine}, serve.processes {args.processes}: {chosen[0] if chosen else '?'}; lake: {lines:,} netted fee lines "
+    print(f"engine {args.engine}, serve.processes {args.processes}: {chosen[0] if chosen else '?'}; "
+          f"lake: {lines:,} netted fee lines "
           f"({args.lake or f'scale {args.scale}'}); service ready in {ready:.1f}s; {len(claims)} distinct claims")
     print(f"{res['sent']} single-claim checks at {args.rate:g}/s offered: {res['throughput']:.1f} answered/s, "
           f"statuses {res['statuses']}, {res['violations']} violations")

@@ -22,7 +22,7 @@ from pipelines.serve import claim_time
 from pipelines.serve.evaluate import RuleProgram, RuleSQL, Typing
 from pipelines.serve.passes import REQUEST_INPUTS
 from pipelines.serve.gates import rule_gate
-from pipelines.serve.history import KB_INPUTS
+from pipelines.serve.history import KB_INPUTS, SOURCES
 from pipelines.serve.service import ClaimService, Settings
 from pipelines.storage import Lake
 
@@ -35,9 +35,13 @@ def _net_sql(source: str) -> str:
     return nodes.net_sql(source, "net")
 
 
+def _decidable_rules(catalog: Catalog) -> list:
+    return [r for r in catalog.select() if claim_time.decidable(r.family)]
+
+
 def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
     """The active rules of the claim-time decidable families, the shared views they read, as DuckDB SQL."""
-    rules = [r for r in catalog.select() if claim_time.decidable(r.family)]
+    rules = _decidable_rules(catalog)
     need = needed_views(catalog, rules)
     views = tuple((view_name(stem), to_duckdb(view_query(sql))) for stem, sql in sorted(catalog.views.items())
                   if view_name(stem) in need)
@@ -49,8 +53,7 @@ def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
         views=views,
         fingerprint=catalog.fingerprint(catalog.select()),
         typing=Typing(partial(_typing_sql, salt), _net_sql),
-        columns={s: cols for s in ("fee_list", "mdtrt", "diag", "setl", "psn", "fixmedins", "inv_movement",
-                                   "kb_hilist", "kb_item_pair", "kb_param")},
+        columns={s: cols for s in SOURCES},
     )
 
 
@@ -92,8 +95,9 @@ def serve_processes(conf: dict, lake: Lake) -> tuple[int, str]:
             raise config.ConfigError(f"serve.processes must be a whole number from 1 or auto, not {given!r} "
                                      "(FUNDGUARD_SERVE_PROCESSES) / 服务进程数须为正整数或 auto")
         return int(given), f"{given} process(es): serve.processes / 服务进程数"
-    columns = rule_program(load_catalog(), "").columns
-    found = sizing.size(lake, {s: set(c) for s, c in columns.items()})
+    catalog = load_catalog()       # the columns the rules read, without translating them (rule_program)
+    cols = set(referenced_columns(catalog, _decidable_rules(catalog)))
+    found = sizing.size(lake, {s: cols for s in SOURCES})
     return found.processes, found.describe()
 
 

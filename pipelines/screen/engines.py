@@ -212,7 +212,7 @@ class SparkEngine(SparkBatches):
         #: how a batch's inputs and shared views are kept (`materialise` in spark.yml): `parquet` writes them once
         #: into a scratch folder of the lake and reads them back with the vectorised Parquet reader (columns decoded
         #: lazily, in batches); `cache` keeps them in Spark's in-memory columnar cache, whose reader rebuilds every
-        #: requested column of every row (strings copied) on each scan (docs/decisions.md §45)
+        #: requested column of every row (strings copied) on each scan (docs/decisions.md §46)
         self.materialise = str(config.load("spark").get("materialise", "parquet"))
         self._written: dict[str, str] = {}       # view -> its scratch folder (parquet materialisation)
         self._scratch_root: Path | None = None
@@ -263,7 +263,7 @@ class SparkEngine(SparkBatches):
         import uuid
 
         root = self._scratch_root or Path(tempfile.gettempdir())
-        folder = root / f"spark-mat-{uuid.uuid4().hex}" / view
+        folder = root / f"spark-mat-{view}-{uuid.uuid4().hex}"
         df.write.mode("overwrite").option("compression", "snappy").parquet(str(folder))
         self._written[view] = str(folder)
         return self.spark.read.parquet(str(folder))
@@ -274,7 +274,7 @@ class SparkEngine(SparkBatches):
         for v in ([view] if view is not None else list(self._written)):
             folder = self._written.pop(v, None)
             if folder is not None:
-                shutil.rmtree(Path(folder).parent, ignore_errors=True)
+                shutil.rmtree(folder, ignore_errors=True)
 
     def register_arrow(self, view: str, data: pa.Table) -> None:
         self.from_arrow(data).createOrReplaceTempView(view)

@@ -239,6 +239,11 @@ def lake_versions(lake: Lake) -> dict[str, int | None]:
     return {table: (lake.version(table) if lake.exists(table) else None) for table, _ in SOURCES.values()}
 
 
+def held_columns(source: str, wanted: dict[str, set[str]]) -> set[str]:
+    """The columns of `source` a warm lake holds: those the rules read (`wanted`) and those a look-up needs."""
+    return {c.lower() for c in wanted.get(source, set())} | LOOKUP_COLUMNS.get(source, set())
+
+
 def load_warm_lake(lake: Lake, wanted: dict[str, set[str]], *, threads: int = 2,
                    memory_limit: str | None = None) -> WarmLake:
     """Load every rule input into a fresh DuckDB database: only the columns in `wanted[input]` (lower-case
@@ -252,7 +257,7 @@ def load_warm_lake(lake: Lake, wanted: dict[str, set[str]], *, threads: int = 2,
         con.execute(f"SET memory_limit = '{memory_limit}'")
     versions, columns, rows, people = {}, {}, {}, {}
     for source, (table, order) in SOURCES.items():
-        keep = {c.lower() for c in wanted.get(source, set())} | LOOKUP_COLUMNS.get(source, set())
+        keep = held_columns(source, wanted)
         version = lake.version(table) if lake.exists(table) else None
         versions[table] = version
         select = _snapshot_select(con, lake, table, version, keep, source)

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.serve.history import LOOKUP_COLUMNS, SOURCES
+from pipelines.serve.history import SOURCES, held_columns
 from pipelines.storage import Lake, sql_literal
 
 HELD_PER_UNCOMPRESSED = 2.5
@@ -52,7 +52,7 @@ def held_bytes(lake: Lake, columns: dict[str, set[str]]) -> int:
                 actions = pa.table(lake.delta(table).get_add_actions(flatten=True))
                 total += int(HELD_PER_COMPRESSED * pc.sum(actions.column("size_bytes")).as_py())
                 continue
-            keep = sorted({c.lower() for c in columns.get(source, ())} | LOOKUP_COLUMNS.get(source, set()))
+            keep = sorted(held_columns(source, columns))
             files = ", ".join(sql_literal(f) for f in snap.files)
             names = ", ".join(sql_literal(c) for c in keep) or "''"
             total += con.execute(
