@@ -90,6 +90,10 @@ def run_screen(lake_dir: Path, engine, memory: int | None, baseline: tuple | Non
     print(line, flush=True)
     slow = sorted(res.seconds_per_rule.items(), key=lambda kv: -kv[1])[:8]
     print("    slowest rules (s, summed over batches): " + ", ".join(f"{k} {v:.1f}" for k, v in slow), flush=True)
+    phases = dict(getattr(res, "seconds_per_phase", {}) or {})
+    if phases:
+        phases["other"] = secs - sum(phases.values())
+        print("    phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()), flush=True)
     return secs, rss.peak / 2**30, found
 
 

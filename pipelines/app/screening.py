@@ -119,7 +119,8 @@ def screen_gate_publish(lake: Lake, *, engine_name: str = "duckdb", period: str 
                                fingerprint=result.fingerprint, input_versions=result.input_versions)
         gate = out.gate
         tracker.log_metrics({**suspect_metrics(result.suspects, result.rows_in, rules), **gate.results})
-        tracker.log_dict({"seconds_per_rule": result.seconds_per_rule, "gate_failures": gate.failures},
+        tracker.log_dict({"seconds_per_rule": result.seconds_per_rule, "seconds_per_phase": result.seconds_per_phase,
+                          "gate_failures": gate.failures},
                          "run_summary.json")
         if gate.report_path and Path(gate.report_path).exists():
             tracker.log_artifact(gate.report_path, "gate_report")

@@ -222,29 +222,35 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
         engine.set_memory(budget)
     fingerprint = catalog.fingerprint(rules)
     vjson = input_versions_json(layout.versions)
+    phases = {"inputs": -time.perf_counter()}
     register_shared(engine, lake, layout, referenced_columns(catalog, rules))
+    phases["inputs"] += time.perf_counter()
     meta = {kind: (rs, tables_read(catalog, rs), referenced_columns(catalog, rs)) for kind, rs in groups.items() if rs}
     copies, kept, timings = _run_jobs(engine, lake, catalog, layout, jobs, meta, rules, budget, progress,
                                       lambda r: scoped_query(catalog, r, run_id=run_id, fingerprint=fingerprint,
                                                              versions_json=vjson, period=period,
-                                                             institutions=institutions))
+                                                             institutions=institutions), phases)
+    phases["finish"] = -time.perf_counter()
     combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
     engine.end_run()
     rows = None if any(r is None for r in kept) else kept
     suspects, staging_version = _finish(lake, combined, write_staging, rows)
+    phases["finish"] += time.perf_counter()
     rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}
     result = ScreenResult(run_id, engine.name, fingerprint, dict(layout.versions), rules, suspects, staging_version,
                           timings, rows_in)
     result.plan = p
+    result.seconds_per_phase = phases
     result.jobs = len(jobs)
     return result
 
 
 def _run_jobs(engine, lake: Lake, catalog: Catalog, layout: Layout, jobs: list[Job], meta: dict, rules: list[Rule],
-              budget: int | None, progress: bool, query_of
+              budget: int | None, progress: bool, query_of, phases: dict[str, float]
               ) -> tuple[list[CopiedFiles], list[pa.Table | None], dict[str, float]]:
     """Run every job in turn (person buckets first copied when there are enough of them); on failure the
-    files already staged are discarded. Returns each job's staged files and rows and the seconds per rule."""
+    files already staged are discarded. Returns each job's staged files and rows and the seconds per rule;
+    adds the seconds of the inputs and of the rules to `phases`."""
     copies: list[CopiedFiles] = []
     kept: list[pa.Table | None] = []
     timings: dict[str, float] = {r.id: 0.0 for r in rules}
@@ -255,11 +261,15 @@ def _run_jobs(engine, lake: Lake, catalog: Catalog, layout: Layout, jobs: list[J
         if sum(1 for j in jobs if j.kind == "person" and j.persons is None) >= BUCKET_COPY_MIN_JOBS \
                 and hasattr(engine, "bucket_copy"):
             scratch = tempfile.mkdtemp(prefix="fundguard-buckets-")
+            t0 = time.perf_counter()
             bucketed = person_layout(engine, lake, layout, meta["person"][1], meta["person"][2], Path(scratch), budget)
+            phases["inputs"] += time.perf_counter() - t0
         for job in jobs:
             rs, reads, cols = meta[job.kind]
             queries = {r.id: query_of(r) for r in rs}
-            copied, spent, rows = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
+            copied, spent, rows, split = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
+            for k, secs in split.items():
+                phases[k] = phases.get(k, 0.0) + secs
             copies.append(copied)
             kept.append(rows)
             for k, (secs, _) in spent.items():
@@ -292,13 +302,17 @@ def person_layout(engine, lake: Lake, layout: Layout, reads: set[str], columns: 
 
 def _run_job(engine, lake, catalog, layout, job, rules, reads, columns, queries, bucketed=None):
     """One batch: its inputs, the shared views its rules read, its rules into uncommitted staging files.
-    A failure is retried once, alone (a transient error, or memory the batch's neighbours held)."""
+    A failure is retried once, alone (a transient error, or memory the batch's neighbours held). Returns what
+    `engine.stage` does and the seconds of its inputs and of its rules."""
     for attempt in (1, 2):
         try:
+            t0 = time.perf_counter()
             register_batch(engine, lake, layout, job, reads, columns, bucketed)
             build_views(engine, catalog, rules)
-            return engine.stage(lake, STAGING, queries, list(contract.SUSPECT_PARTITION_BY),
-                                groups={r.id: r.family for r in rules})
+            t1 = time.perf_counter()
+            copied, spent, rows = engine.stage(lake, STAGING, queries, list(contract.SUSPECT_PARTITION_BY),
+                                               groups={r.id: r.family for r in rules})
+            return copied, spent, rows, {"inputs": t1 - t0, "rules": time.perf_counter() - t1}
         except Exception as exc:  # noqa: BLE001 - retried once, then reported with the batch named
             if attempt == 2:
                 raise BatchError(f"batch failed twice ({job.describe()}): {exc}") from exc

@@ -59,6 +59,9 @@ class ScreenResult:
     seconds_per_rule: dict[str, float] = field(default_factory=dict)
     rows_in: dict[str, int] = field(default_factory=dict)
     scope: pa.Table | None = None  # SCOPE_SCHEMA: the pairs screened, as written to staging/scope
+    #: batched runs: seconds spent reading the batches' inputs and building their views ("inputs"), running the
+    #: rules and writing their rows ("rules"), committing and reading back the run's list ("finish")
+    seconds_per_phase: dict[str, float] = field(default_factory=dict)
 
     def hits_by_rule(self) -> dict[str, int]:
         counts = {r.id: 0 for r in self.rules}

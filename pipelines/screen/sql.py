@@ -150,3 +150,54 @@ def to_duckdb(spark_sql: str) -> str:
 
 def input_versions_json(versions: dict[str, int]) -> str:
     return json.dumps(dict(sorted(versions.items())), separators=(",", ":"))
+
+
+def shared_ctes(spark_sql: str, name_of) -> tuple[list[tuple[str, str]], str]:
+    """The CTEs a query reads more than once, split out so that an engine which inlines every CTE (Spark: each
+    reference re-runs the CTE's whole plan, so a CTE read by a CTE that is itself read twice runs four times)
+    can compute each once: ([(view, its Spark SQL)], the query reading those views). `name_of(cte)` names the
+    view of a CTE; each view's SQL reads only earlier views and the query's own tables. A query without such a
+    CTE comes back unchanged, as its own text."""
+    tree = _parse_spark(spark_sql)
+    if not any(_multi_refs(w) for w in tree.find_all(exp.With)):
+        return [], spark_sql
+    tree = tree.copy()
+    views: list[tuple[str, str]] = []
+    for with_ in list(tree.find_all(exp.With)):
+        owner, renamed = with_.parent, {}
+        shared = _multi_refs(with_)
+        for cte in list(with_.expressions):
+            body = _renamed(cte.this, renamed)
+            if cte.alias not in shared:
+                cte.set("this", body)
+                continue
+            inline = [c for c in with_.expressions if c is not cte and c.alias not in renamed
+                      and c.alias not in shared and with_.expressions.index(c) < with_.expressions.index(cte)]
+            prefix = ("WITH " + ", ".join(c.sql(dialect="spark") for c in inline) + " ") if inline else ""
+            renamed[cte.alias] = name_of(cte.alias)
+            views.append((renamed[cte.alias], prefix + body.sql(dialect="spark")))
+            cte.pop()
+        _renamed(owner, renamed)
+        if not with_.expressions:
+            with_.pop()
+    return views, tree.sql(dialect="spark")
+
+
+def _multi_refs(with_: exp.With) -> set[str]:
+    """The names of `with_`'s CTEs that the statement owning it reads more than once."""
+    names = {c.alias for c in with_.expressions}
+    counts: dict[str, int] = {}
+    for t in with_.parent.find_all(exp.Table):
+        if not t.db and t.name in names:
+            counts[t.name] = counts.get(t.name, 0) + 1
+    return {n for n, k in counts.items() if k > 1}
+
+
+def _renamed(node: exp.Expression, renamed: dict[str, str]) -> exp.Expression:
+    """`node` reading the views of `renamed` (CTE name -> view) for those CTEs; a reference without an alias keeps
+    the CTE's name as its alias (`pv.*` still means the rows of `pv`)."""
+    for t in [t for t in node.find_all(exp.Table) if not t.db and t.name in renamed]:
+        if not t.alias:
+            t.set("alias", exp.TableAlias(this=exp.to_identifier(t.name)))
+        t.set("this", exp.to_identifier(renamed[t.name]))
+    return node

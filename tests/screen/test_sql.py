@@ -159,3 +159,40 @@ def test_spark_reads_spark_literals_and_not_standard_ones(spark):
     # the standard literals 'a\b' and 'C:\new': a backspace and a newline to Spark
     assert spark.sql(f"SELECT {sql_literal(TRICKY[1])} AS v").first()["v"] == "C:" + chr(10) + "ew"
     assert spark.sql(f"SELECT {sql_literal('a' + chr(92) + 'b')} AS v").first()["v"] == "a" + chr(8)
+
+
+SHARED = """WITH a AS (SELECT k, v FROM t WHERE v > 0),
+b AS (SELECT k, sum(v) AS s FROM a GROUP BY k),
+c AS (SELECT a.k, a.v, b.s FROM a JOIN b ON b.k = a.k)
+SELECT c1.k, c1.v, c2.s FROM c c1 JOIN c c2 ON c2.k = c1.k AND c2.v = c1.v ORDER BY 1, 2"""
+
+
+def test_shared_ctes_are_split_out_once_and_give_the_same_rows():
+    from pipelines.screen.sql import shared_ctes
+
+    views, main = shared_ctes(SHARED, lambda name: f"shared_{name}")
+    assert [v for v, _ in views] == ["shared_a", "shared_c"]          # b is read once: it stays inline
+    assert "shared_b" not in main and "FROM shared_c" in main.replace("AS c1", "")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('x', 1), ('x', 2), ('y', -1), ('y', 3)) t(k, v)")
+    want = con.execute(to_duckdb(SHARED)).fetchall()
+    for view, sql in views:
+        con.execute(f"CREATE VIEW {view} AS {to_duckdb(sql)}")
+    assert con.execute(to_duckdb(main)).fetchall() == want == [("x", 1, 3), ("x", 2, 3), ("y", 3, 3)]
+
+
+def test_a_query_without_shared_ctes_is_left_as_written():
+    from pipelines.screen.sql import shared_ctes
+
+    sql = "WITH a AS (SELECT 1 AS x) SELECT x FROM a"
+    assert shared_ctes(sql, lambda name: "never_" + name) == ([], sql)
+
+
+def test_a_shared_cte_read_without_an_alias_keeps_its_name():
+    from pipelines.screen.sql import shared_ctes
+
+    sql = "WITH pv AS (SELECT 1 AS x) SELECT pv.x FROM pv JOIN pv AS o ON o.x = pv.x"
+    views, main = shared_ctes(sql, lambda name: "v_" + name)
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW v_pv AS {to_duckdb(views[0][1])}")
+    assert con.execute(to_duckdb(main)).fetchall() == [(1,)]
