@@ -190,16 +190,11 @@ class SparkBatches:
         def run(item):
             n, keys = item
             t0 = time.perf_counter()
-            df, views = None, []
-            try:
-                for i, k in enumerate(keys):
-                    sql = self._shared_ctes_written(queries[k], f"_cte_f{n:03d}_{i}_", scratch / f"f{n:03d}-cte", views)
-                    part = self._suspect_shape(self.spark.sql(sql))
-                    df = part if df is None else df.unionByName(part)
-                df.write.mode("overwrite").option("compression", "snappy").parquet(str(scratch / f"f{n:03d}"))
-            finally:
-                for v in views:
-                    self.spark.catalog.dropTempView(v)
+            df = None
+            for k in keys:
+                part = self._suspect_shape(self.spark.sql(queries[k]))
+                df = part if df is None else df.unionByName(part)
+            df.write.mode("overwrite").option("compression", "snappy").parquet(str(scratch / f"f{n:03d}"))
             spent = time.perf_counter() - t0
             return {k: (spent / len(keys), -1) for k in keys}
 
@@ -215,19 +210,6 @@ class SparkBatches:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return copied, timings, None
-
-    def _shared_ctes_written(self, sql: str, prefix: str, folder: Path, views: list[str]) -> str:
-        """`sql` reading its shared CTEs (`sql.shared_ctes`: those it reads more than once, which Spark would run
-        once per reference) from Parquet written once under `folder`; their temp views are added to `views`."""
-        from pipelines.screen.sql import shared_ctes
-
-        parts, main = shared_ctes(sql, lambda name: prefix + name)
-        for view, body in parts:
-            out = folder / view
-            _parquet_safe(self.spark.sql(body)).write.mode("overwrite").option("compression", "snappy").parquet(str(out))
-            self.spark.read.parquet(str(out)).createOrReplaceTempView(view)
-            views.append(view)
-        return main
 
     def _suspect_shape(self, df):
         """A rule's rows in the suspect columns and types (naive timestamps as TIMESTAMP_NTZ, as pyspark maps
@@ -252,17 +234,6 @@ def spark_schema(schema: pa.Schema):
     """An Arrow schema as Spark's StructType (pyspark's own mapping)."""
     from pyspark.sql.pandas.types import from_arrow_schema
     return from_arrow_schema(schema)
-
-
-def _parquet_safe(df):
-    """`df` with its columns of no type (a bare NULL) as STRING: Parquet cannot store a column of type void."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import NullType
-
-    if not any(isinstance(f.dataType, NullType) for f in df.schema.fields):
-        return df
-    return df.select(*(F.col(f"`{f.name}`").cast("string").alias(f.name) if isinstance(f.dataType, NullType)
-                       else F.col(f"`{f.name}`") for f in df.schema.fields))
 
 
 def lake_copied_empty(lake: Lake, table: str, partition_by: Sequence[str]) -> CopiedFiles:

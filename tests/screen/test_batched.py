@@ -69,6 +69,10 @@ def test_duckdb_batched_run_publishes_the_whole_lake_list(sample_lake):
     assert batched.hits_by_rule() == whole.hits_by_rule()
     assert batched.input_versions == whole.input_versions
     assert batched.rows_in["silver/fee_list_net"] == whole.rows_in["silver/fee_list_net"]
+    # where the run's time went: reading inputs and building views, the rules, committing the list
+    assert set(batched.seconds_per_phase) == {"inputs", "rules", "finish"}
+    assert all(s > 0 for s in batched.seconds_per_phase.values())
+    assert whole.seconds_per_phase == {}           # the whole-lake run is not batched
 
 
 def test_batched_run_frees_the_engine_before_building_its_list_and_scope(sample_lake):
