@@ -90,7 +90,7 @@ def run_screen(lake_dir: Path, engine, memory: int | None, baseline: tuple | Non
     print(line, flush=True)
     slow = sorted(res.seconds_per_rule.items(), key=lambda kv: -kv[1])[:8]
     print("    slowest rules (s, summed over batches): " + ", ".join(f"{k} {v:.1f}" for k, v in slow), flush=True)
-    phases = dict(getattr(res, "seconds_per_phase", {}) or {})
+    phases = dict(res.seconds_per_phase)
     if phases:
         phases["other"] = secs - sum(phases.values())
         print("    phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()), flush=True)

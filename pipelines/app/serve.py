@@ -39,13 +39,18 @@ def _decidable_rules(catalog: Catalog) -> list:
     return [r for r in catalog.select() if claim_time.decidable(r.family)]
 
 
+def _warm_columns(catalog: Catalog, rules: list) -> dict[str, set[str]]:
+    """The columns a warm lake holds of each source: every column the shared views and `rules` name."""
+    cols = referenced_columns(catalog, rules)
+    return {s: cols for s in SOURCES}
+
+
 def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
     """The active rules of the claim-time decidable families, the shared views they read, as DuckDB SQL."""
     rules = _decidable_rules(catalog)
     need = needed_views(catalog, rules)
     views = tuple((view_name(stem), to_duckdb(view_query(sql))) for stem, sql in sorted(catalog.views.items())
                   if view_name(stem) in need)
-    cols = referenced_columns(catalog, rules)
     tables = {*REQUEST_INPUTS, *KB_INPUTS, *(name for name, _ in views)}     # what a pass's gates may read
     sqls = [(r, to_duckdb(rule_query(catalog, r))) for r in rules]
     return RuleProgram(
@@ -53,7 +58,7 @@ def rule_program(catalog: Catalog, salt: str) -> RuleProgram:
         views=views,
         fingerprint=catalog.fingerprint(catalog.select()),
         typing=Typing(partial(_typing_sql, salt), _net_sql),
-        columns={s: cols for s in SOURCES},
+        columns=_warm_columns(catalog, rules),
     )
 
 
@@ -96,8 +101,7 @@ def serve_processes(conf: dict, lake: Lake) -> tuple[int, str]:
                                      "(FUNDGUARD_SERVE_PROCESSES) / 服务进程数须为正整数或 auto")
         return int(given), f"{given} process(es): serve.processes / 服务进程数"
     catalog = load_catalog()       # the columns the rules read, without translating them (rule_program)
-    cols = set(referenced_columns(catalog, _decidable_rules(catalog)))
-    found = sizing.size(lake, {s: cols for s in SOURCES})
+    found = sizing.size(lake, _warm_columns(catalog, _decidable_rules(catalog)))
     return found.processes, found.describe()
 
 

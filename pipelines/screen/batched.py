@@ -222,25 +222,24 @@ def screen_batched(lake: Lake, engine, catalog: Catalog, rules: list[Rule], *, r
         engine.set_memory(budget)
     fingerprint = catalog.fingerprint(rules)
     vjson = input_versions_json(layout.versions)
-    phases = {"inputs": -time.perf_counter()}
+    t0 = time.perf_counter()
     register_shared(engine, lake, layout, referenced_columns(catalog, rules))
-    phases["inputs"] += time.perf_counter()
+    phases = {"inputs": time.perf_counter() - t0, "rules": 0.0}
     meta = {kind: (rs, tables_read(catalog, rs), referenced_columns(catalog, rs)) for kind, rs in groups.items() if rs}
     copies, kept, timings = _run_jobs(engine, lake, catalog, layout, jobs, meta, rules, budget, progress,
                                       lambda r: scoped_query(catalog, r, run_id=run_id, fingerprint=fingerprint,
                                                              versions_json=vjson, period=period,
                                                              institutions=institutions), phases)
-    phases["finish"] = -time.perf_counter()
+    t0 = time.perf_counter()
     combined = CopiedFiles.combine(STAGING, copies, contract.SUSPECT_SCHEMA, list(contract.SUSPECT_PARTITION_BY))
     engine.end_run()
     rows = None if any(r is None for r in kept) else kept
     suspects, staging_version = _finish(lake, combined, write_staging, rows)
-    phases["finish"] += time.perf_counter()
+    phases["finish"] = time.perf_counter() - t0
     rows_in = {t: layout.sizes.totals.get(t, 0) for t in layout.versions}
     result = ScreenResult(run_id, engine.name, fingerprint, dict(layout.versions), rules, suspects, staging_version,
-                          timings, rows_in)
+                          timings, rows_in, seconds_per_phase=phases)
     result.plan = p
-    result.seconds_per_phase = phases
     result.jobs = len(jobs)
     return result
 
@@ -269,7 +268,7 @@ def _run_jobs(engine, lake: Lake, catalog: Catalog, layout: Layout, jobs: list[J
             queries = {r.id: query_of(r) for r in rs}
             copied, spent, rows, split = _run_job(engine, lake, catalog, layout, job, rs, reads, cols, queries, bucketed)
             for k, secs in split.items():
-                phases[k] = phases.get(k, 0.0) + secs
+                phases[k] += secs
             copies.append(copied)
             kept.append(rows)
             for k, (secs, _) in spent.items():
